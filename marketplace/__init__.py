@@ -1,0 +1,43 @@
+"""Gov Module Marketplace: publish, adopt, meter and settle government-service modules."""
+from __future__ import annotations
+
+import os
+from importlib import import_module
+from typing import Any
+
+from flask import Flask
+
+__version__ = "0.1.0"
+
+# (module path, attribute) of every blueprint, registered in this order.
+BLUEPRINTS = [
+    ("marketplace.accounts.api", "bp"),
+    ("marketplace.accounts.views", "bp"),
+]
+
+
+def create_app(test_config: dict[str, Any] | None = None) -> Flask:
+    """Application factory: config from the environment, or ``test_config`` when testing."""
+    app = Flask(__name__, instance_path=os.path.abspath(
+        os.environ.get("MARKETPLACE_INSTANCE") or "instance"))
+    from marketplace.config import from_environment
+
+    app.config.from_mapping(from_environment(app.instance_path))
+    if test_config:
+        app.config.update(test_config)
+    app.json.ensure_ascii = False
+    app.json.sort_keys = False
+
+    from marketplace.clock import clock
+
+    clock.configure(app.config["NOW"], app.config["TIMEZONE"])
+
+    from marketplace import db, web
+    from marketplace.models import Base  # noqa: F401  (whole schema known)
+
+    database = db.Database()
+    database.init_app(app)
+    web.init_app(app)
+    for module_path, attr in BLUEPRINTS:
+        app.register_blueprint(getattr(import_module(module_path), attr))
+    return app

@@ -1,0 +1,200 @@
+"""Jurisdictions, users and API tokens: pure domain logic on a session."""
+from __future__ import annotations
+
+import csv
+import hashlib
+import re
+import secrets
+from importlib import resources
+from typing import Iterable
+
+import sqlalchemy as sa
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError
+from sqlalchemy.orm import Session
+
+from marketplace.accounts.models import (LEVELS, ROLE_SCOPES, ROLES, SCOPES, ApiToken, AuditEntry,
+                                         Jurisdiction, User)
+from marketplace.clock import now
+from marketplace.errors import Conflict, MarketplaceError, NotFound
+
+CODE_RE = re.compile(r"^[1-9]\d{5}$")
+EMAIL_RE = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+TOKEN_PREFIX = "gm_"
+_hasher = PasswordHasher()  # argon2id, library defaults (RFC 9106 low-memory profile)
+
+
+class AccountError(MarketplaceError):
+    """Refusal in the accounts area."""
+
+
+def level_of(code: str) -> str:
+    """GB/T 2260 level from the code's shape: ``XX0000`` province, ``XXYY00`` city, else county."""
+    if code.endswith("0000"):
+        return "province"
+    return "city" if code.endswith("00") else "county"
+
+
+def check_code(code: str) -> str:
+    """Refuse anything that is not a six-digit division code."""
+    if not CODE_RE.match(code or ""):
+        raise AccountError("invalid_code",
+                           f"jurisdiction code {code!r} is not a 6-digit GB/T 2260 code like 440300")
+    return code
+
+
+def get_jurisdiction(session: Session, code: str) -> Jurisdiction:
+    """The jurisdiction with ``code`` or NotFound."""
+    check_code(code)
+    found = session.get(Jurisdiction, code)
+    if found is None:
+        raise NotFound("unknown_jurisdiction",
+                       f"jurisdiction {code} is not registered; add it with "
+                       f"`marketplace jurisdiction add {code} NAME` or load the divisions file")
+    return found
+
+
+def add_jurisdiction(session: Session, code: str, name: str, level: str | None = None,
+                     parent_code: str | None = None) -> Jurisdiction:
+    """Register a jurisdiction; the parent defaults to the code's province or city."""
+    check_code(code)
+    if not (name or "").strip():
+        raise AccountError("invalid_name", "jurisdiction name must not be empty")
+    level = level or level_of(code)
+    if level not in LEVELS:
+        raise AccountError("invalid_level", f"level must be one of {', '.join(LEVELS)}")
+    if session.get(Jurisdiction, code) is not None:
+        raise Conflict("jurisdiction_exists", f"jurisdiction {code} already exists")
+    if parent_code is None and level != "province":
+        for guess in (code[:4] + "00", code[:2] + "0000"):
+            if guess != code and session.get(Jurisdiction, guess) is not None:
+                parent_code = guess
+                break
+    if parent_code:
+        get_jurisdiction(session, parent_code)
+    item = Jurisdiction(code=code, name=name.strip(), level=level, parent_code=parent_code or None)
+    session.add(item)
+    session.flush()
+    return item
+
+
+def load_divisions(session: Session, rows: Iterable[dict] | None = None) -> int:
+    """Load the bundled GB/T 2260 divisions (parents first); returns how many were new."""
+    if rows is None:
+        text = resources.files("marketplace").joinpath("data/divisions.csv").read_text("utf-8")
+        rows = list(csv.DictReader(text.splitlines()))
+    rows = sorted(rows, key=lambda r: LEVELS.index(r["level"]))
+    existing = set(session.scalars(sa.select(Jurisdiction.code)))
+    added = 0
+    for row in rows:
+        if row["code"] in existing:
+            continue
+        session.add(Jurisdiction(code=check_code(row["code"]), name=row["name"], level=row["level"],
+                                 parent_code=row.get("parent") or None))
+        session.flush()
+        added += 1
+    return added
+
+
+def hash_password(password: str) -> str:
+    """Argon2id hash of a password."""
+    return _hasher.hash(password)
+
+
+def verify_password(user: User, password: str) -> bool:
+    """Check a password against the stored hash (constant-time inside argon2)."""
+    try:
+        return _hasher.verify(user.password_hash, password)
+    except (VerificationError, InvalidHashError):
+        return False
+
+
+def add_user(session: Session, email: str, password: str, jurisdiction_code: str, role: str,
+             name: str = "") -> User:
+    """Create a user of a jurisdiction with one role."""
+    email = (email or "").strip().lower()
+    if not EMAIL_RE.match(email):
+        raise AccountError("invalid_email", f"{email!r} is not an e-mail address")
+    if role not in ROLES:
+        raise AccountError("invalid_role", f"role {role!r} is not one of {', '.join(ROLES)}")
+    if len(password or "") < 8:
+        raise AccountError("weak_password", "password must have at least 8 characters")
+    get_jurisdiction(session, jurisdiction_code)
+    if session.scalar(sa.select(User.id).where(User.email == email)) is not None:
+        raise Conflict("email_taken", f"a user with e-mail {email} already exists")
+    user = User(email=email, name=name or email.split("@")[0], role=role,
+                password_hash=hash_password(password), jurisdiction_code=jurisdiction_code)
+    session.add(user)
+    session.flush()
+    return user
+
+
+def find_user(session: Session, email: str) -> User:
+    """The user with this e-mail or NotFound."""
+    user = session.scalar(sa.select(User).where(User.email == (email or "").strip().lower()))
+    if user is None:
+        raise NotFound("unknown_user", f"no user with e-mail {email}")
+    return user
+
+
+def parse_scopes(text: str | Iterable[str]) -> list[str]:
+    """Split and check scopes (comma or space separated)."""
+    items = re.split(r"[,\s]+", text.strip()) if isinstance(text, str) else list(text)
+    scopes = [s for s in items if s]
+    unknown = [s for s in scopes if s not in SCOPES]
+    if unknown or not scopes:
+        raise AccountError("invalid_scope",
+                           f"unknown scope {', '.join(unknown) or '(none)'}; "
+                           f"choose from {' '.join(SCOPES)}")
+    return sorted(set(scopes), key=SCOPES.index)
+
+
+def token_digest(token: str) -> str:
+    """SHA-256 of a token: tokens carry 256 random bits, so a fast hash is safe."""
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def issue_token(session: Session, user: User, scopes: str | Iterable[str],
+                name: str = "") -> tuple[ApiToken, str]:
+    """Create a token; returns the row and the secret, which is never stored."""
+    wanted = parse_scopes(scopes)
+    denied = [s for s in wanted if s not in ROLE_SCOPES[user.role]]
+    if denied:
+        raise AccountError("scope_not_allowed",
+                           f"a {user.role} may not hold scope {', '.join(denied)}")
+    secret = TOKEN_PREFIX + secrets.token_urlsafe(32)
+    token = ApiToken(user_id=user.id, name=name, prefix=secret[:10], scopes=" ".join(wanted),
+                     token_hash=token_digest(secret))
+    session.add(token)
+    session.flush()
+    audit(session, user, "token.issue", f"token {token.id}", scopes=wanted)
+    return token, secret
+
+
+def revoke_token(session: Session, token_id: int, by: User | None = None) -> ApiToken:
+    """Revoke a token (idempotent); only its owner or an admin may."""
+    token = session.get(ApiToken, token_id)
+    if token is None or (by is not None and by.role != "admin" and token.user_id != by.id):
+        raise NotFound("unknown_token", f"no token {token_id}")
+    if token.revoked_at is None:
+        token.revoked_at = now()
+        audit(session, by, "token.revoke", f"token {token.id}")
+    return token
+
+
+def authenticate_token(session: Session, secret: str) -> ApiToken | None:
+    """The live token for a presented secret, or None."""
+    if not secret.startswith(TOKEN_PREFIX):
+        return None
+    token = session.scalar(sa.select(ApiToken).where(ApiToken.token_hash == token_digest(secret)))
+    if token is None or token.revoked_at is not None or not token.user.active:
+        return None
+    return token
+
+
+def audit(session: Session, actor: User | None, action: str, subject: str, **detail) -> None:
+    """Append to the audit journal."""
+    session.add(AuditEntry(actor_id=actor.id if actor else None,
+                           actor=actor.email if actor else "system",
+                           jurisdiction_code=actor.jurisdiction_code if actor else None,
+                           action=action, subject=subject, detail=detail))

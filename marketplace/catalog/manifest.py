@@ -1,0 +1,322 @@
+"""manifest.toml: parse, validate every field, return a normalised :class:`Manifest`.
+
+Validation collects *all* problems, each located (``manifest.toml: module.version``,
+``manifest.toml: operations[0].input.properties.name.type``,
+``schemas/x.input.json: line 3``), and raises them together as one BundleError.
+"""
+from __future__ import annotations
+
+import json
+import keyword
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from jsonschema import Draft202012Validator
+
+from marketplace.catalog.bundle import Bundle, BundleError, parse_toml, problem
+
+NAME_RE = re.compile(r"[a-z][a-z0-9-]{1,62}[a-z0-9]")
+# semver.org's recommended expression, ASCII digits only
+SEMVER_RE = re.compile(
+    r"(0|[1-9][0-9]*)\.(0|[1-9][0-9]*)\.(0|[1-9][0-9]*)"
+    r"(?:-((?:0|[1-9][0-9]*|[0-9]*[a-zA-Z-][0-9a-zA-Z-]*)"
+    r"(?:\.(?:0|[1-9][0-9]*|[0-9]*[a-zA-Z-][0-9a-zA-Z-]*))*))?"
+    r"(?:\+([0-9a-zA-Z-]+(?:\.[0-9a-zA-Z-]+)*))?", re.ASCII)
+IMPLEMENTS_RE = re.compile(r"[a-z][a-z0-9]*(?:[.-][a-z0-9]+)*", re.ASCII)
+CATEGORIES = ("economic_regulation", "market_regulation", "public_service", "social_management",
+              "environmental_protection", "public_safety", "government_operations")
+LIFECYCLE_HOOKS = ("module_installed", "module_uninstalled", "module_health")
+SPDX_IDS = frozenset("""
+0BSD AFL-3.0 AGPL-3.0-only AGPL-3.0-or-later Apache-1.1 Apache-2.0 Artistic-2.0 BSD-1-Clause
+BSD-2-Clause BSD-2-Clause-Patent BSD-3-Clause BSD-3-Clause-Clear BSD-4-Clause BSL-1.0 CC0-1.0
+CC-BY-4.0 CC-BY-SA-4.0 CDDL-1.0 CDDL-1.1 CECILL-2.1 EPL-1.0 EPL-2.0 EUPL-1.1 EUPL-1.2
+GPL-2.0-only GPL-2.0-or-later GPL-3.0-only GPL-3.0-or-later ISC LGPL-2.1-only LGPL-2.1-or-later
+LGPL-3.0-only LGPL-3.0-or-later MIT MIT-0 MPL-1.1 MPL-2.0 MS-PL MS-RL MulanPSL-1.0 MulanPSL-2.0
+MulanPubL-1.0 MulanPubL-2.0 NCSA OFL-1.1 OSL-3.0 PostgreSQL PSF-2.0 Python-2.0 Unlicense UPL-1.0
+W3C WTFPL Zlib ZPL-2.1
+""".split())
+_LICENSE_REF = re.compile(r"LicenseRef-[A-Za-z0-9.-]+", re.ASCII)
+_MODULE_KEYS = {"name", "version", "title", "summary", "category", "entry", "source_license",
+                "implements", "tags"}
+_OPERATION_KEYS = {"name", "summary", "units", "input", "output", "examples"}
+_TOP_KEYS = {"module", "operations", "terms"}
+
+
+@dataclass(frozen=True)
+class Example:
+    """One example call: ``input`` and either an exact ``output`` or an ``output_contains``."""
+
+    input: Any
+    expected: Any
+    match: str = "exact"        # "exact" (output) | "contains" (output_contains)
+
+
+@dataclass(frozen=True)
+class Operation:
+    """One declared operation with its resolved input/output JSON Schemas."""
+
+    name: str
+    summary: str
+    units: int
+    input_schema: dict[str, Any]
+    output_schema: dict[str, Any]
+    examples: tuple[Example, ...] = ()
+
+
+@dataclass(frozen=True)
+class Manifest:
+    """A validated manifest, normalised (schema files loaded, optional fields defaulted)."""
+
+    name: str
+    version: str
+    title: str
+    summary: str
+    category: str
+    entry: str
+    source_license: str
+    operations: tuple[Operation, ...]
+    terms: dict[str, Any]
+    implements: str | None = None
+    tags: tuple[str, ...] = ()
+    raw: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
+
+    def operation(self, name: str) -> Operation:
+        """The operation called ``name`` (KeyError if undeclared)."""
+        for op in self.operations:
+            if op.name == name:
+                return op
+        raise KeyError(name)
+
+
+def _kind(value: Any) -> str:
+    return {bool: "a boolean", int: "an integer", float: "a float", str: "a string",
+            list: "an array", dict: "a table"}.get(type(value), type(value).__name__)
+
+
+def schema_path(parts: Any) -> str:
+    """Render a JSON path (keys and indexes) as ``properties.items[0].type``."""
+    out = ""
+    for part in parts:
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+    return out
+
+
+def _json_problem(value: Any, path: str = "") -> str | None:
+    """Where a TOML value is not plain JSON (dates, times), or None."""
+    if isinstance(value, dict):
+        return next((p for k, v in value.items() if (p := _json_problem(v, f"{path}.{k}"))), None)
+    if isinstance(value, list):
+        return next((p for i, v in enumerate(value) if (p := _json_problem(v, f"{path}[{i}]"))),
+                    None)
+    if value is None or isinstance(value, (str, int, float, bool)):
+        return None
+    return path or "(value)"
+
+
+class _Checker:
+    """Collects located problems while walking the manifest."""
+
+    def __init__(self, files: Mapping[str, bytes]) -> None:
+        self.files, self.problems = files, []
+
+    def add(self, where: str, message: str, file: str = "manifest.toml") -> None:
+        self.problems.append(problem(f"{file}: {where}" if where else file, message))
+
+    def unknown(self, table: Mapping, allowed: set[str], where: str) -> None:
+        for key in sorted(set(table) - allowed, key=str):
+            self.add(f"{where}.{key}" if where else key, f"unknown key; expected one of "
+                     f"{', '.join(sorted(allowed))}")
+
+    def string(self, table: Mapping, key: str, where: str, *, required: bool = True,
+               max_len: int = 500) -> str | None:
+        value = table.get(key)
+        if value is None:
+            if required:
+                self.add(f"{where}.{key}", "required")
+            return None
+        if not isinstance(value, str) or not value.strip():
+            self.add(f"{where}.{key}", f"must be a non-empty string, got {_kind(value)}")
+            return None
+        if len(value) > max_len:
+            self.add(f"{where}.{key}", f"longer than {max_len} characters")
+            return None
+        return value
+
+    def module(self, table: Any) -> dict[str, Any]:
+        if not isinstance(table, dict):
+            self.add("module", "required table [module] is missing" if table is None
+                     else f"must be a table, got {_kind(table)}")
+            return {}
+        self.unknown(table, _MODULE_KEYS, "module")
+        out = {k: self.string(table, k, "module") for k in
+               ("name", "version", "title", "summary", "category", "entry", "source_license")}
+        out["implements"] = self.string(table, "implements", "module", required=False)
+        if out["name"] and not NAME_RE.fullmatch(out["name"]):
+            self.add("module.name", f"{out['name']!r} must match ^[a-z][a-z0-9-]{{1,62}}[a-z0-9]$")
+        if out["version"] and (len(out["version"]) > 64 or not SEMVER_RE.fullmatch(out["version"])):
+            self.add("module.version", f"{out['version']!r} is not a semantic version "
+                     "(semver 2.0, e.g. 1.2.0 or 2.0.0-rc.1)")
+        if out["category"] and out["category"] not in CATEGORIES:
+            self.add("module.category", f"unknown category {out['category']!r}; use one of "
+                     f"{', '.join(CATEGORIES)}")
+        entry = out["entry"]
+        if entry and (not entry.isidentifier() or keyword.iskeyword(entry) or not entry.isascii()):
+            self.add("module.entry", f"{entry!r} is not a Python package name")
+        elif entry and f"{entry}/__init__.py" not in self.files:
+            self.add("module.entry", f"package {entry}/ (with __init__.py) not found in the bundle")
+        lic = out["source_license"]
+        if lic and not all(p in SPDX_IDS or _LICENSE_REF.fullmatch(p)
+                           for p in re.split(r" (?:OR|AND) ", lic)):
+            self.add("module.source_license", f"{lic!r} is not a known SPDX licence id "
+                     "(e.g. MulanPSL-2.0, Apache-2.0, MIT)")
+        if out["implements"] and not IMPLEMENTS_RE.fullmatch(out["implements"]):
+            self.add("module.implements", f"{out['implements']!r} must look like "
+                     "gov.enterprise-registration (lowercase, dots and dashes)")
+        tags = table.get("tags", [])
+        if not isinstance(tags, list) or not all(isinstance(t, str) and t.strip() for t in tags):
+            self.add("module.tags", "must be an array of non-empty strings")
+            tags = []
+        elif len(tags) > 20 or any(len(t) > 50 for t in tags):
+            self.add("module.tags", "at most 20 tags of at most 50 characters")
+        out["tags"] = tuple(tags)
+        return out
+
+    def schema(self, value: Any, where: str) -> dict[str, Any] | None:
+        """An inline table or a bundle-relative .json path, checked against the 2020-12 metaschema."""
+        file, label = "manifest.toml", where
+        if isinstance(value, str):
+            parts = value.split("/")
+            if value.startswith("/") or "\\" in value or ".." in parts:
+                self.add(where, f"schema path {value!r} must be relative, inside the bundle")
+                return None
+            if value not in self.files:
+                self.add(where, f"schema file {value!r} not found in the bundle")
+                return None
+            try:
+                value = json.loads(self.files[value].decode("utf-8-sig"))
+            except UnicodeDecodeError:
+                self.add("", "not UTF-8", file=value)
+                return None
+            except json.JSONDecodeError as exc:
+                self.add(f"line {exc.lineno}, column {exc.colno}", f"invalid JSON: {exc.msg}",
+                         file=value)
+                return None
+            file, label = parts and value and value, ""
+            file = "/".join(parts)
+        elif value is None:
+            self.add(where, "required: an inline table or a path to a JSON Schema file")
+            return None
+        elif (bad := _json_problem(value, where)) is not None:
+            self.add(bad, "TOML dates and times are not JSON; quote them")
+            return None
+        if not isinstance(value, dict):
+            self.add(label, f"a JSON Schema must be an object, got {_kind(value)}", file=file)
+            return None
+        errors = sorted(Draft202012Validator(Draft202012Validator.META_SCHEMA).iter_errors(value),
+                        key=lambda e: list(map(str, e.absolute_path)))
+        for err in errors:
+            at = schema_path(err.absolute_path)
+            loc = ".".join(p for p in (label, at) if p)
+            self.add(loc, f"invalid JSON Schema: {err.message}", file=file)
+        return None if errors else value
+
+    def examples(self, value: Any, where: str) -> tuple[Example, ...]:
+        if value is None:
+            return ()
+        if not isinstance(value, list):
+            self.add(where, "must be an array of tables ([[operations.examples]])")
+            return ()
+        out = []
+        for i, ex in enumerate(value):
+            at = f"{where}[{i}]"
+            if not isinstance(ex, dict):
+                self.add(at, f"must be a table, got {_kind(ex)}")
+                continue
+            self.unknown(ex, {"input", "output", "output_contains"}, at)
+            given = [k for k in ("output", "output_contains") if k in ex]
+            if "input" not in ex:
+                self.add(f"{at}.input", "required")
+            if len(given) != 1:
+                self.add(at, "give exactly one of output (exact match) or output_contains")
+            bad = _json_problem(ex, at)
+            if bad:
+                self.add(bad, "TOML dates and times are not JSON; quote them")
+            if "input" in ex and len(given) == 1 and not bad:
+                out.append(Example(ex["input"], ex[given[0]],
+                                   "exact" if given[0] == "output" else "contains"))
+        return tuple(out)
+
+    def operations(self, value: Any) -> list[Operation]:
+        if not isinstance(value, list) or not value:
+            self.add("operations", "declare at least one [[operations]] table")
+            return []
+        ops, seen = [], set()
+        for i, op in enumerate(value):
+            where = f"operations[{i}]"
+            if not isinstance(op, dict):
+                self.add(where, f"must be a table, got {_kind(op)}")
+                continue
+            self.unknown(op, _OPERATION_KEYS, where)
+            name = self.string(op, "name", where, max_len=100)
+            if name and (not name.isidentifier() or not name.isascii()
+                         or keyword.iskeyword(name) or name.startswith("_")):
+                self.add(f"{where}.name", f"{name!r} must be a Python identifier "
+                         "(letters, digits, underscores; not starting with _)")
+            elif name in LIFECYCLE_HOOKS:
+                self.add(f"{where}.name", f"{name!r} is a lifecycle hook, not an operation")
+            elif name in seen:
+                self.add(f"{where}.name", f"duplicate operation name {name!r}")
+            seen.add(name)
+            summary = self.string(op, "summary", where, required=False) or ""
+            units = op.get("units", 1)
+            if not isinstance(units, int) or isinstance(units, bool) or units < 1:
+                self.add(f"{where}.units", f"must be an integer ≥ 1, got {units!r}")
+            schemas = [self.schema(op.get(k), f"{where}.{k}") for k in ("input", "output")]
+            examples = self.examples(op.get("examples"), f"{where}.examples")
+            if name and None not in schemas:
+                ops.append(Operation(name, summary, units, schemas[0], schemas[1], examples))
+        return ops
+
+    def terms(self, value: Any) -> dict[str, Any]:
+        from marketplace.settlement.pricing import validate_terms
+
+        if value is None:
+            self.add("terms", 'required table [terms] is missing (e.g. kind = "free")')
+            return {}
+        for where, message in validate_terms(value):
+            self.add(where, message)
+        return dict(value) if isinstance(value, dict) else {}
+
+
+def parse_manifest(text: str) -> dict[str, Any]:
+    """Parse manifest.toml text; a TOML syntax error is a BundleError located by line."""
+    return parse_toml(text, "manifest.toml")
+
+
+def validate_manifest(data: Mapping[str, Any], files: Mapping[str, bytes]) -> Manifest:
+    """Validate a parsed manifest against the bundle's ``files``; raise all problems together.
+
+    ``files`` maps bundle names to bytes (``Bundle.files`` or ``bundle.folder_files``):
+    the entry package and schema files are looked up there.
+    """
+    check = _Checker(files)
+    check.unknown(data, _TOP_KEYS, "")
+    module = check.module(data.get("module"))
+    operations = check.operations(data.get("operations"))
+    terms = check.terms(data.get("terms"))
+    if check.problems:
+        n = len(check.problems)
+        raise BundleError(check.problems, f"manifest.toml has {n} problem{'s' * (n > 1)}; first: "
+                          f"{check.problems[0]['where']}: {check.problems[0]['message']}")
+    return Manifest(name=module["name"], version=module["version"], title=module["title"],
+                    summary=module["summary"], category=module["category"],
+                    entry=module["entry"], source_license=module["source_license"],
+                    operations=tuple(operations), terms=terms, implements=module["implements"],
+                    tags=module["tags"], raw=dict(data))
+
+
+def load_manifest(bundle: Bundle) -> Manifest:
+    """Validate the manifest of a bundle returned by :func:`bundle.read_bundle`."""
+    return validate_manifest(bundle.manifest, bundle.files)

@@ -1,0 +1,86 @@
+"""The ``marketplace`` command line: one readable line on error, never a traceback."""
+from __future__ import annotations
+
+import contextlib
+import os
+import sys
+from importlib import import_module
+from typing import Iterator
+
+import click
+from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.orm import Session
+
+from marketplace.errors import MarketplaceError
+
+# modules whose ``register(main)`` adds their commands
+COMMAND_MODULES = [
+    "marketplace.accounts.cli",
+]
+
+
+class Group(click.Group):
+    """Turns every failure into one line on stderr and a non-zero exit."""
+
+    def invoke(self, ctx: click.Context):
+        try:
+            return super().invoke(ctx)
+        except (click.exceptions.Exit, click.exceptions.Abort, click.ClickException):
+            raise
+        except MarketplaceError as exc:
+            _fail(exc.message + _details(exc))
+        except SQLAlchemyError as exc:
+            _fail(f"database error: {str(exc.orig if hasattr(exc, 'orig') and exc.orig else exc).splitlines()[0]}"
+                  " (did you run `marketplace db upgrade`?)")
+        except (OSError, ValueError) as exc:
+            _fail(str(exc))
+        except Exception as exc:  # noqa: BLE001 - the CLI promise: no tracebacks
+            if os.environ.get("MARKETPLACE_DEBUG"):
+                raise
+            _fail(f"unexpected {type(exc).__name__}: {exc} (MARKETPLACE_DEBUG=1 shows the traceback)")
+
+
+def _details(exc: MarketplaceError) -> str:
+    """Located details appended on the same line."""
+    if not exc.details:
+        return ""
+    return " — " + "; ".join(f"{d.get('where', '')}: {d.get('message', '')}" for d in exc.details)
+
+
+def _fail(message: str) -> None:
+    """Print ``error: …`` and exit 1."""
+    click.echo(f"error: {message}", err=True)
+    sys.exit(1)
+
+
+def get_app():
+    """The Flask app for this invocation (built once)."""
+    ctx = click.get_current_context()
+    root = ctx.find_root()
+    if root.obj is None:
+        from marketplace import create_app
+
+        root.obj = create_app()
+    return root.obj
+
+
+@contextlib.contextmanager
+def app_session() -> Iterator[Session]:
+    """An app context and its database session; commits on success."""
+    from marketplace import db
+
+    app = get_app()
+    with app.app_context():
+        session = db.session()
+        yield session
+        session.commit()
+
+
+@click.group(cls=Group)
+@click.version_option(package_name="gov-module-marketplace")
+def main() -> None:
+    """Gov Module Marketplace (政务模块市场)."""
+
+
+for _module in COMMAND_MODULES:
+    import_module(_module).register(main)

@@ -1,0 +1,58 @@
+"""Configuration from the environment (DESIGN §9), with sane defaults."""
+from __future__ import annotations
+
+import os
+import secrets
+from pathlib import Path
+
+TRUE = {"1", "true", "yes", "on"}
+
+
+def _flag(value: str | None, default: bool) -> bool:
+    """Read an on/off environment value."""
+    if value is None or value == "":
+        return default
+    return value.strip().lower() in TRUE
+
+
+def from_environment(instance_path: str) -> dict:
+    """Build the config mapping from ``MARKETPLACE_*`` and ``STRIPE_*`` variables."""
+    env = os.environ
+    instance = Path(instance_path)
+    default_db = f"sqlite:///{instance / 'marketplace.db'}"
+    secret = env.get("MARKETPLACE_SECRET_KEY") or _instance_secret(instance)
+    return {
+        "SECRET_KEY": secret,
+        "DATABASE_URL": env.get("MARKETPLACE_DATABASE_URL") or default_db,
+        "TIMEZONE": env.get("MARKETPLACE_TIMEZONE") or "Asia/Shanghai",
+        "REQUIRE_REVIEW": _flag(env.get("MARKETPLACE_REQUIRE_REVIEW"), True),
+        "SETTLEMENT_PROVIDER": env.get("MARKETPLACE_SETTLEMENT_PROVIDER") or "ledger",
+        "STRIPE_API_KEY": env.get("STRIPE_API_KEY") or "",
+        "STRIPE_API_BASE": env.get("STRIPE_API_BASE") or "https://api.stripe.com",
+        "STRIPE_WEBHOOK_SECRET": env.get("STRIPE_WEBHOOK_SECRET") or "",
+        "ARTIFACT_DIR": env.get("MARKETPLACE_ARTIFACT_DIR") or str(instance / "artifacts"),
+        "NOW": env.get("MARKETPLACE_NOW") or "",
+        "PLATFORM_FEE_BPS": int(env.get("MARKETPLACE_PLATFORM_FEE_BPS") or 0),
+        "NETTING": _flag(env.get("MARKETPLACE_NETTING"), False),
+        "QUOTA_PER_MINUTE": int(env.get("MARKETPLACE_QUOTA_PER_MINUTE") or 600),
+        "INVOKE_TIMEOUT": float(env.get("MARKETPLACE_INVOKE_TIMEOUT") or 5.0),
+        "SESSION_COOKIE_SECURE": _flag(env.get("MARKETPLACE_SECURE_COOKIES"), False),
+        "SESSION_COOKIE_HTTPONLY": True,
+        "SESSION_COOKIE_SAMESITE": "Lax",
+        "REMEMBER_COOKIE_HTTPONLY": True,
+        "MAX_CONTENT_LENGTH": 12 * 1024 * 1024,
+        "WTF_CSRF_TIME_LIMIT": None,
+        "BABEL_DEFAULT_LOCALE": "zh",
+        "BABEL_DEFAULT_TIMEZONE": env.get("MARKETPLACE_TIMEZONE") or "Asia/Shanghai",
+    }
+
+
+def _instance_secret(instance: Path) -> str:
+    """A secret key kept in the instance folder so every worker shares it."""
+    instance.mkdir(parents=True, exist_ok=True)
+    path = instance / "secret_key"
+    if not path.exists():
+        tmp = path.with_suffix(f".{os.getpid()}")
+        tmp.write_text(secrets.token_hex(32))
+        os.replace(tmp, path) if not path.exists() else tmp.unlink()
+    return path.read_text().strip()

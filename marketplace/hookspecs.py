@@ -1,0 +1,48 @@
+"""Hook specifications of the ``govmarket`` project (specs only).
+
+Module hooks: operation hookspecs are built per module version from its
+manifest (see :func:`marketplace.runtime.loader.operation_spec`); the lifecycle
+hooks below are shared by every module.
+
+Platform hooks: implemented by platform plugins (``plugins/``, entry-point
+group ``govmarket.plugins``) to extend the marketplace itself.
+"""
+from __future__ import annotations
+
+from marketplace.sdk import hookspec
+
+
+class ModuleLifecycleSpec:
+    """Lifecycle hooks any module may implement."""
+
+    @hookspec
+    def module_installed(context):
+        """Fires after an adopter installed the module; return value ignored."""
+
+    @hookspec
+    def module_uninstalled(context):
+        """Fires after an adopter uninstalled the module; return value ignored."""
+
+    @hookspec(firstresult=True)
+    def module_health(context):
+        """Fires on a health check; return a dict like ``{"status": "ok"}``."""
+
+
+class PlatformSpec:
+    """Hooks of platform plugins (settlement providers first)."""
+
+    @hookspec
+    def register_settlement_providers(register):
+        """Fires once at start-up; call ``register(name, factory)`` for each provider.
+
+        ``factory(app_config)`` returns an object with ``issue(session, statement)``,
+        ``status(session, statement)`` and ``handle_webhook(session, payload, headers)``.
+        """
+
+    @hookspec(firstresult=True)
+    def settlement_issue(provider, session, statement):
+        """Fires when a statement is handed to ``provider``; return a status string or None."""
+
+    @hookspec(firstresult=True)
+    def settlement_status(provider, session, statement):
+        """Fires when someone asks a statement's provider status; return a dict or None."""

@@ -1,0 +1,50 @@
+"""Usage events (the one big, append-only table) and the daily digest chain."""
+from __future__ import annotations
+
+from datetime import date, datetime
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Mapped, mapped_column
+
+from marketplace.clock import now
+from marketplace.db import Base, BigId, UTCDateTime
+
+EVENT_STATUSES = ("ok", "error", "rejected")
+
+
+class UsageEvent(Base):
+    """One metered fact. ``period`` is derived at write time (platform zone) for fast settlement."""
+
+    __tablename__ = "usage_events"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    installation_id: Mapped[int] = mapped_column(sa.ForeignKey("installations.id"))
+    event_id: Mapped[str] = mapped_column(sa.String(100))
+    operation: Mapped[str] = mapped_column(sa.String(100))
+    units: Mapped[int] = mapped_column()
+    status: Mapped[str] = mapped_column(sa.String(10))
+    occurred_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    period: Mapped[str] = mapped_column(sa.String(7))
+    duration_ms: Mapped[int] = mapped_column(default=0)
+    source: Mapped[str] = mapped_column(sa.String(10), default="gateway")
+    received_at: Mapped[datetime] = mapped_column(UTCDateTime, default=now)
+
+    __table_args__ = (
+        sa.UniqueConstraint("installation_id", "event_id", name="uq_usage_events_installation_event"),
+        sa.Index("ix_usage_events_period_installation", "period", "installation_id", "status"),
+        sa.CheckConstraint("status in ('ok', 'error', 'rejected')", name="status_known"),
+        sa.CheckConstraint("units >= 0", name="units_not_negative"),
+    )
+
+
+class UsageDigest(Base):
+    """Per installation and day: a hash chained to the day before (verifiable usage)."""
+
+    __tablename__ = "usage_digests"
+
+    installation_id: Mapped[int] = mapped_column(sa.ForeignKey("installations.id"), primary_key=True)
+    day: Mapped[date] = mapped_column(sa.Date, primary_key=True)
+    previous: Mapped[str] = mapped_column(sa.String(64))
+    digest: Mapped[str] = mapped_column(sa.String(64))
+    events: Mapped[int] = mapped_column(default=0)
+    units: Mapped[int] = mapped_column(default=0)

@@ -1,0 +1,7 @@
+"""Every model, imported once so metadata (and Alembic) sees the whole schema."""
+from marketplace.accounts.models import ApiToken, AuditEntry, Jurisdiction, User  # noqa: F401
+from marketplace.catalog.models import Module, ModuleVersion, Operation  # noqa: F401
+from marketplace.db import Base  # noqa: F401
+from marketplace.metering.models import UsageDigest, UsageEvent  # noqa: F401
+from marketplace.runtime.models import IdempotentReply, Installation  # noqa: F401
+from marketplace.settlement.models import Charge, Period, Statement  # noqa: F401

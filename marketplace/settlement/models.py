@@ -1,0 +1,77 @@
+"""Periods, priced charge lines and statements."""
+from __future__ import annotations
+
+from datetime import datetime
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Mapped, mapped_column
+
+from marketplace.clock import now
+from marketplace.db import Base, JSONType, UTCDateTime
+
+
+class Period(Base):
+    """A calendar month in the platform zone: ``open`` until settled, then ``closed``."""
+
+    __tablename__ = "periods"
+
+    period: Mapped[str] = mapped_column(sa.String(7), primary_key=True)
+    state: Mapped[str] = mapped_column(sa.String(10), default="open")
+    closed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    closed_by: Mapped[str] = mapped_column(sa.String(254), default="")
+    totals: Mapped[dict] = mapped_column(JSONType, default=dict)
+
+    __table_args__ = (
+        sa.CheckConstraint("state in ('open', 'settling', 'closed')", name="state_known"),
+    )
+
+
+class Charge(Base):
+    """One priced line: what an installation's adopter owes its publisher for a period."""
+
+    __tablename__ = "charges"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    period: Mapped[str] = mapped_column(sa.ForeignKey("periods.period"), index=True)
+    installation_id: Mapped[int] = mapped_column(sa.ForeignKey("installations.id"))
+    module_name: Mapped[str] = mapped_column(sa.String(64))
+    kind: Mapped[str] = mapped_column(sa.String(20))
+    adopter_code: Mapped[str] = mapped_column(sa.ForeignKey("jurisdictions.code"), index=True)
+    publisher_code: Mapped[str] = mapped_column(sa.ForeignKey("jurisdictions.code"), index=True)
+    currency: Mapped[str] = mapped_column(sa.String(3), default="CNY")
+    units: Mapped[int] = mapped_column(sa.BigInteger, default=0)
+    amount_minor: Mapped[int] = mapped_column(sa.BigInteger, default=0)
+    fee_minor: Mapped[int] = mapped_column(sa.BigInteger, default=0)
+
+    __table_args__ = (sa.UniqueConstraint("period", "installation_id"),)
+
+    @property
+    def earnings_minor(self) -> int:
+        """What the publisher earns: the amount less the platform fee."""
+        return self.amount_minor - self.fee_minor
+
+
+class Statement(Base):
+    """Per (jurisdiction, period): totals as adopter and as publisher, and provider state."""
+
+    __tablename__ = "statements"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    period: Mapped[str] = mapped_column(sa.ForeignKey("periods.period"), index=True)
+    jurisdiction_code: Mapped[str] = mapped_column(sa.ForeignKey("jurisdictions.code"))
+    currency: Mapped[str] = mapped_column(sa.String(3), default="CNY")
+    total_charges_minor: Mapped[int] = mapped_column(sa.BigInteger, default=0)
+    total_earnings_minor: Mapped[int] = mapped_column(sa.BigInteger, default=0)
+    total_fees_minor: Mapped[int] = mapped_column(sa.BigInteger, default=0)
+    usage_chain_head: Mapped[str] = mapped_column(sa.String(64), default="")
+    provider: Mapped[str] = mapped_column(sa.String(20), default="ledger")
+    provider_status: Mapped[str] = mapped_column(sa.String(30), default="pending")
+    provider_ref: Mapped[str] = mapped_column(sa.String(200), default="")
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=now)
+
+    __table_args__ = (sa.UniqueConstraint("period", "jurisdiction_code"),)
+
+    @property
+    def net_minor(self) -> int:
+        """Earnings less charges (negative: the jurisdiction pays)."""
+        return self.total_earnings_minor - self.total_charges_minor

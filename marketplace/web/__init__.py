@@ -1,0 +1,69 @@
+"""Web plumbing shared by every blueprint: errors, CSRF, login, language, formatting."""
+from __future__ import annotations
+
+import logging
+
+from flask import Flask, jsonify, render_template, request
+from flask_wtf.csrf import CSRFError, CSRFProtect
+from werkzeug.exceptions import HTTPException
+
+from marketplace.errors import MarketplaceError
+from marketplace.web.i18n import init_i18n
+from marketplace.web.login import init_login
+
+csrf = CSRFProtect()
+log = logging.getLogger("marketplace")
+
+
+def _is_api() -> bool:
+    """API requests get JSON errors, pages get HTML."""
+    return request.path.startswith("/api/")
+
+
+def _reason(exc: HTTPException) -> str:
+    """Machine reason from an HTTP error name: 'Not Found' → 'not_found'."""
+    return (exc.name or "error").lower().replace(" ", "_").replace("'", "")
+
+
+def init_app(app: Flask) -> None:
+    """Install CSRF (pages only), login, i18n and the uniform error handlers."""
+    csrf.init_app(app)
+    init_login(app)
+    init_i18n(app)
+
+    @app.errorhandler(MarketplaceError)
+    def domain_error(exc: MarketplaceError):
+        if _is_api():
+            return jsonify(exc.to_dict()), exc.status
+        return render_template("error.html", status=exc.status, reason=exc.reason,
+                               message=exc.message, details=exc.details), exc.status
+
+    @app.errorhandler(CSRFError)
+    def csrf_error(exc: CSRFError):
+        return render_template("error.html", status=400, reason="csrf_failed",
+                               message=exc.description, details=None), 400
+
+    @app.errorhandler(HTTPException)
+    def http_error(exc: HTTPException):
+        if not _is_api():
+            return render_template("error.html", status=exc.code, reason=_reason(exc),
+                                   message=exc.description, details=None), exc.code
+        messages = {
+            404: "no such API route; see /api/v1/openapi.json",
+            405: f"method {request.method} is not allowed here",
+            413: "the request body is too large (bundles: at most 10 MiB)",
+            400: "the request could not be read; send valid JSON with Content-Type: application/json",
+        }
+        reason = {413: "too_large", 400: "bad_request"}.get(exc.code, _reason(exc))
+        response = jsonify({"error": reason, "message": messages.get(exc.code, exc.description)})
+        return response, exc.code
+
+    @app.errorhandler(Exception)
+    def unexpected(exc: Exception):
+        log.exception("unhandled error on %s %s", request.method, request.path)
+        if _is_api():
+            return jsonify({"error": "internal_error",
+                            "message": "the server failed; the error was logged"}), 500
+        return render_template("error.html", status=500, reason="internal_error",
+                               message="服务器出错，已记录。The server failed; the error was logged.",
+                               details=None), 500
