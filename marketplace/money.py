@@ -122,6 +122,11 @@ def to_minor(amount: Decimal | int, currency: str) -> int:
     return int(scaled.quantize(Decimal(1), rounding=ROUND_HALF_UP, context=_ROUNDING))
 
 
+def is_chargeable(amount: Decimal | int, currency: str) -> bool:
+    """Whether ``amount`` is a whole number of ``currency``'s minor units (5000.00 CNY yes, 0.005 no)."""
+    return from_minor(to_minor(amount, currency), currency) == amount
+
+
 def from_minor(minor: int, currency: str) -> Decimal:
     """The exact Decimal for ``minor`` units, with the currency's places (49500 → 495.00)."""
     if isinstance(minor, bool) or not isinstance(minor, int):
@@ -143,14 +148,14 @@ def _with_symbol(magnitude: str, negative: bool, currency: str) -> str:
 def format_display(minor: int, currency: str) -> str:
     """Human text with symbol and thousands separators: ``123450`` → ``"¥1,234.50"``, ``-1200`` → ``"-¥12.00"``."""
     value = from_minor(minor, currency)
-    return _with_symbol(f"{abs(value):,.{minor_exponent(currency)}f}", value < 0, currency)
+    return _with_symbol(f"{value.copy_abs():,.{minor_exponent(currency)}f}", value < 0, currency)
 
 
 def format_price(amount: Decimal, currency: str) -> str:
     """Display a unit price exactly: at least the currency's places, more when needed (``"¥0.005"``)."""
     amount = _check_decimal(amount)
-    places = max(minor_exponent(currency), -amount.normalize().as_tuple().exponent)
-    return _with_symbol(f"{abs(amount):,.{places}f}", amount < 0, currency)
+    places = max(minor_exponent(currency), -amount.normalize(_ROUNDING).as_tuple().exponent)
+    return _with_symbol(f"{amount.copy_abs():,.{places}f}", amount < 0, currency)
 
 
 def bps_fee(minor: int, bps: int) -> int:

@@ -9,7 +9,7 @@ from hypothesis import strategies as st
 
 from marketplace.money import (MINOR_UNITS, AmountError, bps_fee, currency_problem,
                                format_amount, format_display, format_price, from_minor,
-                               minor_exponent, parse_amount, to_minor)
+                               is_chargeable, minor_exponent, parse_amount, to_minor)
 
 
 @pytest.mark.parametrize("text, expected", [
@@ -76,6 +76,14 @@ def test_to_minor_is_exact_beyond_default_decimal_precision():
     assert to_minor(huge, "CNY") == 12345678901234567890123456789012
 
 
+@pytest.mark.parametrize("amount, currency, ok", [
+    ("5000.00", "CNY", True), ("5000.001", "CNY", False), ("100", "JPY", True), ("100.0", "JPY", True),
+    ("100.5", "JPY", False), ("0.001", "KWD", True), ("1" + "0" * 40 + ".01", "CNY", True),
+])
+def test_is_chargeable_means_a_whole_number_of_minor_units(amount, currency, ok):
+    assert is_chargeable(Decimal(amount), currency) is ok
+
+
 @pytest.mark.parametrize("bad", [0.015, "0.015", True])
 def test_to_minor_refuses_floats_and_strings(bad):
     with pytest.raises(TypeError):
@@ -101,7 +109,7 @@ def test_format_amount_is_a_plain_decimal_string(minor, currency, text):
 @pytest.mark.parametrize("minor, currency, text", [
     (123450, "CNY", "¥1,234.50"), (-1200, "CNY", "-¥12.00"), (0, "CNY", "¥0.00"),
     (500000, "CNY", "¥5,000.00"), (99, "USD", "$0.99"), (1234567, "JPY", "JP¥1,234,567"),
-    (123456, "HKD", "HK$1,234.56"), (500, "CHF", "CHF 5.00"), (-100, "EUR", "-€1.00"),
+    (123456, "HKD", "HK$1,234.56"), (10**32, "CNY", "¥1" + ",000" * 10 + ".00"), (500, "CHF", "CHF 5.00"), (-100, "EUR", "-€1.00"),
 ])
 def test_format_display_has_symbol_separators_and_sign_first(minor, currency, text):
     assert format_display(minor, currency) == text
@@ -110,6 +118,7 @@ def test_format_display_has_symbol_separators_and_sign_first(minor, currency, te
 @pytest.mark.parametrize("amount, text", [
     ("0.005", "¥0.005"), ("0.05", "¥0.05"), ("0.050000", "¥0.05"), ("5", "¥5.00"),
     ("1234.5", "¥1,234.50"), ("0.000001", "¥0.000001"),
+    ("1" + "0" * 29 + ".000001", "¥100" + ",000" * 9 + ".000001"),  # 10^29: beyond prec 28
 ])
 def test_format_price_shows_unit_prices_exactly(amount, text):
     assert format_price(Decimal(amount), "CNY") == text

@@ -6,7 +6,7 @@ from flask_babel import gettext as _
 from flask_login import login_required, login_user, logout_user
 from flask_wtf import FlaskForm
 from wtforms import EmailField, PasswordField
-from wtforms.validators import DataRequired, Email
+from wtforms.validators import DataRequired, Length
 
 from marketplace import db
 from marketplace.accounts import service
@@ -19,7 +19,7 @@ bp = Blueprint("auth", __name__)
 class LoginForm(FlaskForm):
     """E-mail and password, CSRF protected."""
 
-    email = EmailField("email", validators=[DataRequired(), Email()])
+    email = EmailField("email", validators=[DataRequired(), Length(max=254)])
     password = PasswordField("password", validators=[DataRequired()])
 
 

@@ -203,8 +203,7 @@ class _Checker:
                 self.add(f"line {exc.lineno}, column {exc.colno}", f"invalid JSON: {exc.msg}",
                          file=value)
                 return None
-            file, label = parts and value and value, ""
-            file = "/".join(parts)
+            file, label = "/".join(parts), ""
         elif value is None:
             self.add(where, "required: an inline table or a path to a JSON Schema file")
             return None

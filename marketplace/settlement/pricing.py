@@ -11,7 +11,8 @@ from decimal import Decimal
 from typing import Any, Hashable, Mapping, Sequence, TypeVar
 
 from marketplace.money import (MINOR_UNITS, AmountError, bps_fee, currency_problem, exact,
-                               format_display, format_price, parse_amount, to_minor)
+                               format_display, format_price, is_chargeable, parse_amount,
+                               to_minor)
 
 KINDS = ("free", "transfer", "pay_per_use", "cost_share")
 MODELS = ("per_unit", "graduated", "volume")
@@ -60,7 +61,7 @@ def _amount(problems: list[Problem], table: Mapping, key: str, where: str,
     except AmountError as error:
         problems.append((where, error.reason))
         return None
-    if exponent is not None and value != value.quantize(Decimal(1).scaleb(-exponent)):
+    if exponent is not None and not is_chargeable(value, table["currency"]):
         problems.append((where, f"{table['currency']} has {exponent} decimal places; "
                                 f"{table[key]!r} cannot be charged exactly"))
     return value
