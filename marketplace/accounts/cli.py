@@ -15,7 +15,7 @@ def register(main: click.Group) -> None:
         """Database schema (Alembic migrations are the only schema path)."""
 
     @db.command("upgrade")
-    @click.option("--revision", default="head", show_default=True)
+    @click.option("--revision", default="heads", show_default=True)
     def db_upgrade(revision: str):
         """Apply migrations up to REVISION."""
         from marketplace.migrate import upgrade

@@ -10,6 +10,10 @@ Source: 国家医保局、财政部《关于进一步做好基本医疗保险跨
   referrals by at most 10 percentage points, other temporary cases by at most 20;
 * 就医地目录、参保地政策: the destination's drug and service catalogue, the insured
   region's deductible, ratio and cap.
+
+Periods are counted as 《民法典》 arts. 201-202 count them: the first day is not
+counted and a six-month period ends on the corresponding day of the sixth month
+(the month's last day when that month has no such day).
 """
 from __future__ import annotations
 
@@ -93,6 +97,7 @@ def file_record(payload: dict, config) -> dict:
     kind = payload["filing_type"]
     start = date.fromisoformat(payload["start_date"])
     long_term = kind in LONG_TERM
+    six_months = add_months(start, 6)
     return {
         "filing_id": filing_id(insured_id, insured, destination, kind, payload["start_date"]),
         "status": "filed",
@@ -101,8 +106,8 @@ def file_record(payload: dict, config) -> dict:
         "category": "异地长期居住人员" if long_term else "临时外出就医人员",
         "scope": "跨省" if insured[:2] != destination[:2] else "省内跨市",
         "valid_from": start.isoformat(),
-        "valid_until": None if long_term else (add_months(start, 6) - timedelta(days=1)).isoformat(),
-        "change_allowed_from": add_months(start, 6).isoformat() if long_term else start.isoformat(),
+        "valid_until": None if long_term else six_months.isoformat(),
+        "change_allowed_from": (six_months + timedelta(days=1) if long_term else start).isoformat(),
         "reimbursement_ratio_adjustment_points": -ratio_reduction(kind, config),
         "policy": "就医地目录、参保地政策：起付标准、支付比例、最高支付限额执行参保地规定",
         "documents": DOCUMENTS[kind],

@@ -1,0 +1,243 @@
+"""Publish-time check of a module's code (DESIGN §3 check 3) and interface comparison (check 5).
+
+The entry package is never imported here: :func:`check_module` runs it in a
+child process (``_check_worker.py``) with memory, CPU and wall-clock limits,
+then judges the outputs it reports against the manifest's schemas and examples.
+"""
+from __future__ import annotations
+
+import json
+import math
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from jsonschema import Draft202012Validator
+
+from marketplace.catalog.bundle import (Bundle, BundleError, extract_to, folder_files, parse_toml,
+                                        read_bundle)
+from marketplace.catalog.manifest import Manifest, load_manifest, schema_path, validate_manifest
+
+WORKER = Path(__file__).with_name("_check_worker.py")
+_TAIL = 2000
+
+
+@dataclass
+class CheckReport:
+    """What the module check found: located errors (refusals), warnings, and how long it took."""
+
+    errors: list[dict[str, Any]] = field(default_factory=list)
+    warnings: list[dict[str, Any]] = field(default_factory=list)
+    examples_run: int = 0
+    hookimpls: list[str] = field(default_factory=list)
+    duration: float = 0.0
+    stderr: str = ""
+
+    @property
+    def ok(self) -> bool:
+        """True when the module passed every check."""
+        return not self.errors
+
+    def raise_for_errors(self) -> None:
+        """Raise the errors as one BundleError (reason ``invalid_bundle``), if any."""
+        if self.errors:
+            raise BundleError(self.errors)
+
+
+def _json(value: Any) -> str:
+    text = json.dumps(value, ensure_ascii=False, sort_keys=True)
+    return text if len(text) <= 120 else text[:117] + "..."
+
+
+def _difference(expected: Any, actual: Any, contains: bool, path: tuple = ()) -> str | None:
+    """The first place ``actual`` breaks ``expected`` (exact, or recursive subset) or None."""
+    at = schema_path(path) or "(root)"
+    if isinstance(expected, dict) and isinstance(actual, dict):
+        for key in expected:
+            if key not in actual:
+                return f"{schema_path(path + (key,))}: missing (expected {_json(expected[key])})"
+            if (found := _difference(expected[key], actual[key], contains, path + (key,))):
+                return found
+        extra = sorted(set(actual) - set(expected))
+        if extra and not contains:
+            return f"{schema_path(path + (extra[0],))}: unexpected key"
+        return None
+    if isinstance(expected, list) and isinstance(actual, list) and len(expected) == len(actual):
+        return next((d for i, (e, a) in enumerate(zip(expected, actual))
+                     if (d := _difference(e, a, contains, path + (i,)))), None)
+    same = expected == actual and isinstance(expected, bool) == isinstance(actual, bool)
+    return None if same else f"{at}: expected {_json(expected)}, got {_json(actual)}"
+
+
+def _schema_errors(validator: Draft202012Validator, value: Any, what: str) -> list[str]:
+    return [f"does not match the {what} schema at {schema_path(e.absolute_path) or '(root)'}: "
+            f"{e.message}" for e in sorted(validator.iter_errors(value), key=str)[:5]]
+
+
+def _job(manifest: Manifest, root: Path, tmp: Path, memory_mb: int, timeout: float,
+         report: CheckReport) -> dict[str, Any]:
+    """The worker's job; example inputs that break their schema are reported, not run."""
+    operations = []
+    for op in manifest.operations:
+        validator, runnable = Draft202012Validator(op.input_schema), []
+        for number, ex in enumerate(op.examples, start=1):
+            problems = _schema_errors(validator, ex.input, "input")
+            for message in problems:
+                report.errors.append({"where": f"operation {op.name}: example {number} input",
+                                      "message": message})
+            if not problems:
+                runnable.append({"number": number, "input": ex.input})
+        operations.append({"name": op.name, "examples": runnable})
+    return {"bundle_dir": str(root), "entry": manifest.entry, "module": manifest.name,
+            "version": manifest.version, "operations": operations,
+            "unique_name": f"_govcheck_{manifest.entry}_{uuid.uuid4().hex[:12]}",
+            "memory_mb": memory_mb, "cpu_seconds": math.ceil(timeout) + 1,
+            "result_path": str(tmp / "result.json"), "progress_path": str(tmp / "progress")}
+
+
+def _environment() -> dict[str, str]:
+    """A bare environment: module code must not see the platform's secrets."""
+    paths = [str(Path(__file__).resolve().parents[2])]
+    paths += [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p]
+    return {"PATH": os.environ.get("PATH", os.defpath), "LANG": "C.UTF-8",
+            "PYTHONIOENCODING": "utf-8", "PYTHONPATH": os.pathsep.join(paths)}
+
+
+def _run_worker(job: dict[str, Any], tmp: Path, timeout: float) -> tuple[int | None, str, str]:
+    """Run the worker in its own process group; kill the whole group when done or late."""
+    job_path = tmp / "job.json"
+    job_path.write_text(json.dumps(job, ensure_ascii=False), encoding="utf-8")
+    work = tmp / "cwd"
+    work.mkdir()
+    with open(tmp / "stdout.log", "wb") as out, open(tmp / "stderr.log", "wb") as err:
+        proc = subprocess.Popen([sys.executable, "-P", "-B", str(WORKER), str(job_path)],
+                                cwd=work, env=_environment(), stdin=subprocess.DEVNULL,
+                                stdout=out, stderr=err, start_new_session=True)
+        try:
+            rc: int | None = proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            rc = None
+        finally:
+            try:                      # also reaps anything the module left running
+                os.killpg(proc.pid, signal.SIGKILL)
+            except (ProcessLookupError, PermissionError):
+                pass
+            proc.wait()
+    return rc, _tail(tmp / "stdout.log"), _tail(tmp / "stderr.log")
+
+
+def _tail(path: Path) -> str:
+    with open(path, "rb") as fh:
+        fh.seek(max(0, path.stat().st_size - _TAIL))
+        return fh.read().decode("utf-8", "replace")
+
+
+def _process_problem(rc: int | None, tmp: Path, timeout: float, memory_mb: int,
+                     stderr: str) -> dict[str, str] | None:
+    """A located error when the worker timed out, was killed or died without a report."""
+    stage = (tmp / "progress").read_text("utf-8") if (tmp / "progress").exists() else "start"
+    if rc is None or rc == -signal.SIGXCPU:
+        return {"where": stage, "message": f"timed out after {timeout:g}s"}
+    if rc < 0:
+        name = signal.Signals(-rc).name
+        if -rc == signal.SIGXFSZ:
+            return {"where": stage, "message": "wrote a file larger than the 64 MB limit"}
+        return {"where": stage, "message": f"killed by {name}: exceeded memory limit "
+                f"({memory_mb} MB) or crashed"}
+    if not (tmp / "result.json").exists():
+        last = stderr.strip().splitlines()[-1:] or ["no output"]
+        return {"where": stage, "message": f"worker exited with status {rc} without a report "
+                f"(os._exit or a crash in module code?): {last[0]}"}
+    return None
+
+
+def _judge(manifest: Manifest, answer: dict[str, Any], report: CheckReport) -> None:
+    """Check each reported output against its operation's schema and expected output."""
+    for item in answer.get("results", []):
+        op = manifest.operation(item["operation"])
+        example = op.examples[item["number"] - 1]
+        where = f"operation {op.name}: example {item['number']} output"
+        report.examples_run += 1
+        problems = _schema_errors(Draft202012Validator(op.output_schema), item["output"], "output")
+        if not problems:
+            diff = _difference(example.expected, item["output"], example.match == "contains")
+            if diff:
+                word = "does not contain output_contains" if example.match == "contains" \
+                    else "differs from output"
+                problems = [f"{word} at {diff}"]
+        report.errors += [{"where": where, "message": m} for m in problems]
+
+
+def check_module(source: bytes | Bundle | str | os.PathLike[str], manifest: Manifest | None = None,
+                 *, timeout: float = 10, memory_mb: int = 512) -> CheckReport:
+    """Load the module in a separate, limited process and check its hookimpls and examples.
+
+    ``source`` is bundle bytes, a :class:`Bundle` or an already extracted bundle folder;
+    ``manifest`` defaults to the one inside it. Archive/manifest problems raise
+    BundleError; code problems are returned as ``CheckReport.errors``.
+    """
+    started = time.monotonic()
+    report = CheckReport()
+    with tempfile.TemporaryDirectory(prefix="govcheck-") as tmp_name:
+        tmp = Path(tmp_name)
+        if isinstance(source, (bytes, bytearray)):
+            source = read_bundle(bytes(source))
+        if isinstance(source, Bundle):
+            manifest = manifest or load_manifest(source)
+            root = extract_to(source, tmp / "bundle")
+        else:
+            root = Path(source).resolve()
+            if manifest is None:
+                text = (root / "manifest.toml").read_text("utf-8-sig")
+                manifest = validate_manifest(parse_toml(text), folder_files(root))
+        job = _job(manifest, root, tmp, memory_mb, timeout, report)
+        rc, stdout, report.stderr = _run_worker(job, tmp, timeout)
+        failure = _process_problem(rc, tmp, timeout, memory_mb, report.stderr)
+        answer = {} if failure else json.loads((tmp / "result.json").read_text("utf-8"))
+    report.errors += answer.get("errors", []) + ([failure] if failure else [])
+    report.warnings += answer.get("warnings", [])
+    report.hookimpls = answer.get("hookimpls", [])
+    if stdout and not any("stdout" in e["message"] for e in report.errors):
+        report.errors.append({"where": f"import {manifest.entry}",
+                              "message": "module writes to stdout at import; use logging"})
+    _judge(manifest, answer, report)
+    report.duration = time.monotonic() - started
+    return report
+
+
+def implements_signature(manifest: Manifest) -> str:
+    """Canonical JSON of the interface: operation names with input/output schemas, sorted."""
+    ops = sorted(({"name": op.name, "input": op.input_schema, "output": op.output_schema}
+                  for op in manifest.operations), key=lambda op: op["name"])
+    return json.dumps({"operations": ops}, sort_keys=True, ensure_ascii=False,
+                      separators=(",", ":"))
+
+
+def _paths(a: Any, b: Any, path: tuple = ()) -> list[str]:
+    if isinstance(a, dict) and isinstance(b, dict):
+        return [p for key in sorted(set(a) | set(b), key=str) for p in (
+            [schema_path(path + (key,))] if (key in a) != (key in b)
+            else _paths(a[key], b[key], path + (key,)))]
+    if isinstance(a, list) and isinstance(b, list) and len(a) == len(b):
+        return [p for i, (x, y) in enumerate(zip(a, b)) for p in _paths(x, y, path + (i,))]
+    return [] if a == b and type(a) is type(b) else [schema_path(path) or "(root)"]
+
+
+def compare_interfaces(a_sig: str, b_sig: str) -> list[str]:
+    """Differences of candidate ``b_sig`` from interface ``a_sig``, in words ([] = identical)."""
+    a = {op["name"]: op for op in json.loads(a_sig)["operations"]}
+    b = {op["name"]: op for op in json.loads(b_sig)["operations"]}
+    out = [f"operation {n}: missing (the interface declares it)" for n in sorted(set(a) - set(b))]
+    out += [f"operation {n}: not part of the interface" for n in sorted(set(b) - set(a))]
+    for name in sorted(set(a) & set(b)):
+        for part in ("input", "output"):
+            out += [f"operation {name}: {part} schema differs at {p}"
+                    for p in _paths(a[name][part], b[name][part])]
+    return out
