@@ -73,7 +73,8 @@ def parse_toml(text: str, filename: str = "manifest.toml") -> dict[str, Any]:
     except tomllib.TOMLDecodeError as exc:
         msg = str(exc)
         m = re.search(r"\(at line (\d+), column (\d+)\)", msg)
-        where = f"{filename}: line {m.group(1)}, column {m.group(2)}" if m else filename
+        where = f"{filename}: line {m.group(1)}, column {m.group(2)}" if m else \
+            f"{filename}: line {text.rstrip(chr(10)).count(chr(10)) + 1} (end of file)"
         reason = re.sub(r" ?\(at [^)]*\)$", "", msg)
         raise _fail(where, f"TOML syntax error: {reason}", "toml_syntax") from None
 
