@@ -13,6 +13,7 @@ __version__ = "0.1.0"
 BLUEPRINTS = [
     ("marketplace.accounts.api", "bp"),
     ("marketplace.accounts.views", "bp"),
+    ("marketplace.openapi", "bp"),
 ]
 
 

@@ -17,7 +17,7 @@ import tomllib
 import unicodedata
 import zipfile
 import zlib
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -93,26 +93,24 @@ class Bundle:
     data: bytes = field(default=b"", repr=False)
 
 
-class _LazyFiles(Mapping[str, bytes]):
-    """name → bytes, decompressed on first access through the bounded reader."""
+class _Files(Mapping[str, bytes]):
+    """name → bytes, loaded on first access (bounded decompression, or a folder read)."""
 
-    def __init__(self, data: bytes, infos: dict[str, zipfile.ZipInfo]) -> None:
-        self._data, self._infos, self._cache = data, infos, {}
-        self._zip: zipfile.ZipFile | None = None
+    def __init__(self, names: list[str], load: Callable[[str], bytes]) -> None:
+        self._names, self._known, self._load, self._cache = names, set(names), load, {}
 
     def __getitem__(self, name: str) -> bytes:
         if name not in self._cache:
-            info = self._infos[name]
-            if self._zip is None:
-                self._zip = zipfile.ZipFile(io.BytesIO(self._data))
-            self._cache[name] = b"".join(_bounded_chunks(self._zip, info, [0]))
+            if name not in self._known:
+                raise KeyError(name)
+            self._cache[name] = self._load(name)
         return self._cache[name]
 
     def __iter__(self) -> Iterator[str]:
-        return iter(self._infos)
+        return iter(self._names)
 
     def __len__(self) -> int:
-        return len(self._infos)
+        return len(self._names)
 
 
 def _shown(info: zipfile.ZipInfo) -> str:
@@ -244,7 +242,7 @@ def read_bundle(data: bytes) -> Bundle:
         for _ in _bounded_chunks(zf, info, total):
             pass
     files = {i.filename: i for i in sorted(infos, key=lambda i: i.filename) if not i.is_dir()}
-    lazy = _LazyFiles(data, files)
+    lazy = _Files(list(files), lambda name: b"".join(_bounded_chunks(zf, files[name], [0])))
     if "manifest.toml" not in files:
         nested = [n for n in files if n.endswith("/manifest.toml")]
         hint = f" (found {nested[0]}; zip the folder's contents, or use build_bundle)" \
@@ -283,7 +281,7 @@ def source_files(src_dir: str | os.PathLike[str],
         here = Path(dirpath)
         dirnames[:] = sorted(d for d in dirnames if not d.startswith(".") and d not in SKIP_DIRS
                              and (exclude is None or (here / d).resolve() != exclude))
-        for fname in filenames:
+        for fname in filenames + [d for d in dirnames if (here / d).is_symlink()]:
             path = here / fname
             if fname.startswith(".") or fname.endswith(SKIP_SUFFIXES):
                 continue
@@ -294,23 +292,10 @@ def source_files(src_dir: str | os.PathLike[str],
     return dict(sorted(found.items()))
 
 
-class _FolderFiles(Mapping[str, bytes]):
-    def __init__(self, paths: dict[str, Path]) -> None:
-        self._paths = paths
-
-    def __getitem__(self, name: str) -> bytes:
-        return self._paths[name].read_bytes()
-
-    def __iter__(self) -> Iterator[str]:
-        return iter(self._paths)
-
-    def __len__(self) -> int:
-        return len(self._paths)
-
-
 def folder_files(src_dir: str | os.PathLike[str]) -> Mapping[str, bytes]:
     """A folder's bundle files as a lazy name → bytes mapping (what the bundle would hold)."""
-    return _FolderFiles(source_files(src_dir))
+    paths = source_files(src_dir)
+    return _Files(list(paths), lambda name: paths[name].read_bytes())
 
 
 def build_bundle(src_dir: str | os.PathLike[str], out_dir: str | os.PathLike[str]) -> Path:
@@ -327,7 +312,8 @@ def build_bundle(src_dir: str | os.PathLike[str], out_dir: str | os.PathLike[str
     if "manifest.toml" not in paths:
         raise _fail(f"{src}: manifest.toml", "missing", "no_manifest")
     text = _decode(paths["manifest.toml"].read_bytes(), "manifest.toml")
-    manifest = validate_manifest(parse_toml(text), _FolderFiles(paths))
+    files = _Files(list(paths), lambda name: paths[name].read_bytes())
+    manifest = validate_manifest(parse_toml(text), files)
     buf = io.BytesIO()
     with zipfile.ZipFile(buf, "w") as zf:
         for name, path in paths.items():
@@ -336,6 +322,7 @@ def build_bundle(src_dir: str | os.PathLike[str], out_dir: str | os.PathLike[str
             info.external_attr = (stat.S_IFREG | 0o644) << 16
             info.compress_type = zipfile.ZIP_DEFLATED
             zf.writestr(info, path.read_bytes(), compresslevel=9)
+    read_bundle(buf.getvalue())       # a folder too big for the limits fails here, not at upload
     out.mkdir(parents=True, exist_ok=True)
     target = out / f"{manifest.name}-{manifest.version}.zip"
     tmp = target.with_suffix(".zip.tmp")

@@ -218,7 +218,10 @@ class _Checker:
         for err in errors:
             at = schema_path(err.absolute_path)
             loc = ".".join(p for p in (label, at) if p)
-            self.add(loc, f"invalid JSON Schema: {err.message}", file=file)
+            hint = f"{err.instance!r} is not a JSON Schema type (use string, number, integer, " \
+                "object, array, boolean or null)" if at.split(".")[-1] == "type" \
+                and isinstance(err.instance, str) else err.message
+            self.add(loc, f"invalid JSON Schema: {hint}", file=file)
         return None if errors else value
 
     def examples(self, value: Any, where: str) -> tuple[Example, ...]:

@@ -97,3 +97,22 @@ def test_login_starts_a_new_session(app, factory):
     client.post("/login", data={"email": email, "password": "correct horse battery"})
     with client.session_transaction() as sess:
         assert "planted" not in sess and "_user_id" in sess
+
+
+def test_login_is_rate_limited_per_account(app, factory):
+    app.config["WTF_CSRF_ENABLED"] = False
+    email = factory.user("adopter")
+    client = app.test_client()
+    for _ in range(5):
+        assert client.post("/login", data={"email": email, "password": "wrong"}).status_code == 401
+    locked = client.post("/login", data={"email": email, "password": "correct horse battery"})
+    assert locked.status_code == 429 and "15" in locked.text
+
+
+def test_session_cookie_is_httponly_and_samesite(app, factory):
+    app.config["WTF_CSRF_ENABLED"] = False
+    email = factory.user("adopter")
+    response = app.test_client().post("/login", data={"email": email,
+                                                      "password": "correct horse battery"})
+    cookie = response.headers["Set-Cookie"]
+    assert "HttpOnly" in cookie and "SameSite=Lax" in cookie

@@ -110,7 +110,7 @@ def test_operation_raising_is_located(tmp_path):
     report = check(tmp_path, init)
     assert report.errors[0]["where"] == "operation lookup_licence: example 1"
     assert report.errors[0]["message"] == \
-        "raised ZeroDivisionError: division by zero at demo_licence/__init__.py:4"
+        "raised ZeroDivisionError: division by zero at demo_licence/__init__.py:5"
 
 
 def test_import_error(tmp_path):

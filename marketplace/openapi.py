@@ -1,0 +1,177 @@
+"""``GET /api/v1/openapi.json``: the public API described as OpenAPI 3.1."""
+from __future__ import annotations
+
+from flask import Blueprint, jsonify
+
+from marketplace import __version__
+
+bp = Blueprint("openapi", __name__, url_prefix="/api/v1")
+
+ERROR = {"$ref": "#/components/schemas/Error"}
+PERIOD = {"type": "string", "pattern": r"^\d{4}-(0[1-9]|1[0-2])$", "example": "2026-10"}
+NAME = {"type": "string", "pattern": r"^[a-z][a-z0-9-]{1,62}[a-z0-9]$"}
+
+
+def _resp(description: str, schema: dict | None = None, *errors: int) -> dict:
+    """A responses object: the success plus the listed JSON errors."""
+    ok = {"description": description}
+    if schema is not None:
+        ok["content"] = {"application/json": {"schema": schema}}
+    out = {"200": ok}
+    for code in errors:
+        out[str(code)] = {"description": "error",
+                          "content": {"application/json": {"schema": ERROR}}}
+    return out
+
+
+def _op(summary: str, scope: str | None, responses: dict, *, params: list | None = None,
+        body: dict | None = None, multipart: bool = False, created: bool = False) -> dict:
+    """One operation object."""
+    op: dict = {"summary": summary, "responses": responses}
+    if created and "200" in responses:
+        responses["201"] = responses.pop("200")
+    if scope:
+        op["security"] = [{"token": [scope]}]
+        op["description"] = f"Needs a token with scope `{scope}`."
+    if params:
+        op["parameters"] = params
+    if body is not None:
+        kind = "multipart/form-data" if multipart else "application/json"
+        op["requestBody"] = {"required": True, "content": {kind: {"schema": body}}}
+    return op
+
+
+def _path(name: str, schema: dict) -> dict:
+    """A path parameter."""
+    return {"name": name, "in": "path", "required": True, "schema": schema}
+
+
+def _query(name: str, schema: dict) -> dict:
+    """An optional query parameter."""
+    return {"name": name, "in": "query", "required": False, "schema": schema}
+
+
+def spec() -> dict:
+    """The whole document."""
+    obj = {"type": "object"}
+    usage_event = {"type": "object", "required": ["id", "module", "operation", "units", "occurred_at"],
+                   "properties": {"id": {"type": "string"}, "module": NAME,
+                                  "operation": {"type": "string"},
+                                  "units": {"type": "integer", "minimum": 0},
+                                  "occurred_at": {"type": "string", "format": "date-time"}}}
+    paths = {
+        "/api/v1/me": {"get": _op("The caller", "read", _resp("user and jurisdiction", obj, 401, 403))},
+        "/api/v1/jurisdictions": {"get": _op("Registered jurisdictions", None, _resp("list", obj))},
+        "/api/v1/tokens": {
+            "get": _op("The caller's tokens", "read", _resp("list", obj, 401, 403)),
+            "post": _op("Issue a token (secret shown once)", "read", _resp("token", obj, 400, 401, 403),
+                        body={"type": "object", "properties": {
+                            "name": {"type": "string"},
+                            "scopes": {"type": "array", "items": {"enum": [
+                                "read", "publish", "install", "invoke", "usage", "admin"]}}}},
+                        created=True)},
+        "/api/v1/tokens/{token_id}": {"delete": _op(
+            "Revoke a token", "read", _resp("revoked", obj, 401, 403, 404),
+            params=[_path("token_id", {"type": "integer"})])},
+        "/api/v1/modules": {
+            "get": _op("Search the catalogue", None, _resp("page of modules", {
+                "type": "object", "required": ["items", "total", "facets"]}, 400), params=[
+                _query("q", {"type": "string"}), _query("category", {"type": "string"}),
+                _query("terms", {"type": "string"}), _query("publisher", {"type": "string"}),
+                _query("implements", {"type": "string"}), _query("tag", {"type": "string"}),
+                _query("sort", {"enum": ["relevance", "adopters", "newest", "price"]}),
+                _query("page", {"type": "integer", "minimum": 1}),
+                _query("per_page", {"type": "integer", "minimum": 1, "maximum": 100})]),
+            "post": _op("Publish a bundle", "publish", _resp("the version", obj, 400, 401, 403, 409, 413),
+                        body={"type": "object", "required": ["bundle"], "properties": {
+                            "bundle": {"type": "string", "format": "binary"}}},
+                        multipart=True, created=True)},
+        "/api/v1/modules/{name}": {"get": _op(
+            "A module: versions, operations, terms, adopters", None, _resp("module", obj, 404),
+            params=[_path("name", {"type": "string"})])},
+        "/api/v1/modules/{name}/{version}/bundle": {"get": {
+            "summary": "Download a version's bundle (sha256 verified)",
+            "parameters": [_path("name", {"type": "string"}), _path("version", {"type": "string"})],
+            "responses": {"200": {"description": "zip",
+                                  "content": {"application/zip": {"schema": {"type": "string",
+                                                                             "format": "binary"}}}},
+                          "404": {"description": "error",
+                                  "content": {"application/json": {"schema": ERROR}}}}}},
+        "/api/v1/modules/{name}/{version}/yank": {"post": _op(
+            "Yank a version (no new installs)", "publish", _resp("yanked", obj, 400, 401, 403, 404, 409),
+            params=[_path("name", {"type": "string"}), _path("version", {"type": "string"})],
+            body={"type": "object", "properties": {"reason": {"type": "string"}}})},
+        "/api/v1/reviews": {"get": _op("Review queue", "admin", _resp("pending versions", obj, 401, 403))},
+        "/api/v1/reviews/{name}/{version}": {"post": _op(
+            "Approve or reject a pending version", "admin", _resp("decided", obj, 400, 401, 403, 404, 409),
+            params=[_path("name", {"type": "string"}), _path("version", {"type": "string"})],
+            body={"type": "object", "required": ["decision"], "properties": {
+                "decision": {"enum": ["approve", "reject"]}, "reason": {"type": "string"}}})},
+        "/api/v1/installations": {
+            "get": _op("The caller's installations", "install", _resp("list", obj, 401, 403)),
+            "post": _op("Accept terms and install", "install",
+                        _resp("installation", obj, 400, 401, 403, 404, 409), created=True,
+                        body={"type": "object", "required": ["module", "accept_terms"], "properties": {
+                            "module": {"type": "string"}, "version": {"type": "string"},
+                            "accept_terms": {"type": "boolean"}}})},
+        "/api/v1/installations/{installation_id}": {
+            "get": _op("One installation", "install", _resp("installation", obj, 401, 403, 404),
+                       params=[_path("installation_id", {"type": "integer"})]),
+            "patch": _op("Change version", "install", _resp("installation", obj, 400, 401, 403, 404, 409),
+                         params=[_path("installation_id", {"type": "integer"})],
+                         body={"type": "object", "properties": {
+                             "version": {"type": "string"}, "accept_terms": {"type": "boolean"}}}),
+            "delete": _op("Uninstall", "install", _resp("ended", obj, 401, 403, 404),
+                          params=[_path("installation_id", {"type": "integer"})])},
+        "/api/v1/invoke/{module}/{operation}": {"post": _op(
+            "Call an operation through the metered gateway", "invoke",
+            _resp("the operation output", obj, 401, 403, 404, 409, 422, 429, 502, 504),
+            params=[_path("module", {"type": "string"}), _path("operation", {"type": "string"})],
+            body=obj)},
+        "/api/v1/invoke/interface/{interface}/{operation}": {"post": _op(
+            "Call an operation of a shared interface (whichever module implements it here)", "invoke",
+            _resp("the operation output", obj, 401, 403, 404, 409, 422, 429, 502, 504),
+            params=[_path("interface", {"type": "string"}), _path("operation", {"type": "string"})],
+            body=obj)},
+        "/api/v1/usage": {
+            "post": _op("Report self-hosted usage (≤ 1,000 events)", "usage",
+                        _resp("accepted/duplicates/rejected", obj, 400, 401, 403, 413),
+                        body={"type": "object", "required": ["events"], "properties": {
+                            "events": {"type": "array", "maxItems": 1000, "items": usage_event}}}),
+            "get": _op("Usage series", "usage", _resp("series", obj, 400, 401, 403), params=[
+                _query("module", {"type": "string"}), _query("operation", {"type": "string"}),
+                _query("from", {"type": "string", "format": "date"}),
+                _query("to", {"type": "string", "format": "date"}),
+                _query("granularity", {"enum": ["day", "month"]}),
+                _query("format", {"enum": ["json", "csv"]})])},
+        "/api/v1/settlements": {"post": _op(
+            "Settle a period (idempotent)", "admin", _resp("settlement", obj, 400, 401, 403, 409),
+            body={"type": "object", "required": ["period"], "properties": {"period": PERIOD}})},
+        "/api/v1/settlements/{period}": {"get": _op(
+            "A settlement's totals", "admin", _resp("settlement", obj, 400, 401, 403, 404),
+            params=[_path("period", PERIOD)])},
+        "/api/v1/statements/{period}": {"get": _op(
+            "The caller's statement (admin: ?jurisdiction=)", "read",
+            _resp("statement", obj, 400, 401, 403, 404),
+            params=[_path("period", PERIOD), _query("jurisdiction", {"type": "string"}),
+                    _query("format", {"enum": ["json", "csv"]})])},
+    }
+    return {
+        "openapi": "3.1.0",
+        "info": {"title": "Gov Module Marketplace API", "version": __version__,
+                 "description": "Publish, adopt, meter and settle government-service modules. "
+                                "Every error is JSON {error, message}."},
+        "paths": paths,
+        "components": {
+            "securitySchemes": {"token": {"type": "http", "scheme": "bearer"}},
+            "schemas": {"Error": {"type": "object", "required": ["error", "message"], "properties": {
+                "error": {"type": "string"}, "message": {"type": "string"},
+                "details": {"type": "array"}}}},
+        },
+    }
+
+
+@bp.get("/openapi.json")
+def openapi():
+    """The OpenAPI document."""
+    return jsonify(spec())

@@ -1,0 +1,89 @@
+"""Flask-WTF forms of the consoles: every state-changing page action carries a CSRF token."""
+from __future__ import annotations
+
+from flask_babel import lazy_gettext as _l
+from flask_wtf import FlaskForm
+from flask_wtf.file import FileField, FileRequired
+from wtforms import (BooleanField, EmailField, HiddenField, PasswordField, SelectField,
+                     SelectMultipleField, StringField, TextAreaField)
+from wtforms.validators import DataRequired, Length, Regexp
+from wtforms.widgets import CheckboxInput, ListWidget
+
+from marketplace.accounts.models import ROLES, SCOPES
+
+
+class MultiCheckboxField(SelectMultipleField):
+    """A multiple choice shown as checkboxes."""
+
+    widget = ListWidget(prefix_label=False)
+    option_widget = CheckboxInput()
+
+
+class ActionForm(FlaskForm):
+    """A button with nothing but a CSRF token (uninstall, revoke, settle…)."""
+
+
+class UploadForm(FlaskForm):
+    """A module bundle (zip built by `marketplace module build`)."""
+
+    bundle = FileField(_l("模块包（zip）"), validators=[FileRequired(_l("请选择要上传的 zip 模块包"))])
+
+
+class YankForm(FlaskForm):
+    """Withdraw a version from new installs, with the reason adopters will read."""
+
+    reason = StringField(_l("撤回原因"), validators=[DataRequired(), Length(min=3, max=500)])
+
+
+class InstallForm(FlaskForm):
+    """Accept a version's terms (the inter-governmental agreement) and install it."""
+
+    version = SelectField(_l("版本"), choices=[])
+    accept_terms = BooleanField(_l("我已阅读并接受上述条款"),
+                                validators=[DataRequired(_l("安装前须接受条款"))])
+
+
+class UpgradeForm(FlaskForm):
+    """Move an installation to another version of the same module."""
+
+    version = SelectField(_l("版本"), choices=[], validators=[DataRequired()])
+    accept_terms = BooleanField(_l("接受新版本条款（条款变化时必须）"))
+
+
+class SwitchForm(FlaskForm):
+    """Move to another module implementing the same interface."""
+
+    module = SelectField(_l("替换为"), choices=[], validators=[DataRequired()])
+    accept_terms = BooleanField(_l("接受新模块条款"), validators=[DataRequired(_l("切换前须接受条款"))])
+
+
+class TokenForm(FlaskForm):
+    """A new API token for the adopter's own systems."""
+
+    name = StringField(_l("名称"), validators=[DataRequired(), Length(max=100)])
+    scopes = MultiCheckboxField(_l("权限"), choices=[(s, s) for s in SCOPES],
+                                default=["invoke"], validators=[DataRequired(_l("至少选择一项权限"))])
+
+
+class ReviewForm(FlaskForm):
+    """Approve or reject a pending version."""
+
+    decision = SelectField(_l("决定"), choices=[("approve", _l("通过")), ("reject", _l("驳回"))])
+    reason = TextAreaField(_l("说明"), validators=[Length(max=1000)])
+
+
+class UserForm(FlaskForm):
+    """A new console user of a jurisdiction."""
+
+    email = EmailField(_l("邮箱"), validators=[DataRequired(), Length(max=254)])
+    name = StringField(_l("姓名"), validators=[Length(max=100)])
+    jurisdiction = StringField(_l("行政区划代码"), validators=[
+        DataRequired(), Regexp(r"^[1-9]\d{5}$", message=_l("须为 6 位行政区划代码，如 440300"))])
+    role = SelectField(_l("角色"), choices=[(r, r) for r in ROLES])
+    password = PasswordField(_l("初始密码"), validators=[DataRequired(), Length(min=8)])
+
+
+class SettleForm(FlaskForm):
+    """Settle one ended period."""
+
+    period = HiddenField(validators=[DataRequired(), Regexp(r"^\d{4}-(0[1-9]|1[0-2])$")])
