@@ -11,9 +11,17 @@ __version__ = "0.1.0"
 
 # (module path, attribute) of every blueprint, registered in this order.
 BLUEPRINTS = [
+    ("marketplace.metering.api", "bp"),
     ("marketplace.accounts.api", "bp"),
     ("marketplace.accounts.views", "bp"),
     ("marketplace.openapi", "bp"),
+    ("marketplace.catalog.api", "bp"),
+    ("marketplace.runtime.api", "bp"),
+    ("marketplace.runtime.gateway", "bp"),
+    ("marketplace.web.consoles.publisher", "bp"),
+    ("marketplace.web.consoles.adopter", "bp"),
+    ("marketplace.web.consoles.admin", "bp"),
+    ("marketplace.settlement.api", "bp"),
 ]
 
 

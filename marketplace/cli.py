@@ -15,7 +15,11 @@ from marketplace.errors import MarketplaceError
 
 # modules whose ``register(main)`` adds their commands
 COMMAND_MODULES = [
+    "marketplace.metering.cli",
     "marketplace.accounts.cli",
+    "marketplace.catalog.cli",
+    "marketplace.runtime.cli",
+    "marketplace.settlement.cli",
 ]
 
 

@@ -32,17 +32,12 @@ class PlatformSpec:
     """Hooks of platform plugins (settlement providers first)."""
 
     @hookspec
-    def register_settlement_providers(register):
-        """Fires once at start-up; call ``register(name, factory)`` for each provider.
+    def register_settlement_providers(self, register):
+        """Fires once when the platform plugins load; call ``register(name, factory)`` per provider.
 
-        ``factory(app_config)`` returns an object with ``issue(session, statement)``,
-        ``status(session, statement)`` and ``handle_webhook(session, payload, headers)``.
+        ``factory(config)`` gets the app config mapping and returns a provider
+        object with ``name``, ``issue(session, statement) -> status`` (must be
+        idempotent: it is called again after a crash),
+        ``status(session, statement) -> dict`` and
+        ``handle_webhook(session, payload: bytes, headers) -> dict``.
         """
-
-    @hookspec(firstresult=True)
-    def settlement_issue(provider, session, statement):
-        """Fires when a statement is handed to ``provider``; return a status string or None."""
-
-    @hookspec(firstresult=True)
-    def settlement_status(provider, session, statement):
-        """Fires when someone asks a statement's provider status; return a dict or None."""

@@ -25,3 +25,13 @@ def upgrade(url: str, revision: str = "heads") -> None:
 def revision(url: str, message: str) -> None:
     """Autogenerate a new revision from the models (development aid)."""
     command.revision(alembic_config(url), message=message, autogenerate=True)
+
+
+def include_name(name: str | None, type_: str, _parents: dict) -> bool:
+    """Alembic filter: skip engine objects no model describes (FTS5 tables, trigram indexes)."""
+    from marketplace.models import Base
+
+    if type_ not in ("table", "index") or not name:
+        return True
+    return not any(name == obj or name.startswith(obj + "_")
+                   for obj in Base.metadata.info.get("engine_objects", ()))

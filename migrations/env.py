@@ -4,6 +4,7 @@ from __future__ import annotations
 from alembic import context
 
 from marketplace.db import make_engine
+from marketplace.migrate import include_name
 from marketplace.models import Base
 
 config = context.config
@@ -14,7 +15,7 @@ def run_offline() -> None:
     """Emit SQL without a connection."""
     context.configure(url=config.get_main_option("sqlalchemy.url"),
                       target_metadata=target_metadata, literal_binds=True,
-                      render_as_batch=True)
+                      render_as_batch=True, include_name=include_name)
     with context.begin_transaction():
         context.run_migrations()
 
@@ -25,7 +26,7 @@ def run_online() -> None:
     with engine.connect() as connection:
         context.configure(connection=connection, target_metadata=target_metadata,
                           render_as_batch=connection.dialect.name == "sqlite",
-                          compare_type=True)
+                          compare_type=True, include_name=include_name)
         with context.begin_transaction():
             context.run_migrations()
     engine.dispose()

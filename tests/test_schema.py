@@ -5,13 +5,15 @@ from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 
 from marketplace.db import make_engine
+from marketplace.migrate import include_name
 from marketplace.models import Base
 
 
 def test_migrations_match_models(database_url):
     engine = make_engine(database_url)
     with engine.connect() as conn:
-        context = MigrationContext.configure(conn, opts={"compare_type": True})
+        context = MigrationContext.configure(conn, opts={"compare_type": True,
+                                                         "include_name": include_name})
         diff = compare_metadata(context, Base.metadata)
     engine.dispose()
     assert diff == [], f"models and migrations disagree; add a migration: {diff}"

@@ -184,7 +184,7 @@ class _Checker:
         return out
 
     def schema(self, value: Any, where: str) -> dict[str, Any] | None:
-        """An inline table or a bundle-relative .json path, checked against the 2020-12 metaschema."""
+        """An inline table or a bundle-relative .json path, checked against 2020-12."""
         file, label = "manifest.toml", where
         if isinstance(value, str):
             parts = value.split("/")

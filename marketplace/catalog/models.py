@@ -104,3 +104,49 @@ class Operation(Base):
     version: Mapped[ModuleVersion] = relationship(back_populates="operations")
 
     __table_args__ = (sa.UniqueConstraint("version_id", "name"),)
+
+
+# --- search index (maintained by marketplace.catalog.search.reindex_module) ---
+
+# Engine-specific objects the migrations create beside these tables (the SQLite
+# FTS5 table and its shadow tables, the PostgreSQL trigram index); schema
+# comparison skips them because no model can describe them.
+SEARCH_ENGINE_OBJECTS = ("catalog_search_fts", "ix_catalog_search_document_trgm")
+Base.metadata.info.setdefault("engine_objects", set()).update(SEARCH_ENGINE_OBJECTS)
+
+
+class SearchEntry(Base):
+    """The searchable card of a module: its newest published, non-yanked version."""
+
+    __tablename__ = "catalog_search"
+
+    module_id: Mapped[int] = mapped_column(sa.ForeignKey("modules.id"), primary_key=True)
+    version_id: Mapped[int] = mapped_column(sa.ForeignKey("module_versions.id"))
+    name: Mapped[str] = mapped_column(sa.String(64))
+    title: Mapped[str] = mapped_column(sa.String(200))
+    summary: Mapped[str] = mapped_column(sa.Text, default="")
+    category: Mapped[str] = mapped_column(sa.String(40), index=True)
+    terms_kind: Mapped[str] = mapped_column(sa.String(20), index=True)
+    publisher_code: Mapped[str] = mapped_column(sa.String(6), index=True)
+    implements: Mapped[str | None] = mapped_column(sa.String(100), index=True)
+    tags: Mapped[list] = mapped_column(JSONType, default=list)
+    # what 10,000 calls a month cost (transfer: the fee; cost_share: the period cost)
+    price_minor: Mapped[int] = mapped_column(sa.BigInteger, default=0)
+    published_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
+    # analysed text per field (CJK runs as bigrams), lower case; document = all of them
+    title_text: Mapped[str] = mapped_column(sa.Text, default="")
+    label_text: Mapped[str] = mapped_column(sa.Text, default="")
+    summary_text: Mapped[str] = mapped_column(sa.Text, default="")
+    operations_text: Mapped[str] = mapped_column(sa.Text, default="")
+    readme_text: Mapped[str] = mapped_column(sa.Text, default="")
+    document: Mapped[str] = mapped_column(sa.Text, default="")
+
+
+class SearchTag(Base):
+    """One tag of a searchable module (for the tag filter and facet)."""
+
+    __tablename__ = "catalog_search_tags"
+
+    module_id: Mapped[int] = mapped_column(sa.ForeignKey("catalog_search.module_id", ondelete="CASCADE"),
+                                           primary_key=True)
+    tag: Mapped[str] = mapped_column(sa.String(100), primary_key=True, index=True)

@@ -185,9 +185,12 @@ def publish(session: Session, data: bytes, publisher: User, store: ArtifactStore
 
 
 def review(session: Session, name: str, version: str, decision: str, reason: str,
-           reviewer: User) -> ModuleVersion:
-    """Approve (→ published) or reject (→ rejected, reason required) a pending version."""
-    if reviewer.role != "admin":
+           reviewer: User | None) -> ModuleVersion:
+    """Approve (→ published) or reject (→ rejected, reason required) a pending version.
+
+    ``reviewer`` None is the operator at the server console (journaled as "system").
+    """
+    if reviewer is not None and reviewer.role != "admin":
         raise Forbidden("admin_only", "only a platform administrator may review modules")
     if decision not in DECISIONS:
         raise MarketplaceError("invalid_decision", "decision must be \"approve\" or \"reject\"")
@@ -200,7 +203,7 @@ def review(session: Session, name: str, version: str, decision: str, reason: str
         raise Conflict("not_pending", f"{name} {version} is {item.state}, not pending_review")
     item.state = DECISIONS[decision]
     item.reviewed_at = now()
-    item.reviewed_by = reviewer.id
+    item.reviewed_by = reviewer.id if reviewer else None
     item.review_reason = reason
     session.flush()
     audit(session, reviewer, f"module.{decision}", f"{name} {version}", reason=reason)
@@ -208,10 +211,15 @@ def review(session: Session, name: str, version: str, decision: str, reason: str
     return item
 
 
-def yank(session: Session, name: str, version: str, reason: str, actor: User) -> ModuleVersion:
-    """Mark a version yanked (no new installs; never deleted). Publisher's jurisdiction or admin."""
+def yank(session: Session, name: str, version: str, reason: str,
+         actor: User | None) -> ModuleVersion:
+    """Mark a version yanked (no new installs; never deleted): its publisher or an admin.
+
+    ``actor`` None is the operator at the server console (journaled as "system").
+    """
     item = find_version(session, name, version)
-    if actor.role != "admin" and actor.jurisdiction_code != item.module.publisher_code:
+    if actor is not None and actor.role != "admin" \
+            and actor.jurisdiction_code != item.module.publisher_code:
         raise Forbidden("not_owner", f"only the publisher ({item.module.publisher_code}) or an "
                         f"administrator may yank {name} {version}")
     reason = (reason or "").strip()

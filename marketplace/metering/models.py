@@ -6,14 +6,24 @@ from datetime import date, datetime
 import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, mapped_column
 
-from marketplace.clock import now
+from marketplace.clock import as_utc, local_day, now, period_of
 from marketplace.db import Base, BigId, UTCDateTime
 
 EVENT_STATUSES = ("ok", "error", "rejected")
 
 
+def _derived_period(context) -> str:
+    """Column default: the period of ``occurred_at`` in the platform zone (when a writer omits it)."""
+    return period_of(as_utc(context.get_current_parameters()["occurred_at"]))
+
+
+def _derived_day(context) -> date:
+    """Column default: the calendar day of ``occurred_at`` in the platform zone."""
+    return local_day(as_utc(context.get_current_parameters()["occurred_at"]))
+
+
 class UsageEvent(Base):
-    """One metered fact. ``period`` is derived at write time (platform zone) for fast settlement."""
+    """One metered fact. ``period`` and ``day`` are derived at write time (platform zone)."""
 
     __tablename__ = "usage_events"
 
@@ -24,7 +34,8 @@ class UsageEvent(Base):
     units: Mapped[int] = mapped_column()
     status: Mapped[str] = mapped_column(sa.String(10))
     occurred_at: Mapped[datetime] = mapped_column(UTCDateTime)
-    period: Mapped[str] = mapped_column(sa.String(7))
+    period: Mapped[str] = mapped_column(sa.String(7), default=_derived_period)
+    day: Mapped[date] = mapped_column(sa.Date, default=_derived_day)
     duration_ms: Mapped[int] = mapped_column(default=0)
     source: Mapped[str] = mapped_column(sa.String(10), default="gateway")
     received_at: Mapped[datetime] = mapped_column(UTCDateTime, default=now)
@@ -32,6 +43,7 @@ class UsageEvent(Base):
     __table_args__ = (
         sa.UniqueConstraint("installation_id", "event_id", name="uq_usage_events_installation_event"),
         sa.Index("ix_usage_events_period_installation", "period", "installation_id", "status"),
+        sa.Index("ix_usage_events_installation_day", "installation_id", "day"),
         sa.CheckConstraint("status in ('ok', 'error', 'rejected')", name="status_known"),
         sa.CheckConstraint("units >= 0", name="units_not_negative"),
     )

@@ -1,16 +1,43 @@
-"""Metering: writing usage events (hot path, SQLAlchemy Core only)."""
+"""Metering: writing usage events (hot path, SQLAlchemy Core only) and reported usage batches.
+
+Reported usage (DESIGN §7) is validated in Python against lookups loaded with
+one query per batch, then written with one ``INSERT … ON CONFLICT DO NOTHING``
+executemany and one commit. The unique (installation_id, event_id) index is
+the dedup key, so concurrent senders of overlapping batches never double count:
+the database decides which insert wins, and ``rowcount`` says how many did.
+"""
 from __future__ import annotations
 
-from datetime import datetime
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
+from typing import Any, Iterable
 
 import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Session
 
-from marketplace.clock import now, period_of
-from marketplace.metering.models import UsageEvent
+from marketplace.catalog.models import Module, Operation
+from marketplace.clock import UTC, local_day, now, period_of, zone
+from marketplace.errors import MarketplaceError
+from marketplace.metering.models import EVENT_STATUSES, UsageDigest, UsageEvent
+from marketplace.runtime.models import Installation
+from marketplace.settlement.models import Period
+
+MAX_BATCH = 1000
+MAX_EVENT_ID = 100
+FUTURE_SLACK = timedelta(minutes=5)
+REJECTION_REASONS = ("not_installed", "unknown_operation", "invalid_units", "period_closed",
+                     "in_future", "invalid")
 
 _INSERT = sa.insert(UsageEvent)
+_EVENTS = UsageEvent.__table__
+_DEDUP_INSERTS = {  # Core (not ORM bulk) statements, so rowcount counts what was really new
+    "sqlite": sqlite.insert(_EVENTS).on_conflict_do_nothing(
+        index_elements=["installation_id", "event_id"]),
+    "postgresql": postgresql.insert(_EVENTS).on_conflict_do_nothing(
+        index_elements=["installation_id", "event_id"]).returning(_EVENTS.c.id),
+}
 
 
 def record_call(conn: Connection | Session, *, installation_id: int, event_id: str, operation: str,
@@ -21,4 +48,206 @@ def record_call(conn: Connection | Session, *, installation_id: int, event_id: s
     conn.execute(_INSERT, {"installation_id": installation_id, "event_id": event_id,
                            "operation": operation, "units": units, "status": status,
                            "occurred_at": occurred_at, "period": period_of(occurred_at),
+                           "day": local_day(occurred_at),
                            "duration_ms": duration_ms, "source": source, "received_at": now()})
+
+
+class UsageError(MarketplaceError):
+    """Refusal of a whole usage batch."""
+
+
+@dataclass
+class Rejection:
+    """One refused event of a batch: its position, its id and why."""
+
+    index: int
+    id: Any
+    reason: str
+
+    def to_dict(self) -> dict:
+        """JSON shape of DESIGN §7."""
+        return {"index": self.index, "id": self.id, "reason": self.reason}
+
+
+@dataclass
+class IngestResult:
+    """What happened to a batch: accepted, duplicates (already known) and rejected events."""
+
+    accepted: int = 0
+    duplicates: int = 0
+    rejected: list[Rejection] = field(default_factory=list)
+
+    def to_dict(self) -> dict:
+        """JSON shape of DESIGN §7."""
+        return {"accepted": self.accepted, "duplicates": self.duplicates,
+                "rejected": [r.to_dict() for r in self.rejected]}
+
+    def add(self, other: "IngestResult", offset: int = 0) -> None:
+        """Fold another batch's result into this one (indexes shifted by ``offset``)."""
+        self.accepted += other.accepted
+        self.duplicates += other.duplicates
+        self.rejected.extend(Rejection(r.index + offset, r.id, r.reason) for r in other.rejected)
+
+
+@dataclass
+class Agreement:
+    """One installation of a module by the caller, as the validator needs it."""
+
+    id: int
+    start: datetime
+    end: datetime | None
+    operations: dict[str, int] = field(default_factory=dict)
+    sealed_through: date | None = None
+
+    def covers(self, instant: datetime) -> bool:
+        """Was this installation in force at ``instant``?"""
+        return self.start <= instant and (self.end is None or instant < self.end)
+
+
+def load_agreements(session: Session | Connection, jurisdiction_code: str) -> dict[str, list[Agreement]]:
+    """The caller's installations by module name, with operations and last sealed day (one query)."""
+    sealed = (sa.select(UsageDigest.installation_id, sa.func.max(UsageDigest.day).label("through"))
+              .group_by(UsageDigest.installation_id).subquery())
+    query = (sa.select(Installation.id, Module.name, Installation.accepted_at, Installation.ended_at,
+                       Installation.state, Operation.name, Operation.units, sealed.c.through)
+             .join(Module, Module.id == Installation.module_id)
+             .outerjoin(Operation, Operation.version_id == Installation.version_id)
+             .outerjoin(sealed, sealed.c.installation_id == Installation.id)
+             .where(Installation.jurisdiction_code == jurisdiction_code))
+    found: dict[int, tuple[str, Agreement]] = {}
+    for inst_id, module, start, end, state, op_name, op_units, through in session.execute(query):
+        if inst_id not in found:
+            if state != "active" and end is None:
+                end = start  # ended without a date: never in force for reported usage
+            found[inst_id] = (module, Agreement(inst_id, start, end, sealed_through=through))
+        if op_name is not None:
+            found[inst_id][1].operations[op_name] = op_units
+    by_module: dict[str, list[Agreement]] = {}
+    for module, agreement in found.values():
+        by_module.setdefault(module, []).append(agreement)
+    return by_module
+
+
+def closed_periods(session: Session | Connection) -> set[str]:
+    """Periods that no longer take usage (closed, or being settled)."""
+    return set(session.scalars(sa.select(Period.period).where(Period.state != "open")))
+
+
+class _Validator:
+    """Checks reported events against pre-loaded lookups and turns them into rows."""
+
+    def __init__(self, agreements: dict[str, list[Agreement]], closed: set[str], source: str) -> None:
+        self.agreements = agreements
+        self.closed = closed
+        self.source = source
+        self.received = now()
+        self.latest = self.received + FUTURE_SLACK
+        self.zone = zone()
+
+    def row(self, event: Any) -> dict | str:
+        """The row to insert for ``event``, or the reason it is refused."""
+        if not isinstance(event, dict):
+            return "invalid"
+        event_id, module, operation = event.get("id"), event.get("module"), event.get("operation")
+        if not (isinstance(event_id, str) and 0 < len(event_id) <= MAX_EVENT_ID
+                and isinstance(module, str) and isinstance(operation, str)):
+            return "invalid"
+        occurred = _instant(event.get("occurred_at"))
+        status = event.get("status", "ok")
+        duration = event.get("duration_ms", 0)
+        if occurred is None or status not in EVENT_STATUSES or not _count(duration):
+            return "invalid"
+        units = event.get("units")
+        if units is not None and not _count(units):
+            return "invalid_units"
+        if occurred > self.latest:
+            return "in_future"
+        agreement = next((a for a in self.agreements.get(module, ()) if a.covers(occurred)), None)
+        if agreement is None:
+            return "not_installed"
+        weight = agreement.operations.get(operation)
+        if weight is None:
+            return "unknown_operation"
+        local = occurred.astimezone(self.zone)
+        period, day = f"{local.year:04d}-{local.month:02d}", local.date()
+        if period in self.closed or (agreement.sealed_through and day <= agreement.sealed_through):
+            return "period_closed"
+        return {"installation_id": agreement.id, "event_id": event_id, "operation": operation,
+                "units": weight if units is None else units, "status": status,
+                "occurred_at": occurred, "period": period, "day": day, "duration_ms": duration,
+                "source": self.source, "received_at": self.received}
+
+
+def _count(value: Any) -> bool:
+    """A whole number ≥ 0 (booleans and floats are not counts)."""
+    return type(value) is int and value >= 0
+
+
+def _instant(value: Any) -> datetime | None:
+    """An ISO-8601 instant with an explicit offset, as aware UTC; None when malformed."""
+    if not isinstance(value, str) or len(value) < 20:
+        return None
+    try:
+        parsed = datetime.fromisoformat(value)
+    except ValueError:
+        return None
+    if parsed.tzinfo is None:
+        return None
+    return parsed.astimezone(UTC)
+
+
+def ingest(session: Session, jurisdiction_code: str, events: list, source: str = "reported") -> IngestResult:
+    """Validate and store a batch of reported usage for a jurisdiction; commits once.
+
+    Each event is accepted, a duplicate of one already stored (same installation
+    and id, any time before), or rejected with a reason; nothing else happens.
+    """
+    if not isinstance(events, list):
+        raise UsageError("invalid", 'send {"events": [...]} with a list of usage events')
+    if len(events) > MAX_BATCH:
+        raise UsageError("too_many_events",
+                         f"a batch holds at most {MAX_BATCH} events; split these {len(events)}",
+                         status=413)
+    result = IngestResult()
+    if not events:
+        return result
+    validator = _Validator(load_agreements(session, jurisdiction_code), closed_periods(session), source)
+    rows = []
+    for index, event in enumerate(events):
+        row = validator.row(event)
+        if isinstance(row, str):
+            result.rejected.append(Rejection(index, event.get("id") if isinstance(event, dict) else None, row))
+        else:
+            rows.append(row)
+    session.commit()  # end the read transaction: the write below starts fresh (SQLite WAL)
+    if rows:
+        result.accepted = insert_new(session, rows)
+        session.commit()
+    result.duplicates = len(rows) - result.accepted
+    return result
+
+
+def insert_new(session: Session | Connection, rows: list[dict]) -> int:
+    """Insert rows whose (installation_id, event_id) is new; returns how many were inserted."""
+    conn = session.connection() if isinstance(session, Session) else session
+    result = conn.execute(_DEDUP_INSERTS[conn.dialect.name], rows)
+    if result.returns_rows:  # psycopg reports no executemany rowcount: count what came back
+        return len(result.all())
+    return result.rowcount
+
+
+def ingest_all(session: Session, jurisdiction_code: str, events: Iterable,
+               source: str = "reported", progress=None) -> IngestResult:
+    """Ingest any number of events in batches of MAX_BATCH; ``progress(n)`` after each batch."""
+    total, batch, offset = IngestResult(), [], 0
+    for event in events:
+        batch.append(event)
+        if len(batch) == MAX_BATCH:
+            total.add(ingest(session, jurisdiction_code, batch, source), offset)
+            offset += len(batch)
+            progress and progress(len(batch))
+            batch = []
+    if batch:
+        total.add(ingest(session, jurisdiction_code, batch, source), offset)
+        progress and progress(len(batch))
+    return total

@@ -38,7 +38,7 @@ MAX_BUSY_PER_INSTALLATION = 4   # calls of one installation still running (incl.
 
 _lock = threading.RLock()
 _modules: dict[str, types.ModuleType] = {}          # sha256 → imported entry package
-_managers: dict[tuple[int, int], pluggy.PluginManager] = {}
+_managers: dict[tuple[int, int, str], pluggy.PluginManager] = {}
 _cache_dir: Path | None = None
 _pool: ThreadPoolExecutor | None = None
 _pool_pid = 0
@@ -64,6 +64,17 @@ def operation_spec(name: str) -> Callable:
         """Operation hook declared by the manifest."""
     operation.__name__ = operation.__qualname__ = name
     return hookspec(firstresult=True)(operation)
+
+
+def _namespace(name: str, functions: dict[str, Callable]) -> types.ModuleType:
+    """Specs in a module namespace: pluggy treats class-held specs as methods (deprecated)."""
+    namespace = types.ModuleType(name)
+    namespace.__dict__.update(functions)
+    return namespace
+
+
+_LIFECYCLE = _namespace("lifecycle_specs", {k: v for k, v in vars(ModuleLifecycleSpec).items()
+                                            if not k.startswith("_")})
 
 
 def _cache_root() -> Path:
@@ -104,8 +115,8 @@ def build_manager(module: types.ModuleType, operations: Iterable[str],
                   name: str) -> pluggy.PluginManager:
     """A fresh PluginManager with lifecycle specs, one spec per operation, and the module."""
     pm = pluggy.PluginManager(PROJECT)
-    pm.add_hookspecs(ModuleLifecycleSpec)
-    pm.add_hookspecs(type("OperationSpec", (), {op: operation_spec(op) for op in operations}))
+    pm.add_hookspecs(_LIFECYCLE)
+    pm.add_hookspecs(_namespace("operation_specs", {op: operation_spec(op) for op in operations}))
     pm.register(module, name=name)
     pm.check_pending()
     return pm
@@ -117,7 +128,7 @@ def manager_for(store: ArtifactStore, installation_id: int, version_id: int, sha
 
     ``operations`` is called only on a cache miss, so the hot path never loads them.
     """
-    key = (installation_id, version_id)
+    key = (installation_id, version_id, sha256)     # sha256: ids alone may repeat across databases
     pm = _managers.get(key)
     if pm is not None:
         return pm

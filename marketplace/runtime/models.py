@@ -55,3 +55,14 @@ class IdempotentReply(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=now, index=True)
 
     __table_args__ = (sa.UniqueConstraint("jurisdiction_code", "key"),)
+
+
+class QuotaCounter(Base):
+    """Gateway calls of an installation in its current minute (shared by every worker process)."""
+
+    __tablename__ = "quota_counters"
+
+    installation_id: Mapped[int] = mapped_column(sa.ForeignKey("installations.id"),
+                                                 primary_key=True, autoincrement=False)
+    minute: Mapped[int] = mapped_column(sa.BigInteger)     # Unix time // 60
+    calls: Mapped[int] = mapped_column(default=0)

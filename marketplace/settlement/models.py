@@ -75,3 +75,51 @@ class Statement(Base):
     def net_minor(self) -> int:
         """Earnings less charges (negative: the jurisdiction pays)."""
         return self.total_earnings_minor - self.total_charges_minor
+
+
+JOURNAL_ACCOUNTS = ("receivable", "payable", "platform_fee", "cash")
+
+
+class JournalEntry(Base):
+    """One double-entry journal line of the ledger provider (append-only)."""
+
+    __tablename__ = "journal_entries"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    period: Mapped[str] = mapped_column(sa.String(7), index=True)
+    account: Mapped[str] = mapped_column(sa.String(20))
+    jurisdiction_code: Mapped[str | None] = mapped_column(sa.ForeignKey("jurisdictions.code"))
+    currency: Mapped[str] = mapped_column(sa.String(3), default="CNY")
+    debit_minor: Mapped[int] = mapped_column(sa.BigInteger, default=0)
+    credit_minor: Mapped[int] = mapped_column(sa.BigInteger, default=0)
+    ref: Mapped[str] = mapped_column(sa.String(200))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=now)
+
+    __table_args__ = (
+        sa.Index("ix_journal_entries_jurisdiction_account", "jurisdiction_code", "account"),
+        sa.CheckConstraint("account in ('receivable', 'payable', 'platform_fee', 'cash')",
+                           name="account_known"),
+        sa.CheckConstraint("debit_minor >= 0 and credit_minor >= 0", name="amounts_not_negative"),
+    )
+
+
+class ProviderRecord(Base):
+    """One call to a settlement provider, keyed by its idempotency key so it happens once."""
+
+    __tablename__ = "provider_records"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    provider: Mapped[str] = mapped_column(sa.String(20))
+    key: Mapped[str] = mapped_column(sa.String(200), unique=True)
+    object_type: Mapped[str] = mapped_column(sa.String(30))
+    period: Mapped[str | None] = mapped_column(sa.String(7), index=True)
+    jurisdiction_code: Mapped[str | None] = mapped_column(sa.String(6))
+    external_id: Mapped[str] = mapped_column(sa.String(100), default="")
+    status: Mapped[str] = mapped_column(sa.String(20), default="requested")
+    amount_minor: Mapped[int] = mapped_column(sa.BigInteger, default=0)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=now)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=now)
+
+    __table_args__ = (
+        sa.CheckConstraint("status in ('requested', 'done', 'failed')", name="status_known"),
+    )

@@ -222,3 +222,12 @@ def test_encrypted_entry():
         at = data.find(signature)
         data[at + flag_at] |= 1
     assert refused(bytes(data)).code == "encrypted"
+
+
+def test_build_refuses_symlinks_in_the_folder(tmp_path):
+    src = write_module(tmp_path / "mod")
+    (src / "demo_licence" / "secrets.py").symlink_to("/etc/passwd")
+    with pytest.raises(BundleError) as info:
+        build_bundle(src, tmp_path / "dist")
+    assert info.value.code == "symlink"
+    assert info.value.details[0]["where"].endswith(": demo_licence/secrets.py")

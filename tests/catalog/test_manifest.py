@@ -81,7 +81,8 @@ def test_bad_module_name(tmp_path, name):
 def test_unknown_category(tmp_path):
     data = manifest_data()
     data["module"]["category"] = "tourism"
-    assert "unknown category 'tourism'" in problems(tmp_path, data)["manifest.toml: module.category"]
+    found = problems(tmp_path, data)
+    assert "unknown category 'tourism'" in found["manifest.toml: module.category"]
 
 
 def test_unknown_key_is_a_typo(tmp_path):
@@ -197,3 +198,10 @@ def test_terms_and_module_problems_are_reported_together(tmp_path):
 
 def test_dump_helper_round_trips():
     assert parse_manifest(dump_toml(manifest_data())) == manifest_data()
+
+
+def test_invalid_schema_in_a_file_is_located_in_that_file(tmp_path):
+    data = manifest_data()
+    data["operations"][0]["output"] = "schemas/out.json"
+    found = problems(tmp_path, data, {"schemas/out.json": '{"type": "object", "required": 3}'})
+    assert "invalid JSON Schema" in found["schemas/out.json: required"]

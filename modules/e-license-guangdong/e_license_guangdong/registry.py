@@ -62,6 +62,8 @@ def _record(license_type: str, holder: str, person: bool, h: bytes) -> dict | st
     city_code = sorted(P.CITIES)[h[0] % len(P.CITIES)]
     born = birth_date(holder) if person else None
     valid_from, valid_until, number = None, None, holder
+    if born is not None and born > P.SNAPSHOT:
+        return "not_eligible"
     if license_type == "business_license":
         if holder[2:4] != P.CODE:
             return "not_in_registry"

@@ -1,0 +1,323 @@
+"""Catalogue search: one card per module, full text in Chinese and English, facets.
+
+Why CJK bigrams (measured by ``python bench/search.py --compare``, see its note):
+Chinese has no spaces, so a word tokenizer sees ``企业开办一件事`` as one token.
+Three ways were tried on SQLite FTS5 over the generated catalogue:
+
+* ``trigram`` tokenizer: substring-exact, but needs ≥ 3 characters; most real
+  queries are two characters (就医, 社保, 身份), which fall back to a ``LIKE``
+  full scan with no bm25 ranking, and English ranks by letter trigrams.
+* jieba segmentation: ranks English well, but misses words the segmenter cuts
+  differently in query and document (身份 inside 身份证, 开办 after 企业).
+* CJK bigrams (chosen, the Lucene CJKAnalyzer approach): every run of Chinese
+  characters is indexed as overlapping character pairs plus its last character
+  (``企业开办`` → ``企业 业开 开办 办``); a query run becomes the phrase of its
+  pairs, so every substring of ≥ 2 characters matches exactly, a single
+  character matches as a prefix, and bm25 ranks Chinese and English the same
+  way (English through the porter stemmer). No extra dependency.
+
+The same analysed text is stored in ``catalog_search``: SQLite searches it with
+an FTS5 table, PostgreSQL with ``LIKE`` on a pg_trgm GIN index (a two-character
+Chinese query becomes ``% 就医 %``, whose padded trigrams the index has).
+The index is maintained here, not by triggers, so both engines behave alike.
+"""
+from __future__ import annotations
+
+import re
+from typing import Any, Iterable
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Session
+
+from marketplace.accounts.models import Jurisdiction
+from marketplace.catalog.models import Module, ModuleVersion, SearchEntry, SearchTag
+from marketplace.runtime.models import Installation
+
+# field weights, best first: title > tags/name/publisher > summary > operations > README
+FIELDS = ("title_text", "label_text", "summary_text", "operations_text", "readme_text")
+WEIGHTS = (10.0, 5.0, 3.0, 2.0, 1.0)
+README_LIMIT = 20_000  # characters of README worth indexing
+PRICE_REFERENCE_CALLS = 10_000  # sort=price compares what this many calls a month cost
+SORTS = ("relevance", "adopters", "newest", "price")
+TOP_TAGS = 30
+
+_CJK = "\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\U00020000-\U0002ffff"
+_CJK_RUN = re.compile(f"[{_CJK}]+")
+_PIECE = re.compile(f"[{_CJK}]+|[^\\W_{_CJK}]+")
+_TOKEN = re.compile(r"[^\W_]+")
+
+fts = sa.table("catalog_search_fts", sa.column("rowid"), *(sa.column(f) for f in FIELDS))
+search_table = SearchEntry.__table__
+tags_table = SearchTag.__table__
+
+
+# --- analysis ---------------------------------------------------------------
+
+def _bigrams(run: str) -> list[str]:
+    """Overlapping character pairs of a Chinese run."""
+    return [run[i:i + 2] for i in range(len(run) - 1)]
+
+
+def analyse(text: str) -> str:
+    """Index form of ``text``: lower case, tokens between single spaces, Chinese as bigrams."""
+    def expand(match: re.Match) -> str:
+        run = match.group(0)
+        return " " + " ".join(_bigrams(run) + [run[-1]]) + " "
+    tokens = _TOKEN.findall(_CJK_RUN.sub(expand, (text or "").lower()))
+    return f" {' '.join(tokens)} " if tokens else ""
+
+
+def query_atoms(q: str) -> list[tuple[list[str], bool]]:
+    """Query → atoms that must all match: (tokens forming a phrase, is a one-character prefix)."""
+    atoms = []
+    for piece in _PIECE.findall((q or "").lower()):
+        if _CJK_RUN.fullmatch(piece):
+            atoms.append(([piece], True) if len(piece) == 1 else (_bigrams(piece), False))
+        else:
+            atoms.append(([piece], False))
+    return atoms[:12]  # a pasted paragraph is not a query
+
+
+def _fts_expression(atoms: list[tuple[list[str], bool]]) -> str:
+    """FTS5 MATCH text: every atom a quoted phrase (``"企业 业开 开办"``, ``"税"*``)."""
+    return " ".join('"' + " ".join(tokens) + '"' + ("*" if prefix else "") for tokens, prefix in atoms)
+
+
+def _like_pattern(tokens: list[str], prefix: bool) -> str:
+    """LIKE pattern over the analysed document; Chinese atoms anchor on token edges."""
+    phrase = " ".join(tokens)
+    if prefix:
+        return f"% {phrase}%"
+    if _CJK_RUN.fullmatch(tokens[0]):
+        return f"% {phrase} %"
+    return f"%{phrase}%"
+
+
+# --- indexing ---------------------------------------------------------------
+
+def _price_key(terms: dict) -> int:
+    """Minor units a month at the reference volume, to sort by price (unknown terms sort first)."""
+    from marketplace.money import parse_amount, to_minor
+    from marketplace.settlement import pricing
+
+    try:
+        kind = terms.get("kind")
+        if kind == "pay_per_use":
+            return pricing.price_usage(terms, PRICE_REFERENCE_CALLS)
+        if kind == "transfer":
+            return pricing.transfer_fee(terms)
+        if kind == "cost_share":
+            return to_minor(parse_amount(terms["period_cost"]), terms["currency"])
+    except (ValueError, KeyError, TypeError):
+        pass
+    return 0
+
+
+def card(version: ModuleVersion, module_name: str, publisher_name: str) -> dict[str, Any]:
+    """The search row of a version: display fields plus the analysed text of each field."""
+    operations = " ".join(f"{op.name} {op.summary}" for op in version.operations)
+    tags = [str(t) for t in (version.tags or [])]
+    fields = {
+        "title_text": analyse(version.title),
+        "label_text": analyse(" ".join([*tags, module_name, publisher_name])),
+        "summary_text": analyse(version.summary),
+        "operations_text": analyse(operations),
+        "readme_text": analyse((version.readme or "")[:README_LIMIT]),
+    }
+    return {
+        "module_id": version.module_id, "version_id": version.id, "name": module_name,
+        "title": version.title, "summary": version.summary or "", "category": version.category,
+        "terms_kind": version.terms_kind, "publisher_code": version.module.publisher_code,
+        "implements": version.implements, "tags": tags, "price_minor": _price_key(version.terms or {}),
+        "published_at": version.reviewed_at or version.created_at, **fields,
+        "document": f" {' '.join(f.strip() for f in fields.values() if f)} ",
+    }
+
+
+def _newest_listed(versions: Iterable[ModuleVersion]) -> ModuleVersion | None:
+    """The newest published, non-yanked version (semver precedence)."""
+    listed = [v for v in versions if v.state == "published" and v.yanked_at is None]
+    return max(listed, key=lambda v: v.sort_key, default=None)
+
+
+def _remove(session: Session, module_ids: list[int]) -> None:
+    """Drop modules from every search table."""
+    session.execute(sa.delete(tags_table).where(tags_table.c.module_id.in_(module_ids)))
+    session.execute(sa.delete(search_table).where(search_table.c.module_id.in_(module_ids)))
+    if session.get_bind().dialect.name == "sqlite":
+        session.execute(sa.delete(fts).where(fts.c.rowid.in_(module_ids)))
+
+
+def _write(session: Session, cards: list[dict[str, Any]]) -> None:
+    """Insert cards into every search table (bulk)."""
+    if not cards:
+        return
+    session.execute(sa.insert(search_table), cards)
+    tag_rows = [{"module_id": c["module_id"], "tag": t} for c in cards for t in dict.fromkeys(c["tags"])]
+    if tag_rows:
+        session.execute(sa.insert(tags_table), tag_rows)
+    if session.get_bind().dialect.name == "sqlite":
+        session.execute(sa.insert(fts), [{"rowid": c["module_id"], **{f: c[f] for f in FIELDS}}
+                                         for c in cards])
+
+
+def reindex_module(session: Session, module_id: int) -> bool:
+    """Index the module's newest published, non-yanked version; unlist it when none. True if listed."""
+    session.flush()
+    module = session.get(Module, module_id)
+    _remove(session, [module_id])
+    version = _newest_listed(module.versions) if module is not None else None
+    if version is None:
+        return False
+    publisher = session.get(Jurisdiction, module.publisher_code)
+    _write(session, [card(version, module.name, publisher.name if publisher else "")])
+    return True
+
+
+def reindex_all(session: Session, batch: int = 500) -> int:
+    """Rebuild the whole index (after a restore, or for a benchmark); returns modules listed."""
+    from sqlalchemy.orm import selectinload
+
+    session.flush()
+    names = dict(session.execute(sa.select(Jurisdiction.code, Jurisdiction.name)).all())
+    ids = session.scalars(sa.select(Module.id).order_by(Module.id)).all()
+    listed = 0
+    for start in range(0, len(ids), batch):
+        chunk = ids[start:start + batch]
+        modules = session.scalars(sa.select(Module).where(Module.id.in_(chunk)).options(
+            selectinload(Module.versions).selectinload(ModuleVersion.operations))).all()
+        _remove(session, chunk)
+        cards = [card(v, m.name, names.get(m.publisher_code, ""))
+                 for m in modules if (v := _newest_listed(m.versions)) is not None]
+        _write(session, cards)
+        listed += len(cards)
+    return listed
+
+
+# --- querying ---------------------------------------------------------------
+
+def publisher_condition(code: str) -> sa.ColumnElement[bool]:
+    """A province code matches its cities and counties, a city code its counties."""
+    column = search_table.c.publisher_code
+    if not re.fullmatch(r"\d{6}", code or ""):
+        from marketplace.errors import Invalid
+
+        raise Invalid("invalid_publisher", "publisher must be a 6-digit division code, e.g. 440000")
+    if code.endswith("0000"):
+        return column.like(code[:2] + "%")
+    if code.endswith("00"):
+        return column.like(code[:4] + "%")
+    return column == code
+
+
+def _filter_conditions(filters: dict[str, Any]) -> list[sa.ColumnElement[bool]]:
+    """WHERE conditions for category, terms, publisher, implements and tag (all combine)."""
+    c = search_table.c
+    conditions = []
+    if filters.get("category"):
+        conditions.append(c.category == filters["category"])
+    if filters.get("terms"):
+        conditions.append(c.terms_kind == filters["terms"])
+    if filters.get("publisher"):
+        conditions.append(publisher_condition(filters["publisher"]))
+    if filters.get("implements"):
+        conditions.append(c.implements == filters["implements"])
+    if filters.get("tag"):
+        wanted = tags_table.alias("wanted_tag")
+        conditions.append(sa.exists().where(wanted.c.module_id == c.module_id,
+                                            wanted.c.tag == filters["tag"]))
+    return conditions
+
+
+def _text_match(session: Session, q: str) -> tuple[list[sa.ColumnElement[bool]], Any] | None:
+    """Conditions and a relevance expression (higher is better) for ``q``; None when q is empty."""
+    atoms = query_atoms(q)
+    if not atoms:
+        return None
+    c = search_table.c
+    if session.get_bind().dialect.name == "sqlite":
+        # bm25 is negative-better; read the ranked hits once, join them as a VALUES-free subquery
+        hits = (sa.select(fts.c.rowid.label("module_id"),
+                          (-sa.func.bm25(sa.literal_column("catalog_search_fts"), *WEIGHTS)).label("score"))
+                .where(sa.literal_column("catalog_search_fts").op("MATCH")(_fts_expression(atoms)))
+                .subquery("hits"))
+        return [c.module_id == hits.c.module_id], (hits, hits.c.score)
+    patterns = [_like_pattern(tokens, prefix) for tokens, prefix in atoms]
+    score = sum((sa.case((getattr(c, field).like(p), weight), else_=0.0)
+                 for p in patterns for field, weight in zip(FIELDS, WEIGHTS)), sa.literal(0.0))
+    return [c.document.like(p) for p in patterns], (None, score)
+
+
+def _adopters_subquery() -> Any:
+    """Active installations per module."""
+    i = Installation.__table__
+    return (sa.select(i.c.module_id, sa.func.count().label("adopters"))
+            .where(i.c.state == "active").group_by(i.c.module_id).subquery("adoption"))
+
+
+def search(session: Session, q: str = "", filters: dict[str, Any] | None = None,
+           sort: str = "relevance", page: int = 1, per_page: int = 20
+           ) -> tuple[list[dict[str, Any]], int, dict[str, dict[str, int]]]:
+    """Ranked, filtered, paginated catalogue search → (items, total, facets).
+
+    Facets count the whole filtered result: category, terms kind and publisher
+    province each add up to ``total``; tags give the most frequent ones.
+    """
+    c = search_table.c
+    conditions = _filter_conditions(filters or {})
+    match = _text_match(session, q)
+    source: Any = search_table
+    score: Any = sa.literal(0.0)
+    if match is not None:
+        match_conditions, (hits, score) = match
+        if hits is not None:
+            source = search_table.join(hits, match_conditions[0])
+        else:
+            conditions += match_conditions
+    where = sa.and_(sa.true(), *conditions)
+
+    def count_by(column: Any) -> dict[str, int]:
+        rows = session.execute(sa.select(column, sa.func.count()).select_from(source)
+                               .where(where).group_by(column))
+        return {key: n for key, n in rows if key is not None}
+
+    facets = {"category": count_by(c.category), "terms": count_by(c.terms_kind),
+              "publisher_province": count_by(sa.func.substr(c.publisher_code, 1, 2) + "0000")}
+    total = sum(facets["category"].values())
+    tag_rows = session.execute(
+        sa.select(tags_table.c.tag, sa.func.count().label("n"))
+        .select_from(source.join(tags_table, tags_table.c.module_id == c.module_id))
+        .where(where).group_by(tags_table.c.tag)
+        .order_by(sa.desc("n"), tags_table.c.tag).limit(TOP_TAGS))
+    facets["tags"] = {tag: n for tag, n in tag_rows}
+    adoption = _adopters_subquery()
+    adopters = sa.func.coalesce(adoption.c.adopters, 0)
+    order = {
+        "relevance": [score.desc(), adopters.desc(), c.name],
+        "adopters": [adopters.desc(), score.desc(), c.name],
+        "newest": [c.published_at.desc(), c.name],
+        "price": [c.price_minor, score.desc(), c.name],
+    }[sort if sort in SORTS else "relevance"]
+    columns = [c.module_id, c.name, c.title, c.summary, c.category, c.terms_kind, c.publisher_code,
+               c.implements, c.tags, c.published_at, c.version_id, adopters.label("adopters"),
+               score.label("score")]
+    rows = session.execute(
+        sa.select(*columns).select_from(source.outerjoin(adoption, adoption.c.module_id == c.module_id))
+        .where(where).order_by(*order).limit(per_page).offset((page - 1) * per_page)).all()
+    return _items(session, rows), total, facets
+
+
+def _items(session: Session, rows: list[Any]) -> list[dict[str, Any]]:
+    """Results as the API shows them: the page's versions and publishers in two queries."""
+    v = ModuleVersion.__table__
+    versions = {r.id: r for r in session.execute(
+        sa.select(v.c.id, v.c.version, v.c.terms).where(v.c.id.in_([r.version_id for r in rows])))}
+    names = dict(session.execute(sa.select(Jurisdiction.code, Jurisdiction.name).where(
+        Jurisdiction.code.in_({r.publisher_code for r in rows}))).all())
+    return [{"name": r.name, "title": r.title, "summary": r.summary, "category": r.category,
+             "version": versions[r.version_id].version,
+             "terms": {"kind": r.terms_kind, **versions[r.version_id].terms},
+             "publisher": {"code": r.publisher_code, "name": names.get(r.publisher_code, "")},
+             "implements": r.implements, "tags": list(r.tags or []), "adopters": r.adopters,
+             "published_at": r.published_at, "score": round(float(r.score or 0), 3)}
+            for r in rows]

@@ -1,0 +1,41 @@
+"""JSON API of metering: reported usage in, usage series out (DESIGN §7)."""
+from __future__ import annotations
+
+from flask import Blueprint, Response, g, jsonify, request
+
+from marketplace import db
+from marketplace.accounts.auth import require
+from marketplace.errors import MarketplaceError
+from marketplace.metering import series, service
+
+bp = Blueprint("metering_api", __name__, url_prefix="/api/v1")
+
+
+@bp.post("/usage")
+@require("usage")
+def report_usage():
+    """Accept up to 1,000 self-reported usage events for the caller's installations."""
+    body = request.get_json(silent=True)
+    if not isinstance(body, dict) or not isinstance(body.get("events"), list):
+        raise MarketplaceError("invalid_json",
+                               'send {"events": [{"id", "module", "operation", "units", '
+                               '"occurred_at"}, …]} with Content-Type: application/json')
+    result = service.ingest(db.session(), g.principal.jurisdiction_code, body["events"])
+    return jsonify(result.to_dict())
+
+
+@bp.get("/usage")
+@require("read")
+def usage_series():
+    """Usage by day or month per module, operation and adopter; ``format=csv`` for a file."""
+    args = request.args
+    granularity = args.get("granularity", "day")
+    viewer = series.Viewer(g.principal.role, g.principal.jurisdiction_code)
+    points = series.usage_series(
+        db.session(), viewer, module=args.get("module"), operation=args.get("operation"),
+        start=series.parse_day(args.get("from")), end=series.parse_day(args.get("to"), end=True),
+        granularity=granularity, adopter=args.get("jurisdiction") or args.get("adopter"))
+    if args.get("format") == "csv":
+        return Response(series.series_csv(points, granularity), mimetype="text/csv",
+                        headers={"Content-Disposition": "attachment; filename=usage.csv"})
+    return jsonify({"granularity": granularity, "series": points})

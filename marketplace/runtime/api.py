@@ -1,0 +1,122 @@
+"""JSON API of installations (agreements): install, list, read, change version, switch, uninstall.
+
+A jurisdiction sees and touches only its own installations: another tenant's
+installation id answers 404, exactly like a missing one.
+"""
+from __future__ import annotations
+
+from flask import Blueprint, current_app, g, jsonify, request
+
+from marketplace import db
+from marketplace.accounts.auth import require
+from marketplace.catalog.store import store_for
+from marketplace.errors import MarketplaceError
+from marketplace.runtime import service
+from marketplace.runtime.models import Installation
+
+bp = Blueprint("runtime_api", __name__, url_prefix="/api/v1")
+
+
+def json_body() -> dict:
+    """The request's JSON object, or a 400 that says what to send."""
+    body = request.get_json(silent=True)
+    if not isinstance(body, dict):
+        raise MarketplaceError("invalid_json",
+                               "send a JSON object with Content-Type: application/json")
+    return body
+
+
+def _text(body: dict, key: str, required: bool = False) -> str | None:
+    value = body.get(key)
+    if value is None and not required:
+        return None
+    if not isinstance(value, str) or not value:
+        raise MarketplaceError("invalid_request", f"{key!r} must be a non-empty string")
+    return value
+
+
+def installation_json(item: Installation) -> dict:
+    """Public view of an installation (agreement)."""
+    return {"id": item.id, "module": item.module.name, "version": item.version.version,
+            "implements": item.module.implements, "jurisdiction": item.jurisdiction_code,
+            "terms": item.terms, "state": item.state, "config": item.config,
+            "quota_per_minute": item.quota_per_minute,
+            "created_at": item.created_at.isoformat(), "accepted_at": item.accepted_at.isoformat(),
+            "ended_at": item.ended_at.isoformat() if item.ended_at else None}
+
+
+def _announce(item: Installation, hook: str) -> None:
+    service.announce(db.session(), store_for(current_app.config), item, hook,
+                     current_app.config["INVOKE_TIMEOUT"])
+
+
+@bp.post("/installations")
+@require("install")
+def create_installation():
+    """Accept a module version's terms and install it for the caller's jurisdiction."""
+    body = json_body()
+    session = db.session()
+    item = service.install(session, g.principal, _text(body, "module", required=True),
+                           _text(body, "version"), body.get("accept_terms", False))
+    session.commit()
+    _announce(item, "module_installed")
+    return jsonify(installation_json(item)), 201
+
+
+@bp.get("/installations")
+@require("read")
+def list_installations():
+    """The caller's jurisdiction's installations (``?state=all`` includes ended ones)."""
+    items = service.list_installations(db.session(), g.principal.jurisdiction_code,
+                                       include_ended=request.args.get("state") == "all")
+    return jsonify({"items": [installation_json(i) for i in items]})
+
+
+@bp.get("/installations/<int:installation_id>")
+@require("read")
+def get_installation(installation_id: int):
+    """One installation of the caller's jurisdiction."""
+    item = service.get_installation(db.session(), g.principal.jurisdiction_code, installation_id)
+    return jsonify(installation_json(item))
+
+
+@bp.patch("/installations/<int:installation_id>")
+@require("install")
+def change_installation(installation_id: int):
+    """``{"version"}`` changes version; ``{"module"}`` switches to another implementation."""
+    body = json_body()
+    session = db.session()
+    accept = body.get("accept_terms", False)
+    current = service.get_installation(session, g.principal.jurisdiction_code, installation_id)
+    module = _text(body, "module")
+    if module and module != current.module.name:
+        old, new = service.switch_implementation(session, g.principal, installation_id, module,
+                                                 _text(body, "version"), accept)
+        session.commit()
+        _announce(old, "module_uninstalled")
+        _announce(new, "module_installed")
+        return jsonify({**installation_json(new), "replaced": installation_json(old)}), 201
+    item = service.change_version(session, g.principal, installation_id,
+                                  _text(body, "version", required=True), accept)
+    session.commit()
+    return jsonify(installation_json(item))
+
+
+@bp.delete("/installations/<int:installation_id>")
+@require("install")
+def delete_installation(installation_id: int):
+    """End the agreement; usage so far stays billable."""
+    session = db.session()
+    item = service.uninstall(session, g.principal, installation_id)
+    session.commit()
+    _announce(item, "module_uninstalled")
+    return jsonify(installation_json(item))
+
+
+@bp.get("/installations/<int:installation_id>/health")
+@require("read")
+def installation_health(installation_id: int):
+    """The module's own health answer (``module_health``) for this installation."""
+    answer = service.health(db.session(), store_for(current_app.config), g.principal,
+                            installation_id, current_app.config["INVOKE_TIMEOUT"])
+    return jsonify({"installation": installation_id, **answer})

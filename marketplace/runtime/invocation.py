@@ -1,0 +1,102 @@
+"""Gateway building blocks: the one lookup query, cached validators, the shared quota counter."""
+from __future__ import annotations
+
+import threading
+from typing import Any, Callable
+
+import sqlalchemy as sa
+from jsonschema import Draft202012Validator
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.orm import Session
+
+from marketplace.accounts.models import Jurisdiction
+from marketplace.catalog.models import Module, ModuleVersion, Operation
+from marketplace.catalog.manifest import schema_path
+from marketplace.runtime.models import Installation, QuotaCounter
+
+MAX_DETAILS = 20
+Check = Callable[[Any], list]
+
+_I, _M, _V = Installation.__table__, Module.__table__, ModuleVersion.__table__
+_O, _J, _Q = Operation.__table__, Jurisdiction.__table__, QuotaCounter.__table__
+
+
+def _lookup(by_interface: bool) -> sa.Select:
+    """Active installation of the tenant + its version + the operation + the quota counter."""
+    match = _M.c.implements if by_interface else _M.c.name
+    return (sa.select(_I.c.id, _I.c.version_id, _I.c.config, _I.c.quota_per_minute,
+                      _M.c.name.label("module"), _V.c.version, _V.c.sha256, _V.c.entry,
+                      _O.c.id.label("op_id"), _O.c.units, _J.c.name.label("jurisdiction_name"),
+                      _Q.c.minute, _Q.c.calls)
+            .select_from(_I.join(_M, _M.c.id == _I.c.module_id)
+                         .join(_V, _V.c.id == _I.c.version_id)
+                         .join(_J, _J.c.code == _I.c.jurisdiction_code)
+                         .outerjoin(_O, sa.and_(_O.c.version_id == _I.c.version_id,
+                                                _O.c.name == sa.bindparam("op")))
+                         .outerjoin(_Q, _Q.c.installation_id == _I.c.id))
+            .where(_I.c.jurisdiction_code == sa.bindparam("code"), _I.c.state == "active",
+                   match == sa.bindparam("name"))
+            .order_by(_I.c.id.desc()).limit(1))
+
+
+_LOOKUPS = {False: _lookup(False), True: _lookup(True)}
+
+
+def lookup_query(by_interface: bool) -> sa.Select:
+    """The gateway's single read (by module name, or by interface name)."""
+    return _LOOKUPS[by_interface]
+
+
+def operation_names(session: Session, version_id: int) -> list[str]:
+    """The declared operations of a version (used when building its PluginManager)."""
+    return list(session.scalars(sa.select(_O.c.name).where(_O.c.version_id == version_id)))
+
+
+def _checker(schema: dict) -> Check:
+    """A reusable validator returning located problems (empty when valid)."""
+    validator = Draft202012Validator(schema)
+
+    def check(value: Any) -> list:
+        if validator.is_valid(value):
+            return []
+        errors = sorted(validator.iter_errors(value), key=lambda e: list(map(str, e.absolute_path)))
+        return [{"where": schema_path(e.absolute_path) or "(root)", "message": e.message}
+                for e in errors[:MAX_DETAILS]]
+    return check
+
+
+_validators: dict[tuple[str, str], tuple[Check, Check]] = {}
+_lock = threading.Lock()
+
+
+def validators_for(session: Session, op_id: int, sha256: str, name: str) -> tuple[Check, Check]:
+    """(input check, output check) of an operation, cached by (bundle sha256, operation name).
+
+    A bundle's bytes fix its schemas, so the cache never needs invalidating.
+    """
+    found = _validators.get((sha256, name))
+    if found is None:
+        row = session.execute(sa.select(_O.c.input_schema, _O.c.output_schema)
+                              .where(_O.c.id == op_id)).one()
+        found = (_checker(row.input_schema), _checker(row.output_schema))
+        with _lock:
+            _validators[(sha256, name)] = found
+    return found
+
+
+def _upsert(dialect: str) -> sa.Insert:
+    insert = (postgresql.insert if dialect == "postgresql" else sqlite.insert)(_Q)
+    stmt = insert.values(installation_id=sa.bindparam("iid"), minute=sa.bindparam("minute"),
+                         calls=1)
+    return stmt.on_conflict_do_update(index_elements=[_Q.c.installation_id], set_={
+        "calls": sa.case((_Q.c.minute == stmt.excluded.minute, _Q.c.calls + 1), else_=1),
+        "minute": stmt.excluded.minute})
+
+
+_UPSERTS = {name: _upsert(name) for name in ("sqlite", "postgresql")}
+
+
+def bump_quota(session: Session, installation_id: int, minute: int) -> None:
+    """Count one call in the installation's current minute (atomic in the database)."""
+    session.execute(_UPSERTS[session.get_bind().dialect.name],
+                    {"iid": installation_id, "minute": minute})

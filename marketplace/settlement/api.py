@@ -1,0 +1,101 @@
+"""JSON API of settlement: settle a period, statements, ledger, provider webhooks."""
+from __future__ import annotations
+
+from flask import Blueprint, Response, current_app, g, jsonify, request
+
+from marketplace import db
+from marketplace.accounts.api import json_body
+from marketplace.accounts.auth import require, require_admin
+from marketplace.errors import Forbidden, MarketplaceError
+from marketplace.money import parse_amount, to_minor
+from marketplace.plugins import get_provider
+from marketplace.settlement import service
+
+bp = Blueprint("settlement_api", __name__, url_prefix="/api/v1")
+
+
+@bp.post("/settlements")
+@require("admin")
+def settle():
+    """Settle a period (idempotent): ``{"period": "2026-10"}``."""
+    require_admin(g.principal)
+    period = json_body().get("period")
+    provider = get_provider(current_app.config)
+    result = service.settle(db.session(), service.check_period(period), provider,
+                            actor=g.principal.email,
+                            fee_bps=int(current_app.config.get("PLATFORM_FEE_BPS") or 0))
+    return jsonify(result)
+
+
+@bp.get("/settlements/<period>")
+@require("admin")
+def settlement(period: str):
+    """The result of a settled period: totals and every statement's provider state."""
+    require_admin(g.principal)
+    return jsonify(service.settlement_json(db.session(), period))
+
+
+@bp.get("/statements/<period>")
+@require("read")
+def statement(period: str):
+    """The caller's statement (admins: ``?jurisdiction=CODE``); ``?format=csv`` for CSV."""
+    code = _jurisdiction_param()
+    session = db.session()
+    if request.args.get("format") == "csv":
+        text = service.statement_csv(session, period, code)
+        return Response(text, mimetype="text/csv", headers={
+            "Content-Disposition": f'attachment; filename="statement-{code}-{period}.csv"'})
+    return jsonify(service.statement_json(session, period, code))
+
+
+def _jurisdiction_param() -> str:
+    """The jurisdiction asked about: the caller's own unless an admin names another."""
+    asked = request.args.get("jurisdiction") or g.principal.jurisdiction_code
+    if asked != g.principal.jurisdiction_code and not g.principal.is_admin:
+        raise Forbidden("admin_only", "only an administrator may read another jurisdiction's "
+                                      "statement or balance")
+    return asked
+
+
+@bp.post("/ledger/payments")
+@require("admin")
+def record_payment():
+    """Book a payment: ``{"jurisdiction","amount":"100.00","period","direction":"in"|"out","reference"}``."""
+    require_admin(g.principal)
+    from govmarket_plugins import ledger
+
+    body = json_body()
+    try:
+        amount = to_minor(parse_amount(body.get("amount"), "amount"), "CNY")
+    except ValueError as exc:
+        raise MarketplaceError("invalid_amount", f'{exc}; send the amount as a string like "100.00"')
+    session = db.session()
+    from marketplace.accounts.service import get_jurisdiction
+
+    code = get_jurisdiction(session, str(body.get("jurisdiction") or "")).code
+    balance = ledger.record_payment(session, code, amount, str(body.get("period") or ""),
+                                    str(body.get("direction") or "in"), str(body.get("reference") or ""))
+    session.commit()
+    return jsonify(balance), 201
+
+
+@bp.get("/ledger/balances")
+@require("read")
+def balances():
+    """Ledger balances: all jurisdictions for an admin (or ``?jurisdiction=``), else the caller's own."""
+    from govmarket_plugins import ledger
+
+    p = g.principal
+    if p.is_admin and not request.args.get("jurisdiction"):
+        return jsonify({"items": ledger.balances(db.session())})
+    return jsonify({"items": ledger.balances(db.session(), _jurisdiction_param())})
+
+
+@bp.post("/webhooks/stripe")
+def stripe_webhook():
+    """Stripe events, verified by the Stripe-Signature header (no token)."""
+    provider = get_provider(current_app.config, "stripe")
+    session = db.session()
+    result = provider.handle_webhook(session, request.get_data(), request.headers)
+    session.commit()
+    return jsonify(result)

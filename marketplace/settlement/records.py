@@ -1,0 +1,86 @@
+"""Provider records: every call to a settlement provider happens once, keyed in our database.
+
+A provider call is claimed first (a ``requested`` row committed under its
+idempotency key), then made, then marked ``done`` together with any rows the
+call writes locally.  A crash between claim and done leaves ``requested``: the
+rerun repeats the call with the *same* idempotency key, which the provider
+(Stripe) answers with the first result, and our unique key keeps one row.
+"""
+from __future__ import annotations
+
+import os
+from typing import Callable
+
+import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.orm import Session
+
+from marketplace.clock import now
+from marketplace.settlement.models import ProviderRecord
+
+#: drills: ``close`` exits right before the period-closing commit, ``N`` after N provider calls
+CRASH_ENV = "MARKETPLACE_SETTLE_CRASH_AFTER"
+_calls_done = 0
+
+
+def insert_ignoring_conflicts(session: Session, table: sa.Table):
+    """``INSERT … ON CONFLICT DO NOTHING`` for the session's dialect."""
+    dialect = session.get_bind().dialect.name
+    module = postgresql if dialect == "postgresql" else sqlite
+    return module.insert(table).on_conflict_do_nothing()
+
+
+def idempotency_key(period: str | None, jurisdiction: str, line: str) -> str:
+    """The idempotency key of one provider call: ``govmarket:<period>:<jurisdiction>:<line>``."""
+    return f"govmarket:{period or '-'}:{jurisdiction}:{line}"
+
+
+def find(session: Session, key: str) -> ProviderRecord | None:
+    """The record stored under ``key``, if any."""
+    return session.scalar(sa.select(ProviderRecord).where(ProviderRecord.key == key))
+
+
+def claim(session: Session, *, provider: str, key: str, object_type: str, period: str | None,
+          jurisdiction: str | None, amount_minor: int = 0) -> ProviderRecord:
+    """Insert the ``requested`` record for ``key`` unless it exists, commit, and return it."""
+    session.execute(insert_ignoring_conflicts(session, ProviderRecord.__table__).values(
+        provider=provider, key=key, object_type=object_type, period=period,
+        jurisdiction_code=jurisdiction, external_id="", status="requested",
+        amount_minor=amount_minor, created_at=now(), updated_at=now()))
+    session.commit()
+    return find(session, key)
+
+
+def once(session: Session, *, provider: str, key: str, object_type: str, period: str | None,
+         jurisdiction: str | None, call: Callable[[str], str],
+         amount_minor: int = 0) -> ProviderRecord:
+    """Run ``call(key)`` (returns the external id) unless the record for ``key`` is done.
+
+    The call may add rows to ``session``: they commit together with the
+    ``done`` mark, so local bookings and the record never disagree.
+    """
+    record = claim(session, provider=provider, key=key, object_type=object_type, period=period,
+                   jurisdiction=jurisdiction, amount_minor=amount_minor)
+    if record.status == "done":
+        return record
+    record.external_id = call(key) or ""
+    record.status = "done"
+    record.updated_at = now()
+    session.commit()
+    _count_call()
+    return record
+
+
+def crash_point(name: str) -> None:
+    """Drill hook: exit the process abruptly when ``MARKETPLACE_SETTLE_CRASH_AFTER`` names this point."""
+    if os.environ.get(CRASH_ENV) == name:
+        os._exit(75)
+
+
+def _count_call() -> None:
+    """Drill hook: exit abruptly after the configured number of completed provider calls."""
+    global _calls_done
+    _calls_done += 1
+    wanted = os.environ.get(CRASH_ENV, "")
+    if wanted.isdigit() and _calls_done >= int(wanted):
+        os._exit(75)

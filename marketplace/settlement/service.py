@@ -1,0 +1,236 @@
+"""Settlement (DESIGN §6): close a period, price every installation, write statements, issue them.
+
+:func:`settle` is one idempotent operation in two phases.  Phase 1 aggregates
+usage with one SQL ``GROUP BY``, prices every installation active in the
+period, writes charges and statements and closes the period, all in one
+transaction under a lock on the period row (a crash leaves nothing; a second
+concurrent run waits and then finds the period closed).  Phase 2 hands each
+still-pending statement to the provider; provider calls are recorded under
+idempotency keys (:mod:`marketplace.settlement.records`), so a rerun after a
+crash resumes without calling twice.
+"""
+from __future__ import annotations
+
+import json
+from collections import defaultdict
+from typing import Any, Protocol
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Session
+
+from marketplace.catalog.models import Module
+from marketplace.clock import now, period_bounds, period_ended
+from marketplace.errors import Conflict, NotFound
+from marketplace.metering.models import UsageEvent
+from marketplace.money import format_amount
+from marketplace.runtime.models import Installation
+from marketplace.settlement import pricing
+from marketplace.settlement.models import Charge, Period, Statement
+from marketplace.settlement.records import crash_point, insert_ignoring_conflicts
+from marketplace.settlement.statements import (SettlementError, check_period,  # noqa: F401
+                                               get_statement, statement_csv, statement_json,
+                                               statement_lines)
+
+__all__ = ["settle", "check_period", "ensure_open", "usage_totals", "settlement_json",
+           "statement_lines", "statement_json", "statement_csv", "get_statement", "Provider",
+           "SettlementError"]
+
+
+class Provider(Protocol):
+    """What a settlement provider offers (registered by platform plugins)."""
+
+    name: str
+
+    def issue(self, session: Session, statement: Statement) -> str:
+        """Hand one statement over; return its new provider status. Must be idempotent."""
+
+
+# The hot query: one GROUP BY over the period's events, never rows in Python.
+USAGE_TOTALS = (sa.select(UsageEvent.installation_id, sa.func.sum(UsageEvent.units))
+                .where(UsageEvent.period == sa.bindparam("period"), UsageEvent.status == "ok")
+                .group_by(UsageEvent.installation_id))
+
+
+def ensure_open(session: Session, period: str) -> None:
+    """Refuse (409 ``period_closed``) when ``period`` has been settled: closed periods are immutable."""
+    state = session.scalar(sa.select(Period.state).where(Period.period == period))
+    if state == "closed":
+        raise Conflict("period_closed", f"period {period} is settled and closed; "
+                                        "usage for it can no longer be reported")
+
+
+def usage_totals(session: Session, period: str) -> dict[int, int]:
+    """U per installation: the sum of units of the period's successful events."""
+    return {iid: int(units) for iid, units in session.execute(USAGE_TOTALS, {"period": period})}
+
+
+def settle(session: Session, period: str, provider: Provider, actor: str = "system",
+           fee_bps: int = 0) -> dict[str, Any]:
+    """Settle ``period`` once: price, write statements, close, issue; a rerun changes nothing.
+
+    Commits its own transactions (the session should carry no pending work).
+    """
+    check_period(period)
+    if not period_ended(period):
+        raise Conflict("period_open", f"period {period} has not ended yet by the platform clock; "
+                                      f"settle it after {period_bounds(period)[1].isoformat()}")
+    session.commit()
+    _close(session, period, actor, fee_bps, provider.name)
+    _issue_pending(session, period, provider)
+    return settlement_json(session, period)
+
+
+def _close(session: Session, period: str, actor: str, fee_bps: int, provider_name: str) -> None:
+    """Phase 1, one transaction: lock the period, price, write charges + statements, close."""
+    # The first statement writes, so SQLite takes its write lock here and a
+    # concurrent run waits; PostgreSQL waits on the row lock below.
+    session.execute(insert_ignoring_conflicts(session, Period.__table__).values(
+        period=period, state="open", closed_by="", totals={}))
+    state = session.scalar(sa.select(Period.state).where(Period.period == period).with_for_update())
+    if state == "closed":
+        session.rollback()
+        return
+    lines = price_period(session, period, fee_bps)
+    statements = _statement_rows(session, period, lines, provider_name)
+    if lines:
+        session.execute(sa.insert(Charge), [
+            {"period": period, "installation_id": iid, "module_name": ln.module, "kind": ln.kind,
+             "adopter_code": ln.adopter, "publisher_code": ln.publisher, "currency": ln.currency,
+             "units": ln.units, "amount_minor": ln.amount_minor, "fee_minor": ln.fee_minor}
+            for iid, ln in lines])
+    if statements:
+        session.execute(sa.insert(Statement), statements)
+    totals = _totals([ln for _, ln in lines], len(statements))
+    session.execute(sa.update(Period).where(Period.period == period).values(
+        state="closed", closed_at=now(), closed_by=actor, totals=totals))
+    crash_point("close")
+    session.commit()
+
+
+def price_period(session: Session, period: str, fee_bps: int) -> list[tuple[int, pricing.Line]]:
+    """Every installation active in ``period`` priced per DESIGN §6, as (installation id, line)."""
+    start, end = period_bounds(period)
+    usage = usage_totals(session, period)
+    active = sa.and_(Installation.created_at < end,
+                     sa.or_(Installation.ended_at.is_(None), Installation.ended_at >= start))
+    query = (sa.select(Installation.id, Installation.jurisdiction_code, Installation.terms,
+                       Installation.created_at, Installation.module_id, Module.name,
+                       Module.publisher_code)
+             .join(Module, Module.id == Installation.module_id)
+             .where(sa.or_(active, Installation.id.in_(list(usage))))
+             .order_by(Installation.id))
+    rows = session.execute(query).all()
+    lines: list[tuple[int, pricing.Line]] = []
+    pools: dict[tuple[int, str], list] = defaultdict(list)
+    for row in rows:
+        terms, units = row.terms or {"kind": "free"}, usage.get(row.id, 0)
+        kind = terms.get("kind", "free")
+        if kind == "cost_share":  # split later, per module and identical terms
+            pools[(row.module_id, json.dumps(terms, sort_keys=True))].append((row, units))
+            continue
+        if kind == "transfer":
+            amount = pricing.transfer_fee(terms) if start <= row.created_at < end else 0
+        else:
+            amount = pricing.price_usage(terms, units)
+        lines.append((row.id, _line(row, kind, units, amount, terms, fee_bps)))
+    for (_, terms_json), members in pools.items():
+        terms = json.loads(terms_json)
+        shares = pricing.cost_share(terms, [(r.jurisdiction_code, r.id, u) for r, u in members])
+        lines += [(r.id, _line(r, "cost_share", u, shares[r.id], terms, fee_bps)) for r, u in members]
+    return sorted(lines, key=lambda item: item[0])
+
+
+def _line(row: Any, kind: str, units: int, amount: int, terms: dict, fee_bps: int) -> pricing.Line:
+    """A priced line for one installation row."""
+    return pricing.Line.priced(row.name, kind, row.jurisdiction_code, row.publisher_code, units,
+                               amount, fee_bps, terms.get("currency") or "CNY")
+
+
+def _chain_head(session: Session, installation_ids: list[int], period: str) -> str:
+    """The metering digest chain head over a statement's installations, when metering provides it."""
+    try:
+        from marketplace.metering.digest import statement_head
+    except ImportError:  # metering without verifiable usage: statements carry no head
+        return ""
+    return statement_head(session, installation_ids, period) if installation_ids else ""
+
+
+def _statement_rows(session: Session, period: str, lines: list[tuple[int, pricing.Line]],
+                    provider_name: str) -> list[dict]:
+    """One statement row per jurisdiction that is an adopter or publisher in ``lines``."""
+    acc: dict[str, dict] = {}
+    adopted: dict[str, list[int]] = defaultdict(list)
+    for iid, ln in lines:
+        adopted[ln.adopter].append(iid)
+        for code in (ln.adopter, ln.publisher):
+            item = acc.setdefault(code, {"charges": 0, "earnings": 0, "fees": 0, "currency": set()})
+            item["currency"].add(ln.currency)
+        acc[ln.adopter]["charges"] += ln.amount_minor
+        acc[ln.adopter]["fees"] += ln.fee_minor
+        acc[ln.publisher]["earnings"] += ln.earnings_minor
+    rows = []
+    for code in sorted(acc):
+        item = acc[code]
+        if len(item["currency"]) > 1:
+            raise SettlementError("mixed_currency", f"jurisdiction {code} has lines in "
+                                  f"{', '.join(sorted(item['currency']))}; one currency per statement")
+        rows.append({"period": period, "jurisdiction_code": code, "currency": item["currency"].pop(),
+                     "total_charges_minor": item["charges"], "total_earnings_minor": item["earnings"],
+                     "total_fees_minor": item["fees"], "usage_chain_head": _chain_head(session, adopted[code], period),
+                     "provider": provider_name, "provider_status": "pending", "provider_ref": "",
+                     "created_at": now()})
+    return rows
+
+
+def _totals(lines: list[pricing.Line], statements: int) -> dict[str, Any]:
+    """Period totals; refuses to close when Σ charges ≠ Σ earnings + Σ fees."""
+    currencies = {ln.currency for ln in lines} or {"CNY"}
+    if len(currencies) > 1:
+        raise SettlementError("mixed_currency", "one settlement currency per period is supported")
+    currency = currencies.pop()
+    charges = sum(ln.amount_minor for ln in lines)
+    earnings = sum(ln.earnings_minor for ln in lines)
+    fees = sum(ln.fee_minor for ln in lines)
+    if charges != earnings + fees:  # pricing.Line guarantees it per line; this guards the sums
+        raise SettlementError("unbalanced", f"charges {charges} ≠ earnings {earnings} + fees {fees}")
+    return {"currency": currency, "lines": len(lines), "statements": statements,
+            "units": sum(ln.units for ln in lines), "charges_minor": charges,
+            "earnings_minor": earnings, "fees_minor": fees,
+            "charges": format_amount(charges, currency), "earnings": format_amount(earnings, currency),
+            "fees": format_amount(fees, currency), "balanced": True}
+
+
+def _issue_pending(session: Session, period: str, provider: Provider) -> None:
+    """Phase 2: hand every still-pending statement to the provider, committing each status."""
+    pending = session.scalars(sa.select(Statement).where(
+        Statement.period == period, Statement.provider_status == "pending")
+        .order_by(Statement.jurisdiction_code)).all()
+    for statement in pending:
+        statement.provider_status = provider.issue(session, statement) or "issued"
+        statement.provider = provider.name
+        session.commit()
+
+
+def get_period(session: Session, period: str) -> Period:
+    """A settled (or settling) period row, or NotFound."""
+    check_period(period)
+    found = session.get(Period, period)
+    if found is None or found.state != "closed":
+        raise NotFound("not_settled", f"period {period} is not settled; POST /api/v1/settlements")
+    return found
+
+
+def settlement_json(session: Session, period: str) -> dict[str, Any]:
+    """The result of settling ``period``: totals and each statement's provider state."""
+    found = get_period(session, period)
+    rows = session.scalars(sa.select(Statement).where(Statement.period == period)
+                           .order_by(Statement.jurisdiction_code)).all()
+    return {"period": period, "state": found.state,
+            "closed_at": found.closed_at.isoformat() if found.closed_at else None,
+            "closed_by": found.closed_by, "totals": found.totals,
+            "statements": [{"jurisdiction": s.jurisdiction_code,
+                            "total_charges": format_amount(s.total_charges_minor, s.currency),
+                            "total_earnings": format_amount(s.total_earnings_minor, s.currency),
+                            "net": format_amount(s.net_minor, s.currency), "provider": s.provider,
+                            "provider_status": s.provider_status, "provider_ref": s.provider_ref}
+                           for s in rows]}

@@ -1,0 +1,96 @@
+"""Statements of a settled period: the JSON of DESIGN §6 and the same as CSV."""
+from __future__ import annotations
+
+import csv
+import io
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Session
+
+from marketplace.clock import parse_period
+from marketplace.errors import MarketplaceError, NotFound
+from marketplace.money import format_amount
+from marketplace.settlement.models import Charge, Statement
+
+CSV_COLUMNS = ("section", "module", "kind", "adopter", "publisher", "units", "amount", "fee")
+
+
+class SettlementError(MarketplaceError):
+    """Refusal in the settlement area."""
+
+
+def check_period(period: str) -> str:
+    """``period`` if it is a month like 2026-10, else a 400 ``invalid_period``."""
+    try:
+        parse_period(period if isinstance(period, str) else "")
+    except ValueError as exc:
+        raise SettlementError("invalid_period", str(exc)) from None
+    return period
+
+
+def statement_lines(session: Session, period: str, code: str) -> tuple[list[Charge], list[Charge]]:
+    """The charge lines of ``code`` in ``period``: (as adopter, as publisher)."""
+    base = sa.select(Charge).where(Charge.period == period)
+    charges = session.scalars(base.where(Charge.adopter_code == code)
+                              .order_by(Charge.module_name, Charge.installation_id)).all()
+    earnings = session.scalars(base.where(Charge.publisher_code == code)
+                               .order_by(Charge.module_name, Charge.adopter_code,
+                                         Charge.installation_id)).all()
+    return list(charges), list(earnings)
+
+
+def get_statement(session: Session, period: str, code: str) -> Statement:
+    """The statement of ``code`` for a settled ``period``, or NotFound."""
+    check_period(period)
+    found = session.scalar(sa.select(Statement).where(Statement.period == period,
+                                                      Statement.jurisdiction_code == code))
+    if found is None:
+        raise NotFound("no_statement", f"no statement for {code} in {period}: the period is not "
+                                       "settled yet or the jurisdiction had no installations in it")
+    return found
+
+
+def statement_json(session: Session, period: str, code: str) -> dict[str, Any]:
+    """The statement of ``code`` for ``period`` exactly as DESIGN §6 shows it (plus fees and provider).
+
+    Each earnings line's ``amount`` is what the publisher earns, the line's
+    charge less ``fee`` (the platform's share).
+    """
+    statement = get_statement(session, period, code)
+    cur = statement.currency
+    charges, earnings = statement_lines(session, period, code)
+    body: dict[str, Any] = {
+        "jurisdiction": code, "period": period, "currency": cur,
+        "charges": [{"module": c.module_name, "kind": c.kind, "units": c.units,
+                     "amount": format_amount(c.amount_minor, cur)} for c in charges],
+        "earnings": [{"module": c.module_name, "adopter": c.adopter_code,
+                      "amount": format_amount(c.earnings_minor, cur),
+                      "fee": format_amount(c.fee_minor, cur)} for c in earnings],
+        "total_charges": format_amount(statement.total_charges_minor, cur),
+        "total_earnings": format_amount(statement.total_earnings_minor, cur),
+        "net": format_amount(statement.net_minor, cur),
+        "total_fees": format_amount(statement.total_fees_minor, cur),
+        "provider": {"name": statement.provider, "status": statement.provider_status,
+                     "ref": statement.provider_ref},
+    }
+    if statement.usage_chain_head:
+        body["usage_chain_head"] = statement.usage_chain_head
+    return body
+
+
+def statement_csv(session: Session, period: str, code: str) -> str:
+    """The same statement as CSV: one row per charge and earnings line, then the totals."""
+    body = statement_json(session, period, code)
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(CSV_COLUMNS)
+    for line in body["charges"]:
+        writer.writerow(("charge", line["module"], line["kind"], code, "", line["units"],
+                         line["amount"], ""))
+    for line in body["earnings"]:
+        writer.writerow(("earning", line["module"], "", line["adopter"], code, "",
+                         line["amount"], line["fee"]))
+    for name in ("total_charges", "total_earnings", "net"):
+        writer.writerow((name, "", "", "", "", "", body[name], ""))
+    return out.getvalue()

@@ -1,0 +1,119 @@
+"""Operator console: review queue, jurisdictions and users, periods and settlement, audit journal."""
+from __future__ import annotations
+
+import sqlalchemy as sa
+from flask import Blueprint, flash, redirect, render_template, request, url_for
+from flask_babel import gettext as _
+from flask_login import current_user
+
+from marketplace import db
+from marketplace.accounts import service as accounts
+from marketplace.accounts.models import AuditEntry, Jurisdiction, User
+from marketplace.catalog import service as catalog
+from marketplace.errors import MarketplaceError
+from marketplace.web.consoles import config, recent_periods, role_required
+from marketplace.web.forms import ReviewForm, SettleForm, UserForm
+
+bp = Blueprint("admin", __name__, url_prefix="/admin")
+AUDIT_PAGE = 100
+
+
+@bp.get("/")
+@role_required("admin")
+def home():
+    """Start page: the review queue."""
+    return redirect(url_for("admin.reviews"))
+
+
+@bp.get("/reviews")
+@role_required("admin")
+def reviews():
+    """Pending versions with their validation report, and a decision form each."""
+    queue = catalog.pending_reviews(db.session())
+    return render_template("admin/reviews.html", queue=queue, form=ReviewForm())
+
+
+@bp.post("/reviews/<name>/<version>")
+@role_required("admin")
+def review(name: str, version: str):
+    """Approve or reject one version through the catalog service."""
+    form = ReviewForm()
+    if not form.validate_on_submit():
+        flash(_("表单已过期，请重试。"), "error")
+        return redirect(url_for("admin.reviews"))
+    session = db.session()
+    try:
+        item = catalog.review(session, name, version, form.decision.data, form.reason.data or "",
+                              current_user)
+        session.commit()
+        flash(_("%(name)s %(version)s 已%(what)s。", name=name, version=version,
+                what=_("通过") if item.state == "published" else _("驳回")), "info")
+    except MarketplaceError as exc:
+        session.rollback()
+        flash(exc.message, "error")
+    return redirect(url_for("admin.reviews"))
+
+
+@bp.route("/jurisdictions", methods=["GET", "POST"])
+@role_required("admin")
+def jurisdictions():
+    """Jurisdictions with users, and the add-user form."""
+    session = db.session()
+    form = UserForm()
+    status = 200
+    if form.validate_on_submit():
+        try:
+            user = accounts.add_user(session, form.email.data, form.password.data,
+                                     form.jurisdiction.data, form.role.data, form.name.data or "")
+            accounts.audit(session, current_user, "user.add", user.email, role=user.role,
+                           jurisdiction=user.jurisdiction_code)
+            session.commit()
+            flash(_("已添加用户 %(email)s。", email=user.email), "info")
+            return redirect(url_for("admin.jurisdictions"))
+        except MarketplaceError as exc:
+            session.rollback()
+            form.email.errors = [*form.email.errors, exc.message]
+            status = exc.status
+    elif form.is_submitted():
+        status = 400
+    users = list(session.scalars(sa.select(User).order_by(User.jurisdiction_code, User.email)))
+    with_users = {u.jurisdiction_code for u in users}
+    places = list(session.scalars(
+        sa.select(Jurisdiction).order_by(Jurisdiction.code)))
+    return render_template("admin/jurisdictions.html", form=form, users=users,
+                           places=places, with_users=with_users), status
+
+
+@bp.get("/audit")
+@role_required("admin")
+def audit():
+    """The audit journal, newest first, filterable by action prefix."""
+    action = request.args.get("action", "").strip()
+    query = sa.select(AuditEntry).order_by(AuditEntry.id.desc()).limit(AUDIT_PAGE)
+    if action:
+        query = query.where(AuditEntry.action.startswith(action))
+    entries = list(db.session().scalars(query))
+    return render_template("admin/audit.html", entries=entries, action=action)
+
+
+@bp.get("/periods")
+@role_required("admin")
+def periods():
+    """Recent periods: state, totals, positions per jurisdiction, provider status, settle button."""
+    from marketplace.web.consoles import settlement_view
+
+    return settlement_view.periods_page(recent_periods(6), SettleForm(), config)
+
+
+@bp.post("/periods/settle")
+@role_required("admin")
+def settle():
+    """Settle an ended period through the settlement service; the result is shown on return."""
+    from marketplace.web.consoles import settlement_view
+
+    form = SettleForm()
+    if not form.validate_on_submit():
+        flash(_("请选择要结算的账期。"), "error")
+    else:
+        settlement_view.settle(form.period.data, current_user)
+    return redirect(url_for("admin.periods", period=form.period.data))

@@ -1,0 +1,124 @@
+"""Settlement pages: periods, settle, positions, statements and earnings via the settlement area."""
+from __future__ import annotations
+
+import csv
+import io
+from typing import Any, Callable
+
+import sqlalchemy as sa
+from flask import current_app, flash, render_template, request
+from flask_babel import gettext as _
+from sqlalchemy.orm import Session
+
+from marketplace import db
+from marketplace.accounts.models import Jurisdiction
+from marketplace.clock import period_ended
+from marketplace.errors import MarketplaceError
+from marketplace.money import format_amount
+from marketplace.settlement import service as settlement
+from marketplace.settlement.models import Period, Statement
+
+
+def provider_for(app_config: Any):
+    """The configured settlement provider (the settlement area's registry)."""
+    from marketplace.settlement import providers  # type: ignore[attr-defined]
+
+    return providers.provider_for(app_config)
+
+
+def provider_status(app_config: Any) -> dict[str, Any]:
+    """Name and health of the configured provider; errors are shown, never raised."""
+    name = app_config.get("SETTLEMENT_PROVIDER", "ledger")
+    status = {"name": name, "ok": True, "detail": ""}
+    try:
+        provider = provider_for(app_config)
+        check = getattr(provider, "status", None)
+        if callable(check):
+            status["detail"] = str(check())
+    except Exception as exc:  # noqa: BLE001 - the page reports a broken provider
+        status.update(ok=False, detail=f"{type(exc).__name__}: {exc}")
+    if name == "stripe":
+        status["base"] = app_config.get("STRIPE_API_BASE", "")
+        status["key_set"] = bool(app_config.get("STRIPE_API_KEY"))
+    return status
+
+
+def settle(period: str, user: Any) -> None:
+    """Run the settlement service for ``period`` and flash its result."""
+    session = db.session()
+    try:
+        result = settlement.settle(session, period, provider_for(current_app.config),
+                                   actor=user.email,
+                                   fee_bps=int(current_app.config.get("PLATFORM_FEE_BPS", 0)))
+    except MarketplaceError as exc:
+        session.rollback()
+        flash(f"{exc.reason}: {exc.message}", "error")
+        return
+    totals = result.get("totals") or {}
+    flash(_("%(period)s 已结算：%(n)s 份账单，应收合计 %(amount)s。", period=period,
+            n=totals.get("statements", 0), amount=totals.get("charges", "0.00")), "info")
+
+
+def periods_page(periods: list[str], form: Any, config: Callable) -> str:
+    """The operator's period list with the chosen period's totals and positions."""
+    session = db.session()
+    rows = {p.period: p for p in session.scalars(sa.select(Period).where(Period.period.in_(periods)))}
+    chosen = request.args.get("period") or next(
+        (p for p in periods if p in rows and rows[p].state == "closed"), periods[0])
+    detail = None
+    if chosen in rows and rows[chosen].state == "closed":
+        detail = settlement.settlement_json(session, chosen)
+        detail["rows"] = list(session.execute(
+            sa.select(Statement, Jurisdiction.name)
+            .join(Jurisdiction, Jurisdiction.code == Statement.jurisdiction_code)
+            .where(Statement.period == chosen).order_by(Statement.jurisdiction_code)))
+    listing = [{"period": p, "state": rows[p].state if p in rows else "open",
+                "ended": period_ended(p), "totals": rows[p].totals if p in rows else {}}
+               for p in periods]
+    return render_template("admin/periods.html", listing=listing, chosen=chosen, detail=detail,
+                           form=form, provider=provider_status(current_app.config))
+
+
+def _statement_detail(session: Session, period: str, code: str) -> dict[str, Any] | None:
+    """A statement with its adopter and publisher lines, or None when there is none."""
+    try:
+        statement = settlement.get_statement(session, period, code)
+    except MarketplaceError:
+        return None
+    charges, earnings = settlement.statement_lines(session, period, code)
+    return {"statement": statement, "charges": charges, "earnings": earnings}
+
+
+def statements(session: Session, user: Any, period: str | None) -> dict[str, Any]:
+    """All my statements (newest first) and the detail of one."""
+    items = list(session.scalars(sa.select(Statement)
+                                 .where(Statement.jurisdiction_code == user.jurisdiction_code)
+                                 .order_by(Statement.period.desc())))
+    chosen = period or (items[0].period if items else None)
+    detail = _statement_detail(session, chosen, user.jurisdiction_code) if chosen else None
+    return {"items": items, "chosen": chosen, "detail": detail}
+
+
+def earnings(session: Session, user: Any) -> dict[str, Any]:
+    """A publisher's earnings per settled period, with the lines by module and adopter."""
+    data = statements(session, user, request.args.get("period"))
+    data["items"] = [s for s in data["items"] if s.total_earnings_minor or s.total_charges_minor]
+    return data
+
+
+def statement_csv(session: Session, user: Any, period: str) -> str:
+    """One statement's lines as CSV (adopter charges, then publisher earnings)."""
+    detail = _statement_detail(session, settlement.check_period(period), user.jurisdiction_code)
+    if detail is None:
+        settlement.get_statement(session, period, user.jurisdiction_code)  # raises NotFound
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(["period", "side", "module", "kind", "adopter", "publisher", "units",
+                     "amount", "fee", "currency"])
+    for side, lines in (("charge", detail["charges"]), ("earning", detail["earnings"])):
+        for line in lines:
+            writer.writerow([period, side, line.module_name, line.kind, line.adopter_code,
+                             line.publisher_code, line.units,
+                             format_amount(line.amount_minor, line.currency),
+                             format_amount(line.fee_minor, line.currency), line.currency])
+    return out.getvalue()

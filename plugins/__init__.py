@@ -1,0 +1,1 @@
+"""Platform plugins shipped with the marketplace (package ``govmarket_plugins``)."""

@@ -1,0 +1,142 @@
+"""Ledger: the default settlement provider, a double-entry journal in the marketplace database.
+
+Accounts: ``receivable`` (what a jurisdiction owes the platform), ``payable``
+(what the platform owes a jurisdiction), ``platform_fee`` and ``cash``.
+Issuing an adopter's statement books, per charge line, Dr receivable[adopter]
+= Cr payable[publisher] + Cr platform_fee.  An admin records payments:
+money in is Dr cash / Cr receivable, a payout is Dr payable / Cr cash.
+Each statement is booked once, atomically, under its idempotency key.
+"""
+from __future__ import annotations
+
+from typing import Any, Mapping
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Session
+
+from marketplace.errors import MarketplaceError
+from marketplace.money import format_amount
+from marketplace.sdk import hookimpl
+from marketplace.settlement import records
+from marketplace.settlement.models import Charge, JournalEntry, Statement
+from marketplace.settlement.statements import check_period, statement_lines
+
+NAME = "ledger"
+
+
+@hookimpl
+def register_settlement_providers(register):
+    """Offer the ledger provider."""
+    register(NAME, LedgerProvider)
+
+
+def _entry(period: str, account: str, code: str | None, currency: str, ref: str,
+           debit: int = 0, credit: int = 0) -> JournalEntry:
+    """One journal line."""
+    return JournalEntry(period=period, account=account, jurisdiction_code=code, currency=currency,
+                        debit_minor=debit, credit_minor=credit, ref=ref)
+
+
+def book_charge(session: Session, charge: Charge, ref: str) -> str:
+    """Journal one charge line: Dr receivable[adopter] = Cr payable[publisher] + Cr platform_fee."""
+    p, cur = charge.period, charge.currency
+    session.add(_entry(p, "receivable", charge.adopter_code, cur, ref, debit=charge.amount_minor))
+    if charge.earnings_minor:
+        session.add(_entry(p, "payable", charge.publisher_code, cur, ref, credit=charge.earnings_minor))
+    if charge.fee_minor:
+        session.add(_entry(p, "platform_fee", None, cur, ref, credit=charge.fee_minor))
+    return ref
+
+
+class LedgerProvider:
+    """Books statements in the journal; payments are recorded by an administrator."""
+
+    name = NAME
+
+    def __init__(self, config: Mapping[str, Any]) -> None:
+        self.config = config
+
+    def issue(self, session: Session, statement: Statement) -> str:
+        """Book the statement's charge lines in one go, once; publishers' earnings come with them."""
+        charges, _ = statement_lines(session, statement.period, statement.jurisdiction_code)
+        billable = [c for c in charges if c.amount_minor]
+        if billable:
+            key = records.idempotency_key(statement.period, statement.jurisdiction_code, "journal")
+
+            def book(ref: str) -> str:
+                for charge in billable:
+                    book_charge(session, charge, f"{ref}:{charge.installation_id}")
+                return ref
+            records.once(session, provider=NAME, key=key, object_type="journal",
+                         period=statement.period, jurisdiction=statement.jurisdiction_code,
+                         amount_minor=statement.total_charges_minor, call=book)
+        due = statement.total_charges_minor or statement.total_earnings_minor
+        return "booked" if due else "nothing_due"
+
+    def status(self, session: Session, statement: Statement) -> dict:
+        """The jurisdiction's ledger balance."""
+        return balances(session, statement.jurisdiction_code)[0]
+
+    def handle_webhook(self, session: Session, payload: bytes, headers: Mapping) -> dict:
+        """The ledger has no webhooks."""
+        raise MarketplaceError("no_webhooks", "the ledger provider receives no webhooks", status=404)
+
+
+def record_payment(session: Session, code: str, amount_minor: int, period: str,
+                   direction: str = "in", reference: str = "", currency: str = "CNY") -> dict:
+    """Book a payment: ``in`` = the jurisdiction paid the platform, ``out`` = the platform paid it.
+
+    With a ``reference`` the same payment is booked only once.  The caller commits.
+    """
+    check_period(period)
+    if direction not in ("in", "out"):
+        raise MarketplaceError("invalid_direction", 'direction must be "in" or "out"')
+    if isinstance(amount_minor, bool) or not isinstance(amount_minor, int) or amount_minor <= 0:
+        raise MarketplaceError("invalid_amount", "the payment amount must be positive")
+    ref = reference or f"payment:{code}:{period}:{direction}"
+    if reference:
+        key = records.idempotency_key(period, code, f"payment-{reference}")
+        if records.find(session, key) is not None:
+            return balances(session, code)[0]
+        session.add(records.ProviderRecord(provider=NAME, key=key, object_type="payment",
+                                           period=period, jurisdiction_code=code, status="done",
+                                           amount_minor=amount_minor, external_id=reference))
+    if direction == "in":
+        session.add(_entry(period, "cash", None, currency, ref, debit=amount_minor))
+        session.add(_entry(period, "receivable", code, currency, ref, credit=amount_minor))
+    else:
+        session.add(_entry(period, "payable", code, currency, ref, debit=amount_minor))
+        session.add(_entry(period, "cash", None, currency, ref, credit=amount_minor))
+    session.flush()
+    return balances(session, code)[0]
+
+
+def balances(session: Session, code: str | None = None, currency: str = "CNY") -> list[dict]:
+    """Per jurisdiction: receivable (owes the platform), payable (is owed) and net = payable − receivable."""
+    query = (sa.select(JournalEntry.jurisdiction_code, JournalEntry.account,
+                       sa.func.sum(JournalEntry.debit_minor), sa.func.sum(JournalEntry.credit_minor))
+             .where(JournalEntry.jurisdiction_code.is_not(None))
+             .group_by(JournalEntry.jurisdiction_code, JournalEntry.account))
+    if code is not None:
+        query = query.where(JournalEntry.jurisdiction_code == code)
+    sums: dict[str, dict[str, int]] = {}
+    for juris, account, debit, credit in session.execute(query):
+        item = sums.setdefault(juris, {"receivable": 0, "payable": 0})
+        if account == "receivable":
+            item["receivable"] += int(debit) - int(credit)
+        elif account == "payable":
+            item["payable"] += int(credit) - int(debit)
+    if code is not None:
+        sums.setdefault(code, {"receivable": 0, "payable": 0})
+    return [{"jurisdiction": juris, "currency": currency,
+             "receivable": format_amount(v["receivable"], currency),
+             "payable": format_amount(v["payable"], currency),
+             "net": format_amount(v["payable"] - v["receivable"], currency)}
+            for juris, v in sorted(sums.items())]
+
+
+def trial_balance(session: Session) -> tuple[int, int]:
+    """Σ debits and Σ credits of the whole journal (equal in a sound ledger)."""
+    row = session.execute(sa.select(sa.func.coalesce(sa.func.sum(JournalEntry.debit_minor), 0),
+                                    sa.func.coalesce(sa.func.sum(JournalEntry.credit_minor), 0))).one()
+    return int(row[0]), int(row[1])

@@ -1,0 +1,171 @@
+"""POST /api/v1/usage (DESIGN §7): validation reasons, dedup, partial success, periods."""
+from __future__ import annotations
+
+from datetime import datetime, timedelta, timezone
+
+import pytest
+import sqlalchemy as sa
+
+from marketplace import db
+from marketplace.metering.models import UsageEvent
+from marketplace.settlement.models import Period
+from tests.metering.conftest import event
+
+
+@pytest.fixture
+def adopter(factory, modules):
+    """Shenzhen adopter headers, with enterprise-registration installed."""
+    version = modules.module()
+    modules.install(version, "440300")
+    return factory.headers("adopter", "440300", "usage read")
+
+
+def post(client, headers, events):
+    """Send a batch; returns (status, json)."""
+    response = client.post("/api/v1/usage", json={"events": events}, headers=headers)
+    return response.status_code, response.get_json()
+
+
+def stored(app, **where):
+    """Rows of usage_events as dicts."""
+    with app.app_context():
+        query = sa.select(UsageEvent.__table__).order_by(UsageEvent.id)
+        for key, value in where.items():
+            query = query.where(getattr(UsageEvent, key) == value)
+        return [dict(r._mapping) for r in db.session().execute(query)]
+
+
+def test_accepts_a_batch_and_stores_units_period_and_day(client, app, adopter):
+    status, body = post(client, adopter, [event("e1", units=3), event("e2", units=0)])
+    assert status == 200
+    assert body == {"accepted": 2, "duplicates": 0, "rejected": []}
+    rows = stored(app)
+    assert [(r["event_id"], r["units"], r["status"], r["period"], r["source"]) for r in rows] == [
+        ("e1", 3, "ok", "2026-10", "reported"), ("e2", 0, "ok", "2026-10", "reported")]
+    assert rows[0]["day"].isoformat() == "2026-10-05"
+
+
+def test_same_batch_twice_counts_once(client, app, adopter):
+    batch = [event(f"e{i}") for i in range(10)]
+    assert post(client, adopter, batch)[1] == {"accepted": 10, "duplicates": 0, "rejected": []}
+    assert post(client, adopter, batch)[1] == {"accepted": 0, "duplicates": 10, "rejected": []}
+    assert len(stored(app)) == 10
+
+
+def test_dedup_across_batches_and_inside_one_batch(client, app, adopter):
+    post(client, adopter, [event("a"), event("b")])
+    status, body = post(client, adopter, [event("b", units=9), event("c"), event("c")])
+    assert body == {"accepted": 1, "duplicates": 2, "rejected": []}
+    assert {r["event_id"]: r["units"] for r in stored(app)} == {"a": 1, "b": 1, "c": 1}
+
+
+def test_dedup_is_per_installation(client, app, factory, modules, adopter):
+    modules.install(modules.module("social-insurance", operations={"enrol": 1}), "330100")
+    hangzhou = factory.headers("adopter", "330100", "usage")
+    modules.install(modules.module("other-module", operations={"submit_application": 1}), "440300")
+    assert post(client, adopter, [event("same"), event("same", module="other-module")])[1]["accepted"] == 2
+    assert post(client, hangzhou, [event("same", module="social-insurance", operation="enrol")])[1][
+        "accepted"] == 1
+
+
+def test_missing_units_take_the_operations_weight(client, app, adopter):
+    post(client, adopter, [event("w", operation="query_status", units=None)])
+    assert stored(app)[0]["units"] == 2
+
+
+@pytest.mark.parametrize("bad, reason", [
+    (event("x", module="no-such-module"), "not_installed"),
+    (event("x", operation="no_such_operation"), "unknown_operation"),
+    (event("x", units=-1), "invalid_units"),
+    (event("x", units=1.5), "invalid_units"),
+    (event("x", units=True), "invalid_units"),
+    (event("x", units="3"), "invalid_units"),
+    (event("x", occurred_at="2026-10-05T08:00:00"), "invalid"),
+    (event("x", occurred_at="yesterday"), "invalid"),
+    (event("", units=1), "invalid"),
+    (event("x" * 101), "invalid"),
+    ({"module": "enterprise-registration", "operation": "submit_application", "units": 1,
+      "occurred_at": "2026-10-05T08:00:00+08:00"}, "invalid"),
+    (event("x", status="maybe"), "invalid"),
+    ("not an object", "invalid"),
+])
+def test_each_rejection_reason(client, app, adopter, bad, reason):
+    status, body = post(client, adopter, [event("good"), bad])
+    assert status == 200
+    assert body["accepted"] == 1
+    assert body["rejected"] == [{"index": 1, "id": bad.get("id") if isinstance(bad, dict) else None,
+                                 "reason": reason}]
+    assert [r["event_id"] for r in stored(app)] == ["good"]
+
+
+def test_in_future_beyond_five_minutes(client, app, adopter):
+    soon = (datetime.now(timezone.utc) + timedelta(minutes=4)).isoformat()
+    later = (datetime.now(timezone.utc) + timedelta(minutes=6)).isoformat()
+    status, body = post(client, adopter, [event("soon", occurred_at=soon), event("later", occurred_at=later)])
+    assert body["accepted"] == 1
+    assert body["rejected"] == [{"index": 1, "id": "later", "reason": "in_future"}]
+
+
+def test_period_closed(client, app, adopter):
+    with app.app_context():
+        db.session().add(Period(period="2026-09", state="closed"))
+        db.session().commit()
+    status, body = post(client, adopter, [event("sep", occurred_at="2026-09-30T10:00:00+08:00"),
+                                          event("oct", occurred_at="2026-10-01T10:00:00+08:00")])
+    assert body["rejected"] == [{"index": 0, "id": "sep", "reason": "period_closed"}]
+    assert body["accepted"] == 1
+
+
+def test_not_installed_before_the_agreement_or_after_it_ended(client, factory, modules):
+    since = datetime(2026, 10, 10, tzinfo=timezone.utc)
+    modules.install(modules.module(), "440300", since=since,
+                    ended_at=datetime(2026, 10, 20, tzinfo=timezone.utc))
+    headers = factory.headers("adopter", "440300", "usage")
+    body = post(client, headers, [event("before", occurred_at="2026-10-09T00:00:00Z"),
+                                  event("during", occurred_at="2026-10-15T00:00:00Z"),
+                                  event("after", occurred_at="2026-10-21T00:00:00Z")])[1]
+    assert body["accepted"] == 1
+    assert [(r["id"], r["reason"]) for r in body["rejected"]] == [
+        ("before", "not_installed"), ("after", "not_installed")]
+
+
+def test_other_jurisdictions_installation_does_not_count(client, factory, modules):
+    modules.install(modules.module(), "330100")
+    headers = factory.headers("adopter", "440300", "usage")
+    assert post(client, headers, [event("x")])[1]["rejected"][0]["reason"] == "not_installed"
+
+
+def test_period_boundaries_in_the_platform_zone(client, app, adopter):
+    post(client, adopter, [event("oct", occurred_at="2026-10-31T23:59:59+08:00"),
+                           event("nov", occurred_at="2026-11-01T00:00:00+08:00"),
+                           event("utc", occurred_at="2026-10-31T16:00:00Z")])
+    rows = {r["event_id"]: (r["period"], r["day"].isoformat()) for r in stored(app)}
+    assert rows == {"oct": ("2026-10", "2026-10-31"), "nov": ("2026-11", "2026-11-01"),
+                    "utc": ("2026-11", "2026-11-01")}
+
+
+def test_more_than_a_thousand_events_is_refused_whole(client, app, adopter):
+    response = client.post("/api/v1/usage", json={"events": [event(f"e{i}") for i in range(1001)]},
+                           headers=adopter)
+    assert response.status_code == 413
+    assert response.get_json()["error"] == "too_many_events"
+    assert stored(app) == []
+
+
+def test_a_thousand_events_are_fine(client, app, adopter):
+    body = post(client, adopter, [event(f"e{i}") for i in range(1000)])[1]
+    assert body["accepted"] == 1000
+
+
+def test_body_must_hold_a_list_of_events(client, adopter):
+    response = client.post("/api/v1/usage", json={"events": "nope"}, headers=adopter)
+    assert response.status_code == 400
+    assert set(response.get_json()) == {"error", "message"}
+
+
+def test_needs_usage_scope(client, factory, modules):
+    modules.install(modules.module(), "440300")
+    response = client.post("/api/v1/usage", json={"events": [event("x")]},
+                           headers=factory.headers("adopter", "440300", "read"))
+    assert response.status_code == 403
+    assert client.post("/api/v1/usage", json={"events": []}).status_code == 401
