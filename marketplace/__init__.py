@@ -22,6 +22,8 @@ BLUEPRINTS = [
     ("marketplace.web.consoles.adopter", "bp"),
     ("marketplace.web.consoles.admin", "bp"),
     ("marketplace.settlement.api", "bp"),
+    ("marketplace.catalog.discovery", "bp"),
+    ("marketplace.catalog.views", "bp"),
 ]
 
 

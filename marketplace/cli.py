@@ -20,6 +20,7 @@ COMMAND_MODULES = [
     "marketplace.catalog.cli",
     "marketplace.runtime.cli",
     "marketplace.settlement.cli",
+    "marketplace.demo_cli",
 ]
 
 

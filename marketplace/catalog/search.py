@@ -23,7 +23,10 @@ The index is maintained here, not by triggers, so both engines behave alike.
 """
 from __future__ import annotations
 
+import heapq
+import json
 import re
+from collections import Counter
 from typing import Any, Iterable
 
 import sqlalchemy as sa
@@ -152,7 +155,11 @@ def _write(session: Session, cards: list[dict[str, Any]]) -> None:
     """Insert cards into every search table (bulk)."""
     if not cards:
         return
-    session.execute(sa.insert(search_table), cards)
+    if session.get_bind().dialect.name == "sqlite":  # the text lives in FTS5 only: small rows
+        session.execute(sa.insert(search_table), [{**c, **dict.fromkeys(FIELDS, ""), "document": ""}
+                                                  for c in cards])
+    else:
+        session.execute(sa.insert(search_table), cards)
     tag_rows = [{"module_id": c["module_id"], "tag": t} for c in cards for t in dict.fromkeys(c["tags"])]
     if tag_rows:
         session.execute(sa.insert(tags_table), tag_rows)
@@ -166,7 +173,8 @@ def reindex_module(session: Session, module_id: int) -> bool:
     session.flush()
     module = session.get(Module, module_id)
     _remove(session, [module_id])
-    version = _newest_listed(module.versions) if module is not None else None
+    versions = session.scalars(sa.select(ModuleVersion).where(ModuleVersion.module_id == module_id))
+    version = _newest_listed(versions) if module is not None else None
     if version is None:
         return False
     publisher = session.get(Jurisdiction, module.publisher_code)
@@ -229,30 +237,29 @@ def _filter_conditions(filters: dict[str, Any]) -> list[sa.ColumnElement[bool]]:
     return conditions
 
 
-def _text_match(session: Session, q: str) -> tuple[list[sa.ColumnElement[bool]], Any] | None:
-    """Conditions and a relevance expression (higher is better) for ``q``; None when q is empty."""
-    atoms = query_atoms(q)
-    if not atoms:
-        return None
+def _matches(session: Session, atoms: list, conditions: list) -> tuple[Any, Any, list]:
+    """FROM, relevance (higher is better) and WHERE for a text query on this engine."""
     c = search_table.c
     if session.get_bind().dialect.name == "sqlite":
-        # bm25 is negative-better; read the ranked hits once, join them as a VALUES-free subquery
         hits = (sa.select(fts.c.rowid.label("module_id"),
                           (-sa.func.bm25(sa.literal_column("catalog_search_fts"), *WEIGHTS)).label("score"))
                 .where(sa.literal_column("catalog_search_fts").op("MATCH")(_fts_expression(atoms)))
                 .subquery("hits"))
-        return [c.module_id == hits.c.module_id], (hits, hits.c.score)
+        return hits.join(search_table, c.module_id == hits.c.module_id), hits.c.score, conditions
     patterns = [_like_pattern(tokens, prefix) for tokens, prefix in atoms]
-    score = sum((sa.case((getattr(c, field).like(p), weight), else_=0.0)
-                 for p in patterns for field, weight in zip(FIELDS, WEIGHTS)), sa.literal(0.0))
-    return [c.document.like(p) for p in patterns], (None, score)
+    # the document matched, so the README (weight 1) needs no LIKE of its own
+    score = sum((sa.case((getattr(c, field).like(p), weight), else_=0.0) for p in patterns
+                 for field, weight in zip(FIELDS[:-1], WEIGHTS[:-1])), sa.literal(WEIGHTS[-1]))
+    return search_table, score, conditions + [c.document.like(p) for p in patterns]
 
 
-def _adopters_subquery() -> Any:
-    """Active installations per module."""
+def _adopters(session: Session, module_ids: Iterable[int] | None = None) -> dict[int, int]:
+    """Active installations per module (all modules, or the given ones)."""
     i = Installation.__table__
-    return (sa.select(i.c.module_id, sa.func.count().label("adopters"))
-            .where(i.c.state == "active").group_by(i.c.module_id).subquery("adoption"))
+    query = sa.select(i.c.module_id, sa.func.count()).where(i.c.state == "active")
+    if module_ids is not None:
+        query = query.where(i.c.module_id.in_(list(module_ids)))
+    return dict(session.execute(query.group_by(i.c.module_id)).all())
 
 
 def search(session: Session, q: str = "", filters: dict[str, Any] | None = None,
@@ -263,61 +270,79 @@ def search(session: Session, q: str = "", filters: dict[str, Any] | None = None,
     Facets count the whole filtered result: category, terms kind and publisher
     province each add up to ``total``; tags give the most frequent ones.
     """
-    c = search_table.c
     conditions = _filter_conditions(filters or {})
-    match = _text_match(session, q)
-    source: Any = search_table
-    score: Any = sa.literal(0.0)
-    if match is not None:
-        match_conditions, (hits, score) = match
-        if hits is not None:
-            source = search_table.join(hits, match_conditions[0])
-        else:
-            conditions += match_conditions
+    sort = sort if sort in SORTS else "relevance"
+    atoms = query_atoms(q)
+    if not atoms:
+        return _browse(session, conditions, sort, page, per_page)
+    # A text query reads its hits once (compact columns) and ranks, counts and
+    # pages them here: cheaper than re-running the match for every facet.
+    c = search_table.c
+    source, score, conditions = _matches(session, atoms, conditions)
+    extra = {"newest": c.published_at, "price": c.price_minor}.get(sort, sa.null())
+    rows = session.execute(sa.select(c.module_id, score, c.category, c.terms_kind, c.publisher_code,
+                                     sa.cast(c.tags, sa.Text), c.name, extra).select_from(source)
+                           .where(sa.and_(sa.true(), *conditions))).all()
+    adopters = _adopters(session)
+    facets = {"category": dict(Counter(r[2] for r in rows)), "terms": dict(Counter(r[3] for r in rows)),
+              "publisher_province": dict(Counter(r[4][:2] + "0000" for r in rows))}
+    tags: Counter = Counter()
+    for raw, n in Counter(r[5] for r in rows).items():  # few distinct tag lists: parse each once
+        tags.update({tag: n for tag in set(json.loads(raw or "[]"))})
+    facets["tags"] = dict(sorted(tags.items(), key=lambda kv: (-kv[1], kv[0]))[:TOP_TAGS])
+    key = {"relevance": lambda r: (-r[1], -adopters.get(r[0], 0), r[6]),
+           "adopters": lambda r: (-adopters.get(r[0], 0), -r[1], r[6]),
+           "newest": lambda r: (-r[7].timestamp(), r[6]),
+           "price": lambda r: (r[7], -r[1], r[6])}[sort]
+    chosen = heapq.nsmallest(page * per_page, rows, key=key)[(page - 1) * per_page:]
+    scores = {r[0]: r[1] for r in chosen}
+    return _page(session, [r[0] for r in chosen], scores, adopters), len(rows), facets
+
+
+def _browse(session: Session, conditions: list, sort: str, page: int, per_page: int
+            ) -> tuple[list[dict[str, Any]], int, dict[str, dict[str, int]]]:
+    """No text query: facets by SQL aggregation over the filtered catalogue, then one page."""
+    c = search_table.c
     where = sa.and_(sa.true(), *conditions)
 
     def count_by(column: Any) -> dict[str, int]:
-        rows = session.execute(sa.select(column, sa.func.count()).select_from(source)
-                               .where(where).group_by(column))
-        return {key: n for key, n in rows if key is not None}
+        return dict(session.execute(sa.select(column, sa.func.count()).where(where).group_by(column)).all())
 
     facets = {"category": count_by(c.category), "terms": count_by(c.terms_kind),
               "publisher_province": count_by(sa.func.substr(c.publisher_code, 1, 2) + "0000")}
     total = sum(facets["category"].values())
     tag_rows = session.execute(
         sa.select(tags_table.c.tag, sa.func.count().label("n"))
-        .select_from(source.join(tags_table, tags_table.c.module_id == c.module_id))
-        .where(where).group_by(tags_table.c.tag)
-        .order_by(sa.desc("n"), tags_table.c.tag).limit(TOP_TAGS))
-    facets["tags"] = {tag: n for tag, n in tag_rows}
-    adoption = _adopters_subquery()
-    adopters = sa.func.coalesce(adoption.c.adopters, 0)
-    order = {
-        "relevance": [score.desc(), adopters.desc(), c.name],
-        "adopters": [adopters.desc(), score.desc(), c.name],
-        "newest": [c.published_at.desc(), c.name],
-        "price": [c.price_minor, score.desc(), c.name],
-    }[sort if sort in SORTS else "relevance"]
-    columns = [c.module_id, c.name, c.title, c.summary, c.category, c.terms_kind, c.publisher_code,
-               c.implements, c.tags, c.published_at, c.version_id, adopters.label("adopters"),
-               score.label("score")]
-    rows = session.execute(
-        sa.select(*columns).select_from(source.outerjoin(adoption, adoption.c.module_id == c.module_id))
-        .where(where).order_by(*order).limit(per_page).offset((page - 1) * per_page)).all()
-    return _items(session, rows), total, facets
+        .select_from(search_table.join(tags_table, tags_table.c.module_id == c.module_id))
+        .where(where).group_by(tags_table.c.tag).order_by(sa.desc("n"), tags_table.c.tag).limit(TOP_TAGS))
+    facets["tags"] = dict(tag_rows.all())
+    i = Installation.__table__
+    adoption = (sa.select(i.c.module_id, sa.func.count().label("n")).where(i.c.state == "active")
+                .group_by(i.c.module_id).subquery("adoption"))
+    adopted = sa.func.coalesce(adoption.c.n, 0)
+    order = {"relevance": [adopted.desc(), c.name], "adopters": [adopted.desc(), c.name],
+             "newest": [c.published_at.desc(), c.name], "price": [c.price_minor, c.name]}[sort]
+    ids = session.scalars(sa.select(c.module_id)
+                          .select_from(search_table.outerjoin(adoption, adoption.c.module_id == c.module_id))
+                          .where(where).order_by(*order).limit(per_page).offset((page - 1) * per_page)).all()
+    return _page(session, ids, {}, _adopters(session, ids)), total, facets
 
 
-def _items(session: Session, rows: list[Any]) -> list[dict[str, Any]]:
-    """Results as the API shows them: the page's versions and publishers in two queries."""
-    v = ModuleVersion.__table__
-    versions = {r.id: r for r in session.execute(
-        sa.select(v.c.id, v.c.version, v.c.terms).where(v.c.id.in_([r.version_id for r in rows])))}
+def _page(session: Session, ids: list[int], scores: dict[int, float],
+          adopters: dict[int, int]) -> list[dict[str, Any]]:
+    """The chosen modules, in order, as the API shows them (three small queries)."""
+    if not ids:
+        return []
+    c, v = search_table.c, ModuleVersion.__table__
+    rows = {r.module_id: r for r in session.execute(
+        sa.select(c.module_id, c.name, c.title, c.summary, c.category, c.terms_kind, c.publisher_code,
+                  c.implements, c.tags, c.published_at, v.c.version, v.c.terms)
+        .join(v, v.c.id == c.version_id).where(c.module_id.in_(ids)))}
     names = dict(session.execute(sa.select(Jurisdiction.code, Jurisdiction.name).where(
-        Jurisdiction.code.in_({r.publisher_code for r in rows}))).all())
+        Jurisdiction.code.in_({r.publisher_code for r in rows.values()}))).all())
     return [{"name": r.name, "title": r.title, "summary": r.summary, "category": r.category,
-             "version": versions[r.version_id].version,
-             "terms": {"kind": r.terms_kind, **versions[r.version_id].terms},
+             "version": r.version, "terms": {"kind": r.terms_kind, **(r.terms or {})},
              "publisher": {"code": r.publisher_code, "name": names.get(r.publisher_code, "")},
-             "implements": r.implements, "tags": list(r.tags or []), "adopters": r.adopters,
-             "published_at": r.published_at, "score": round(float(r.score or 0), 3)}
-            for r in rows]
+             "implements": r.implements, "tags": list(r.tags or []), "adopters": adopters.get(i, 0),
+             "published_at": r.published_at, "score": round(float(scores.get(i, 0.0)), 3)}
+            for i in ids if (r := rows[i])]

@@ -1,10 +1,10 @@
 """Metering: writing usage events (hot path, SQLAlchemy Core only) and reported usage batches.
 
 Reported usage (DESIGN §7) is validated in Python against lookups loaded with
-one query per batch, then written with one ``INSERT … ON CONFLICT DO NOTHING``
-executemany and one commit. The unique (installation_id, event_id) index is
-the dedup key, so concurrent senders of overlapping batches never double count:
-the database decides which insert wins, and ``rowcount`` says how many did.
+one query per batch, then written with one deduplicating bulk INSERT
+(``writer.insert_new``) and one commit. The unique (installation_id, event_id)
+index is the dedup key, so concurrent senders of overlapping batches never
+double count: the database decides which insert wins and says how many did.
 """
 from __future__ import annotations
 
@@ -13,7 +13,6 @@ from datetime import date, datetime, timedelta
 from typing import Any, Iterable
 
 import sqlalchemy as sa
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Session
 
@@ -21,6 +20,7 @@ from marketplace.catalog.models import Module, Operation
 from marketplace.clock import UTC, local_day, now, period_of, zone
 from marketplace.errors import MarketplaceError
 from marketplace.metering.models import EVENT_STATUSES, UsageDigest, UsageEvent
+from marketplace.metering import writer
 from marketplace.runtime.models import Installation
 from marketplace.settlement.models import Period
 
@@ -31,13 +31,6 @@ REJECTION_REASONS = ("not_installed", "unknown_operation", "invalid_units", "per
                      "in_future", "invalid")
 
 _INSERT = sa.insert(UsageEvent)
-_EVENTS = UsageEvent.__table__
-_DEDUP_INSERTS = {  # Core (not ORM bulk) statements, so rowcount counts what was really new
-    "sqlite": sqlite.insert(_EVENTS).on_conflict_do_nothing(
-        index_elements=["installation_id", "event_id"]),
-    "postgresql": postgresql.insert(_EVENTS).on_conflict_do_nothing(
-        index_elements=["installation_id", "event_id"]).returning(_EVENTS.c.id),
-}
 
 
 def record_call(conn: Connection | Session, *, installation_id: int, event_id: str, operation: str,
@@ -106,13 +99,12 @@ class Agreement:
 
 def load_agreements(session: Session | Connection, jurisdiction_code: str) -> dict[str, list[Agreement]]:
     """The caller's installations by module name, with operations and last sealed day (one query)."""
-    sealed = (sa.select(UsageDigest.installation_id, sa.func.max(UsageDigest.day).label("through"))
-              .group_by(UsageDigest.installation_id).subquery())
+    sealed = (sa.select(sa.func.max(UsageDigest.day))  # read off the digests' primary key
+              .where(UsageDigest.installation_id == Installation.id).scalar_subquery())
     query = (sa.select(Installation.id, Module.name, Installation.accepted_at, Installation.ended_at,
-                       Installation.state, Operation.name, Operation.units, sealed.c.through)
+                       Installation.state, Operation.name, Operation.units, sealed)
              .join(Module, Module.id == Installation.module_id)
              .outerjoin(Operation, Operation.version_id == Installation.version_id)
-             .outerjoin(sealed, sealed.c.installation_id == Installation.id)
              .where(Installation.jurisdiction_code == jurisdiction_code))
     found: dict[int, tuple[str, Agreement]] = {}
     for inst_id, module, start, end, state, op_name, op_units, through in session.execute(query):
@@ -136,15 +128,19 @@ def closed_periods(session: Session | Connection) -> set[str]:
 class _Validator:
     """Checks reported events against pre-loaded lookups and turns them into rows."""
 
-    def __init__(self, agreements: dict[str, list[Agreement]], closed: set[str], source: str) -> None:
+    def __init__(self, agreements: dict[str, list[Agreement]], closed: set[str], source: str,
+                 sqlite_text: bool = False) -> None:
         self.agreements = agreements
         self.closed = closed
         self.source = source
-        self.received = now()
-        self.latest = self.received + FUTURE_SLACK
+        received = now()
+        self.latest = received + FUTURE_SLACK
         self.zone = zone()
+        # SQLite keeps instants and days as text: write them in SQLAlchemy's format straight away
+        self.sqlite_text = sqlite_text
+        self.received = writer.sqlite_instant(received) if sqlite_text else received
 
-    def row(self, event: Any) -> dict | str:
+    def row(self, event: Any) -> tuple | str:
         """The row to insert for ``event``, or the reason it is refused."""
         if not isinstance(event, dict):
             return "invalid"
@@ -162,8 +158,10 @@ class _Validator:
             return "invalid_units"
         if occurred > self.latest:
             return "in_future"
-        agreement = next((a for a in self.agreements.get(module, ()) if a.covers(occurred)), None)
-        if agreement is None:
+        for agreement in self.agreements.get(module, ()):
+            if agreement.start <= occurred and (agreement.end is None or occurred < agreement.end):
+                break
+        else:
             return "not_installed"
         weight = agreement.operations.get(operation)
         if weight is None:
@@ -172,10 +170,10 @@ class _Validator:
         period, day = f"{local.year:04d}-{local.month:02d}", local.date()
         if period in self.closed or (agreement.sealed_through and day <= agreement.sealed_through):
             return "period_closed"
-        return {"installation_id": agreement.id, "event_id": event_id, "operation": operation,
-                "units": weight if units is None else units, "status": status,
-                "occurred_at": occurred, "period": period, "day": day, "duration_ms": duration,
-                "source": self.source, "received_at": self.received}
+        if self.sqlite_text:
+            occurred, day = occurred.replace(tzinfo=None).isoformat(" ", "microseconds"), day.isoformat()
+        return (agreement.id, event_id, operation, weight if units is None else units, status,
+                occurred, period, day, duration, self.source, self.received)  # writer.COLUMNS order
 
 
 def _count(value: Any) -> bool:
@@ -211,29 +209,21 @@ def ingest(session: Session, jurisdiction_code: str, events: list, source: str =
     result = IngestResult()
     if not events:
         return result
-    validator = _Validator(load_agreements(session, jurisdiction_code), closed_periods(session), source)
+    validator = _Validator(load_agreements(session, jurisdiction_code), closed_periods(session), source,
+                           sqlite_text=session.get_bind().dialect.name == "sqlite")
     rows = []
     for index, event in enumerate(events):
         row = validator.row(event)
-        if isinstance(row, str):
+        if row.__class__ is str:
             result.rejected.append(Rejection(index, event.get("id") if isinstance(event, dict) else None, row))
         else:
             rows.append(row)
     session.commit()  # end the read transaction: the write below starts fresh (SQLite WAL)
     if rows:
-        result.accepted = insert_new(session, rows)
+        result.accepted = writer.insert_new(session, rows, prepared=True)
         session.commit()
     result.duplicates = len(rows) - result.accepted
     return result
-
-
-def insert_new(session: Session | Connection, rows: list[dict]) -> int:
-    """Insert rows whose (installation_id, event_id) is new; returns how many were inserted."""
-    conn = session.connection() if isinstance(session, Session) else session
-    result = conn.execute(_DEDUP_INSERTS[conn.dialect.name], rows)
-    if result.returns_rows:  # psycopg reports no executemany rowcount: count what came back
-        return len(result.all())
-    return result.rowcount
 
 
 def ingest_all(session: Session, jurisdiction_code: str, events: Iterable,

@@ -8,9 +8,11 @@ Every call that reaches an installation writes exactly one usage event.
 """
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import logging
+import threading
 import time
 import uuid
 from datetime import timedelta
@@ -40,6 +42,24 @@ _REPLY = IdempotentReply.__table__
 _FIND_REPLY = sa.select(_REPLY.c.id, _REPLY.c.request_hash, _REPLY.c.status, _REPLY.c.body,
                         _REPLY.c.headers, _REPLY.c.created_at).where(
     _REPLY.c.jurisdiction_code == sa.bindparam("code"), _REPLY.c.key == sa.bindparam("key"))
+
+
+_sqlite_writes = threading.RLock()
+
+
+@contextlib.contextmanager
+def _write_turn(conn):
+    """On SQLite, one writer per process at a time.
+
+    SQLite has one write lock per database; threads colliding on it fall into its
+    busy handler, which sleeps in 1–100 ms steps. Queueing on a Python lock instead
+    leaves only the collisions between worker processes.
+    """
+    if conn.dialect.name != "sqlite":
+        yield
+        return
+    with _sqlite_writes:
+        yield
 
 
 def _json(status: int, body: dict | bytes | str, headers: dict | None = None) -> Response:
@@ -74,6 +94,7 @@ def invoke_interface(interface: str, operation: str):
 def _invoke(operation: str, module: str | None = None, interface: str | None = None) -> Response:
     principal = g.principal
     session = db.session()
+    conn = session.connection()         # Core on the session's connection: no ORM overhead
     raw = request.get_data(cache=False)
     key = request.headers.get("Idempotency-Key")
     digest = None
@@ -83,10 +104,10 @@ def _invoke(operation: str, module: str | None = None, interface: str | None = N
                                    "Idempotency-Key must be 1 to 200 characters")
         target = f"{'interface/' + interface if interface else module}/{operation}\n"
         digest = hashlib.sha256(target.encode() + raw).hexdigest()
-        replay = _replay(session, principal.jurisdiction_code, key, digest)
+        replay = _replay(conn, principal.jurisdiction_code, key, digest)
         if replay is not None:
             return replay
-    row = session.execute(lookup_query(interface is not None), {
+    row = conn.execute(lookup_query(interface is not None), {
         "code": principal.jurisdiction_code, "name": interface or module, "op": operation}).first()
     what = f"interface {interface}" if interface else f"module {module}"
     if row is None:
@@ -95,13 +116,13 @@ def _invoke(operation: str, module: str | None = None, interface: str | None = N
     if row.op_id is None:
         raise NotFound("unknown_operation", f"{what} ({row.module} {row.version}) has no operation "
                        f"{operation!r}")
-    call = _Call(session, row, operation, principal.jurisdiction_code, key, digest)
+    call = _Call(session, conn, row, operation, principal.jurisdiction_code, key, digest)
     return call.run(raw)
 
 
-def _replay(session, code: str, key: str, digest: str) -> Response | None:
+def _replay(conn, code: str, key: str, digest: str) -> Response | None:
     """The stored first answer for this key, a 409 for a reused key, or None."""
-    found = session.execute(_FIND_REPLY, {"code": code, "key": key}).first()
+    found = conn.execute(_FIND_REPLY, {"code": code, "key": key}).first()
     if found is None or now() - found.created_at > REPLAY_WINDOW:
         return None
     if found.request_hash != digest:
@@ -113,9 +134,10 @@ def _replay(session, code: str, key: str, digest: str) -> Response | None:
 class _Call:
     """One metered call of an installed operation."""
 
-    def __init__(self, session, row, operation: str, code: str, key: str | None,
+    def __init__(self, session, conn, row, operation: str, code: str, key: str | None,
                  digest: str | None) -> None:
-        self.session, self.row, self.operation, self.code = session, row, operation, code
+        self.session, self.conn, self.row = session, conn, row
+        self.operation, self.code = operation, code
         self.key, self.digest = key, digest
         self.event_id = uuid.uuid4().hex
         self.started = time.perf_counter()
@@ -124,7 +146,7 @@ class _Call:
         """Validate, check the quota, call the module, meter, answer."""
         row = self.row
         config = current_app.config
-        check_input, check_output = validators_for(self.session, row.op_id, row.sha256,
+        check_input, check_output = validators_for(self.conn, row.op_id, row.sha256,
                                                    self.operation)
         try:
             payload = json.loads(raw) if raw else None
@@ -149,13 +171,14 @@ class _Call:
                       module=row.module, version=row.version)
         try:
             pm = loader.manager_for(_store(), row.id, row.version_id, row.sha256, row.entry,
-                                    lambda: operation_names(self.session, row.version_id))
+                                    lambda: operation_names(self.conn, row.version_id))
             hook = getattr(pm.hook, self.operation)
             output = loader.call_with_limit(row.id, config["INVOKE_TIMEOUT"], hook,
                                             payload=payload, context=ctx)
         except loader.ModuleTimeout as exc:
             return self.finish(504, {"error": "timeout", "message": f"{row.module} {row.version} "
-                                     f"did not answer in time ({exc})"}, "error", counted=True)
+                                     f"did not answer in time ({exc})"}, "error",
+                               counted=not isinstance(exc, loader.ModuleBusy))
         except ModuleError as exc:
             return self.finish(422, {"error": "module_error", "reason": exc.reason,
                                      "message": exc.message}, "rejected", counted=True)
@@ -183,23 +206,31 @@ class _Call:
         if isinstance(body, dict):
             body = json.dumps(body, ensure_ascii=False, separators=(",", ":"))
         headers = {"X-Usage-Event": self.event_id, "X-Usage-Units": str(units)}
-        session = self.session
-        record_call(session, installation_id=self.row.id, event_id=self.event_id,
+        session, conn = self.session, self.conn
+        with _write_turn(conn):
+            self._write(status, body, event_status, units, counted, headers)
+            try:
+                session.commit()
+            except IntegrityError:      # a concurrent retry stored its reply first: keep the event
+                session.rollback()
+                self.key = None
+                self.conn = session.connection()
+                return self.finish(status, body, event_status, units, counted, extra)
+        return _json(status, body, {**headers, **(extra or {})})
+
+    def _write(self, status: int, body: str, event_status: str, units: int, counted: bool,
+               headers: dict) -> None:
+        """The call's writes: usage event, quota counter, idempotent reply."""
+        conn = self.conn
+        record_call(conn, installation_id=self.row.id, event_id=self.event_id,
                     operation=self.operation, units=units, status=event_status,
                     duration_ms=int((time.perf_counter() - self.started) * 1000))
         if counted:
-            bump_quota(session, self.row.id, self.minute)
+            bump_quota(conn, self.row.id, self.minute)
         if self.key is not None and status in REPLAYABLE:
-            session.execute(sa.delete(_REPLY).where(      # an expired reply frees its key
+            conn.execute(sa.delete(_REPLY).where(      # an expired reply frees its key
                 _REPLY.c.jurisdiction_code == self.code, _REPLY.c.key == self.key,
                 _REPLY.c.created_at < now() - REPLAY_WINDOW))
-            session.execute(sa.insert(_REPLY), {
+            conn.execute(sa.insert(_REPLY), {
                 "jurisdiction_code": self.code, "key": self.key, "request_hash": self.digest,
                 "status": status, "body": body, "headers": headers, "created_at": now()})
-        try:
-            session.commit()
-        except IntegrityError:      # a concurrent retry stored its reply first: keep the event
-            session.rollback()
-            self.key = None
-            return self.finish(status, body, event_status, units, counted, extra)
-        return _json(status, body, {**headers, **(extra or {})})

@@ -7,6 +7,7 @@ from typing import Any, Callable
 import sqlalchemy as sa
 from jsonschema import Draft202012Validator
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Session
 
 from marketplace.accounts.models import Jurisdiction
@@ -47,7 +48,7 @@ def lookup_query(by_interface: bool) -> sa.Select:
     return _LOOKUPS[by_interface]
 
 
-def operation_names(session: Session, version_id: int) -> list[str]:
+def operation_names(session: Connection | Session, version_id: int) -> list[str]:
     """The declared operations of a version (used when building its PluginManager)."""
     return list(session.scalars(sa.select(_O.c.name).where(_O.c.version_id == version_id)))
 
@@ -69,7 +70,7 @@ _validators: dict[tuple[str, str], tuple[Check, Check]] = {}
 _lock = threading.Lock()
 
 
-def validators_for(session: Session, op_id: int, sha256: str, name: str) -> tuple[Check, Check]:
+def validators_for(session: Connection | Session, op_id: int, sha256: str, name: str) -> tuple[Check, Check]:
     """(input check, output check) of an operation, cached by (bundle sha256, operation name).
 
     A bundle's bytes fix its schemas, so the cache never needs invalidating.
@@ -96,7 +97,8 @@ def _upsert(dialect: str) -> sa.Insert:
 _UPSERTS = {name: _upsert(name) for name in ("sqlite", "postgresql")}
 
 
-def bump_quota(session: Session, installation_id: int, minute: int) -> None:
+def bump_quota(conn: Connection | Session, installation_id: int, minute: int) -> None:
     """Count one call in the installation's current minute (atomic in the database)."""
-    session.execute(_UPSERTS[session.get_bind().dialect.name],
+    dialect = conn.dialect if isinstance(conn, Connection) else conn.get_bind().dialect
+    conn.execute(_UPSERTS[dialect.name],
                     {"iid": installation_id, "minute": minute})

@@ -167,6 +167,11 @@ def _release(installation_id: int) -> None:
         _busy[installation_id] = _busy.get(installation_id, 1) - 1
 
 
+def busy(installation_id: int) -> int:
+    """How many calls of an installation are running in this process's pool."""
+    return _busy.get(installation_id, 0)
+
+
 def call_with_limit(installation_id: int, timeout: float, func: Callable, /, **kwargs: Any) -> Any:
     """Run module code in the bounded pool and wait at most ``timeout`` seconds.
 

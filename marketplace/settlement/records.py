@@ -9,6 +9,7 @@ rerun repeats the call with the *same* idempotency key, which the provider
 from __future__ import annotations
 
 import os
+import time
 from typing import Callable
 
 import sqlalchemy as sa
@@ -18,7 +19,8 @@ from sqlalchemy.orm import Session
 from marketplace.clock import now
 from marketplace.settlement.models import ProviderRecord
 
-#: drills: ``close`` exits right before the period-closing commit, ``N`` after N provider calls
+#: drills: ``close`` dies right before the period-closing commit, ``N`` after N provider calls;
+#: with ``MARKETPLACE_SETTLE_CRASH_AFTER_WAIT=1`` it prints a line and waits to be SIGKILLed
 CRASH_ENV = "MARKETPLACE_SETTLE_CRASH_AFTER"
 _calls_done = 0
 
@@ -63,24 +65,39 @@ def once(session: Session, *, provider: str, key: str, object_type: str, period:
                    jurisdiction=jurisdiction, amount_minor=amount_minor)
     if record.status == "done":
         return record
-    record.external_id = call(key) or ""
-    record.status = "done"
-    record.updated_at = now()
-    session.commit()
-    _count_call()
-    return record
+    external_id = call(key) or ""
+    # Only one runner may mark it done: a concurrent runner that made the same call
+    # (same idempotency key, so the provider answered it once) drops its local rows.
+    marked = session.execute(sa.update(ProviderRecord)
+                             .where(ProviderRecord.key == key, ProviderRecord.status == "requested")
+                             .values(status="done", external_id=external_id, updated_at=now()))
+    if marked.rowcount != 1:
+        session.rollback()
+    else:
+        session.commit()
+        _count_call()
+    return session.scalar(sa.select(ProviderRecord).where(ProviderRecord.key == key)
+                          .execution_options(populate_existing=True))
 
 
 def crash_point(name: str) -> None:
-    """Drill hook: exit the process abruptly when ``MARKETPLACE_SETTLE_CRASH_AFTER`` names this point."""
+    """Drill hook: die abruptly when ``MARKETPLACE_SETTLE_CRASH_AFTER`` names this point."""
     if os.environ.get(CRASH_ENV) == name:
-        os._exit(75)
+        _die(name)
 
 
 def _count_call() -> None:
-    """Drill hook: exit abruptly after the configured number of completed provider calls."""
+    """Drill hook: die abruptly after the configured number of completed provider calls."""
     global _calls_done
     _calls_done += 1
     wanted = os.environ.get(CRASH_ENV, "")
     if wanted.isdigit() and _calls_done >= int(wanted):
-        os._exit(75)
+        _die(wanted)
+
+
+def _die(point: str) -> None:
+    """Exit at once (no cleanup, no commit), or with ``…_WAIT=1`` announce and wait for SIGKILL."""
+    if os.environ.get(CRASH_ENV + "_WAIT"):
+        print(f"crash point {point} reached", flush=True)
+        time.sleep(600)
+    os._exit(75)

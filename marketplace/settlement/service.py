@@ -11,15 +11,17 @@ crash resumes without calling twice.
 """
 from __future__ import annotations
 
+import hashlib
 import json
 from collections import defaultdict
+from datetime import timedelta
 from typing import Any, Protocol
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from marketplace.catalog.models import Module
-from marketplace.clock import now, period_bounds, period_ended
+from marketplace.clock import local_day, now, period_bounds, period_ended
 from marketplace.errors import Conflict, NotFound
 from marketplace.metering.models import UsageEvent
 from marketplace.money import format_amount
@@ -93,13 +95,13 @@ def _close(session: Session, period: str, actor: str, fee_bps: int, provider_nam
     lines = price_period(session, period, fee_bps)
     statements = _statement_rows(session, period, lines, provider_name)
     if lines:
-        session.execute(sa.insert(Charge), [
+        session.connection().execute(Charge.__table__.insert(), [
             {"period": period, "installation_id": iid, "module_name": ln.module, "kind": ln.kind,
              "adopter_code": ln.adopter, "publisher_code": ln.publisher, "currency": ln.currency,
              "units": ln.units, "amount_minor": ln.amount_minor, "fee_minor": ln.fee_minor}
             for iid, ln in lines])
     if statements:
-        session.execute(sa.insert(Statement), statements)
+        session.connection().execute(Statement.__table__.insert(), statements)
     totals = _totals([ln for _, ln in lines], len(statements))
     session.execute(sa.update(Period).where(Period.period == period).values(
         state="closed", closed_at=now(), closed_by=actor, totals=totals))
@@ -146,13 +148,28 @@ def _line(row: Any, kind: str, units: int, amount: int, terms: dict, fee_bps: in
                                amount, fee_bps, terms.get("currency") or "CNY")
 
 
-def _chain_head(session: Session, installation_ids: list[int], period: str) -> str:
-    """The metering digest chain head over a statement's installations, when metering provides it."""
+def _chain_heads(session: Session, period: str, adopted: dict[str, list[int]]) -> dict[str, str]:
+    """Per adopter, metering's ``statement_head`` over its installations, in one query for all.
+
+    Same value as ``marketplace.metering.digest.statement_head`` (a test pins
+    that), computed without one query per installation.
+    """
     try:
-        from marketplace.metering.digest import statement_head
+        from marketplace.metering.digest import genesis
+        from marketplace.metering.models import UsageDigest
     except ImportError:  # metering without verifiable usage: statements carry no head
-        return ""
-    return statement_head(session, installation_ids, period) if installation_ids else ""
+        return {}
+    last_day = local_day(period_bounds(period)[1] - timedelta(seconds=1))
+    d = UsageDigest.__table__.c
+    latest = (sa.select(d.installation_id, sa.func.max(d.day).label("day"))
+              .where(d.day <= last_day).group_by(d.installation_id).subquery())
+    heads = dict(session.execute(sa.select(d.installation_id, d.digest).join(
+        latest, sa.and_(d.installation_id == latest.c.installation_id, d.day == latest.c.day))).all())
+    result = {}
+    for code, ids in adopted.items():
+        lines = [f"{i}:{heads.get(i) or genesis(i)}" for i in sorted(set(ids))]
+        result[code] = hashlib.sha256("\n".join(lines).encode()).hexdigest()
+    return result
 
 
 def _statement_rows(session: Session, period: str, lines: list[tuple[int, pricing.Line]],
@@ -168,6 +185,7 @@ def _statement_rows(session: Session, period: str, lines: list[tuple[int, pricin
         acc[ln.adopter]["charges"] += ln.amount_minor
         acc[ln.adopter]["fees"] += ln.fee_minor
         acc[ln.publisher]["earnings"] += ln.earnings_minor
+    heads = _chain_heads(session, period, adopted)
     rows = []
     for code in sorted(acc):
         item = acc[code]
@@ -176,7 +194,7 @@ def _statement_rows(session: Session, period: str, lines: list[tuple[int, pricin
                                   f"{', '.join(sorted(item['currency']))}; one currency per statement")
         rows.append({"period": period, "jurisdiction_code": code, "currency": item["currency"].pop(),
                      "total_charges_minor": item["charges"], "total_earnings_minor": item["earnings"],
-                     "total_fees_minor": item["fees"], "usage_chain_head": _chain_head(session, adopted[code], period),
+                     "total_fees_minor": item["fees"], "usage_chain_head": heads.get(code, ""),
                      "provider": provider_name, "provider_status": "pending", "provider_ref": "",
                      "created_at": now()})
     return rows

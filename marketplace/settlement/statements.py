@@ -29,12 +29,16 @@ def check_period(period: str) -> str:
     return period
 
 
-def statement_lines(session: Session, period: str, code: str) -> tuple[list[Charge], list[Charge]]:
-    """The charge lines of ``code`` in ``period``: (as adopter, as publisher)."""
-    base = sa.select(Charge).where(Charge.period == period)
-    charges = session.scalars(base.where(Charge.adopter_code == code)
+_LINE = sa.select(*[c for c in Charge.__table__.c],
+                  (Charge.amount_minor - Charge.fee_minor).label("earnings_minor"))
+
+
+def statement_lines(session: Session, period: str, code: str) -> tuple[list, list]:
+    """The charge lines (rows with ``earnings_minor``) of ``code`` in ``period``: (as adopter, as publisher)."""
+    base = _LINE.where(Charge.period == period)
+    charges = session.execute(base.where(Charge.adopter_code == code)
                               .order_by(Charge.module_name, Charge.installation_id)).all()
-    earnings = session.scalars(base.where(Charge.publisher_code == code)
+    earnings = session.execute(base.where(Charge.publisher_code == code)
                                .order_by(Charge.module_name, Charge.adopter_code,
                                          Charge.installation_id)).all()
     return list(charges), list(earnings)

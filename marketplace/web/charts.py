@@ -12,12 +12,12 @@ PALETTE = ("#b91c1c", "#1d4ed8", "#047857", "#b45309", "#7c3aed", "#0e7490", "#b
 
 
 def nice_ceiling(value: float) -> int:
-    """The smallest 1/2/5×10ⁿ at or above ``value`` (axis top), at least 1."""
-    if value <= 1:
-        return 1
+    """The smallest 1/2/5×10ⁿ at or above ``value`` (axis top), at least 4 (distinct ticks)."""
+    if value <= 4:
+        return 4
     step = 1
     while True:
-        for factor in (1, 2, 5):
+        for factor in (1, 2, 4, 5):
             if step * factor >= value:
                 return step * factor
         step *= 10

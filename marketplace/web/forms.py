@@ -6,7 +6,7 @@ from flask_wtf import FlaskForm
 from flask_wtf.file import FileField, FileRequired
 from wtforms import (BooleanField, EmailField, HiddenField, PasswordField, SelectField,
                      SelectMultipleField, StringField, TextAreaField)
-from wtforms.validators import DataRequired, Length, Regexp
+from wtforms.validators import DataRequired, Length, Regexp, ValidationError
 from wtforms.widgets import CheckboxInput, ListWidget
 
 from marketplace.accounts.models import ROLES, SCOPES
@@ -17,6 +17,12 @@ class MultiCheckboxField(SelectMultipleField):
 
     widget = ListWidget(prefix_label=False)
     option_widget = CheckboxInput()
+
+
+def at_least_one(_form, field) -> None:
+    """At least one box ticked (no HTML ``required``: it would demand every box)."""
+    if not field.data:
+        raise ValidationError(_l("至少选择一项权限"))
 
 
 class ActionForm(FlaskForm):
@@ -62,7 +68,7 @@ class TokenForm(FlaskForm):
 
     name = StringField(_l("名称"), validators=[DataRequired(), Length(max=100)])
     scopes = MultiCheckboxField(_l("权限"), choices=[(s, s) for s in SCOPES],
-                                default=["invoke"], validators=[DataRequired(_l("至少选择一项权限"))])
+                                default=["invoke"], validators=[at_least_one])
 
 
 class ReviewForm(FlaskForm):

@@ -14,11 +14,12 @@ from typing import Any, Mapping
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
+from marketplace.clock import now
 from marketplace.errors import MarketplaceError
 from marketplace.money import format_amount
 from marketplace.sdk import hookimpl
 from marketplace.settlement import records
-from marketplace.settlement.models import Charge, JournalEntry, Statement
+from marketplace.settlement.models import JournalEntry, Statement
 from marketplace.settlement.statements import check_period, statement_lines
 
 NAME = "ledger"
@@ -31,21 +32,27 @@ def register_settlement_providers(register):
 
 
 def _entry(period: str, account: str, code: str | None, currency: str, ref: str,
-           debit: int = 0, credit: int = 0) -> JournalEntry:
-    """One journal line."""
-    return JournalEntry(period=period, account=account, jurisdiction_code=code, currency=currency,
-                        debit_minor=debit, credit_minor=credit, ref=ref)
+           debit: int = 0, credit: int = 0) -> dict:
+    """One journal line (a row for a Core insert)."""
+    return {"period": period, "account": account, "jurisdiction_code": code, "currency": currency,
+            "debit_minor": debit, "credit_minor": credit, "ref": ref, "created_at": now()}
 
 
-def book_charge(session: Session, charge: Charge, ref: str) -> str:
-    """Journal one charge line: Dr receivable[adopter] = Cr payable[publisher] + Cr platform_fee."""
+def charge_entries(charge: Any, ref: str) -> list[dict]:
+    """Journal lines of one charge: Dr receivable[adopter] = Cr payable[publisher] + Cr platform_fee."""
     p, cur = charge.period, charge.currency
-    session.add(_entry(p, "receivable", charge.adopter_code, cur, ref, debit=charge.amount_minor))
+    entries = [_entry(p, "receivable", charge.adopter_code, cur, ref, debit=charge.amount_minor)]
     if charge.earnings_minor:
-        session.add(_entry(p, "payable", charge.publisher_code, cur, ref, credit=charge.earnings_minor))
+        entries.append(_entry(p, "payable", charge.publisher_code, cur, ref, credit=charge.earnings_minor))
     if charge.fee_minor:
-        session.add(_entry(p, "platform_fee", None, cur, ref, credit=charge.fee_minor))
-    return ref
+        entries.append(_entry(p, "platform_fee", None, cur, ref, credit=charge.fee_minor))
+    return entries
+
+
+def _book(session: Session, entries: list[dict]) -> None:
+    """Insert journal lines in one statement (the caller commits)."""
+    if entries:
+        session.connection().execute(JournalEntry.__table__.insert(), entries)
 
 
 class LedgerProvider:
@@ -64,8 +71,8 @@ class LedgerProvider:
             key = records.idempotency_key(statement.period, statement.jurisdiction_code, "journal")
 
             def book(ref: str) -> str:
-                for charge in billable:
-                    book_charge(session, charge, f"{ref}:{charge.installation_id}")
+                _book(session, [e for c in billable
+                                for e in charge_entries(c, f"{ref}:{c.installation_id}")])
                 return ref
             records.once(session, provider=NAME, key=key, object_type="journal",
                          period=statement.period, jurisdiction=statement.jurisdiction_code,
@@ -102,11 +109,11 @@ def record_payment(session: Session, code: str, amount_minor: int, period: str,
                                            period=period, jurisdiction_code=code, status="done",
                                            amount_minor=amount_minor, external_id=reference))
     if direction == "in":
-        session.add(_entry(period, "cash", None, currency, ref, debit=amount_minor))
-        session.add(_entry(period, "receivable", code, currency, ref, credit=amount_minor))
+        _book(session, [_entry(period, "cash", None, currency, ref, debit=amount_minor),
+                        _entry(period, "receivable", code, currency, ref, credit=amount_minor)])
     else:
-        session.add(_entry(period, "payable", code, currency, ref, debit=amount_minor))
-        session.add(_entry(period, "cash", None, currency, ref, credit=amount_minor))
+        _book(session, [_entry(period, "payable", code, currency, ref, debit=amount_minor),
+                        _entry(period, "cash", None, currency, ref, credit=amount_minor)])
     session.flush()
     return balances(session, code)[0]
 

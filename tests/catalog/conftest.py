@@ -86,25 +86,43 @@ def install(session, module: Module, jurisdiction: str, state: str = "active") -
     session.flush()
 
 
+def _filler_rows(rng: random.Random, n: int) -> tuple[dict, dict, dict]:
+    """Rows of one generated module: module, version, operation."""
+    service = rng.choice(SERVICES)
+    words = rng.sample(WORDS, 3)
+    name, kind = f"{words[0]}-{n:04d}", rng.choice(list(TERMS))
+    stamp = now() - timedelta(days=rng.randint(0, 400))
+    module = {"id": 1000 + n, "name": name, "publisher_code": rng.choice(PUBLISHERS),
+              "implements": None, "created_at": stamp}
+    version = {
+        "id": 1000 + n, "module_id": 1000 + n, "version": "1.0.0", "major": 1, "minor": 0, "patch": 0,
+        "prerelease": "", "size": 0, "sha256": hashlib.sha256(name.encode()).hexdigest(),
+        "state": "published", "title": f"{service}{rng.choice(['平台', '系统', '服务', ''])}",
+        "summary": f"{' '.join(words).capitalize()} service for local bureaus.",
+        "category": rng.choice(CATEGORIES), "entry": name.replace("-", "_"),
+        "source_license": "MulanPSL-2.0", "implements": None,
+        "tags": rng.sample(["一网通办", "数据共享", "跨域通办", "营商环境", "民生"], 2),
+        "terms": TERMS[kind], "terms_kind": kind, "manifest": {}, "check_report": {},
+        "readme": f"# {service}\n\n{rng.choice(README_MENTIONS)}" if n % 4 == 0 else f"# {service}",
+        "created_at": stamp, "reviewed_at": stamp, "review_reason": "", "yank_reason": ""}
+    operation = {"version_id": 1000 + n, "name": words[1], "summary": f"{words[1]} lookup", "units": 1,
+                 "input_schema": {"type": "object"}, "output_schema": {"type": "object"}, "examples": []}
+    return module, version, operation
+
+
 def build_catalogue(session, fillers: int = 300, seed: int = 7) -> dict[str, Any]:
-    """Landmarks plus ``fillers`` generated modules, indexed; returns what was made."""
+    """Landmarks plus ``fillers`` generated modules (bulk rows), indexed; returns what was made."""
+    import sqlalchemy as sa
+
     from marketplace.catalog.search import reindex_all
 
     rng = random.Random(seed)
     for name, title, summary, tags, category in LANDMARKS:
         add_module(session, name, title, summary, tags=tags, category=category, terms="pay_per_use",
                    readme=f"# {title}\n\n{summary}", operations=(("submit", summary[:40]),))
-    for n in range(fillers):
-        service = rng.choice(SERVICES)
-        words = rng.sample(WORDS, 3)
-        add_module(
-            session, f"{words[0]}-{n:04d}", f"{service}{rng.choice(['平台', '系统', '服务', ''])}",
-            f"{' '.join(words).capitalize()} service for local bureaus.",
-            tags=rng.sample(["一网通办", "数据共享", "跨域通办", "营商环境", "民生"], 2),
-            category=rng.choice(CATEGORIES), publisher=rng.choice(PUBLISHERS),
-            terms=rng.choice(list(TERMS)), age_days=rng.randint(0, 400),
-            readme=f"# {service}\n\n{rng.choice(README_MENTIONS)}" if n % 4 == 0 else f"# {service}",
-            operations=((words[1], f"{words[1]} lookup"),))
+    rows = [_filler_rows(rng, n) for n in range(fillers)]
+    for model, index in ((Module, 0), (ModuleVersion, 1), (Operation, 2)):
+        session.execute(sa.insert(model.__table__), [r[index] for r in rows])
     # not listed: pending, rejected and fully yanked modules whose titles would match
     add_module(session, "enterprise-pending", "企业开办待审", state="pending_review", publisher="440300")
     add_module(session, "medical-rejected", "就医被拒模块", state="rejected", publisher="440300")

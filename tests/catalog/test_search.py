@@ -146,7 +146,9 @@ def test_reindex_follows_publish_and_yank(db_session, catalogue):
     assert search(db_session, "停车")[0][0]["version"] == "2.0.0"
     from marketplace.clock import now
 
-    for v in module.versions:
+    from marketplace.catalog.models import ModuleVersion
+
+    for v in db_session.query(ModuleVersion).filter_by(module_id=module.id):
         v.yanked_at = now()
     assert reindex_module(db_session, module.id) is False
     assert search(db_session, "停车")[1] == 0

@@ -8,7 +8,7 @@ import pytest
 import sqlalchemy as sa
 
 from marketplace import db
-from marketplace.metering import digest, service
+from marketplace.metering import digest, service, writer
 from marketplace.metering.models import UsageDigest, UsageEvent
 from tests.metering.conftest import event
 
@@ -83,7 +83,7 @@ def test_detects_a_deleted_event(app, sealed):
 def test_detects_an_inserted_event_on_a_sealed_day_and_on_an_empty_one(app, sealed):
     with app.app_context():
         for event_id, day in (("x1", date(2026, 10, 6)), ("x2", date(2026, 10, 7))):
-            service.insert_new(db.session(), [{
+            writer.insert_new(db.session(), [{
                 "installation_id": sealed, "event_id": event_id, "operation": "submit_application",
                 "units": 1, "status": "ok", "occurred_at": service._instant(f"{day}T10:00:00+08:00"),
                 "period": "2026-10", "day": day, "duration_ms": 0, "source": "reported",

@@ -165,11 +165,20 @@ def test_statement_csv_lists_lines_and_totals(app, market):
                          "net,,,,,,15364.80,"]
 
 
-def test_statements_carry_the_usage_chain_head_of_metering(app, market):
-    ex.build(market)
+def test_statements_carry_metering_usage_chain_head(app, market):
+    from datetime import date
+
+    from marketplace.metering import digest
+
+    ids = ex.build(market)
+    with app.app_context():
+        assert digest.seal_days(db.session(), date(2026, 10, 31)) > 0
+        db.session().commit()
     settle(app)
-    body = statement(app, "440300")
-    assert len(body["usage_chain_head"]) == 64
+    shenzhen = [i for name, i in ids.items() if name.endswith("@440300")]
+    with app.app_context():
+        expected = digest.statement_head(db.session(), shenzhen, ex.PERIOD)
+    assert statement(app, "440300")["usage_chain_head"] == expected
     assert "usage_chain_head" not in statement(app, "440000")  # a publisher adopted nothing
 
 

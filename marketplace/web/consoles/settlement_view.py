@@ -21,9 +21,9 @@ from marketplace.settlement.models import Period, Statement
 
 def provider_for(app_config: Any):
     """The configured settlement provider (the settlement area's registry)."""
-    from marketplace.settlement import providers  # type: ignore[attr-defined]
+    from marketplace.plugins import get_provider
 
-    return providers.provider_for(app_config)
+    return get_provider(app_config)
 
 
 def provider_status(app_config: Any) -> dict[str, Any]:

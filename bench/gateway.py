@@ -1,0 +1,223 @@
+"""Benchmark: a metered gateway call vs a bare Flask JSON echo, same server, same load, one run.
+
+One gunicorn server (marketplace.server.serve: 2 workers, gthread) serves the
+real app plus a bare ``POST /bench/echo`` route; the load generator (``wrk``
+when installed, else a keep-alive Python client) alternates between the two
+routes in rounds, so both see the same machine state. The gateway call is the
+full stack: token lookup, installation query, input/output schema checks, the
+pluggy call in the module thread pool, one usage event and quota counter write.
+Target (DESIGN §11): gateway throughput ≥ 60 % of the echo route.
+
+    python bench/gateway.py [--seconds 5] [--rounds 2] [--connections 8] [--db sqlite|postgresql]
+"""
+from __future__ import annotations
+
+import argparse
+import http.client
+import json
+import os
+import re
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+PAYLOAD = {"text": "深圳市前海示例科技有限公司"}
+TOY_MANIFEST = '''[module]
+name = "bench-echo"
+version = "1.0.0"
+title = "基准回声"
+summary = "Trivial echo operation for the gateway benchmark."
+category = "public_service"
+entry = "bench_echo"
+source_license = "MIT"
+
+[[operations]]
+name = "echo"
+units = 1
+input = { type = "object", required = ["text"], properties = { text = { type = "string" } } }
+output = { type = "object", required = ["text"], properties = { text = { type = "string" } } }
+
+[[operations.examples]]
+input = { text = "x" }
+output = { text = "x" }
+
+[terms]
+kind = "free"
+'''
+TOY_CODE = '''from marketplace.sdk import hookimpl
+
+
+@hookimpl
+def echo(payload, context):
+    return {"text": payload["text"]}
+'''
+
+
+def bench_app():
+    """The marketplace app plus a bare JSON echo route (the baseline)."""
+    from flask import jsonify, request
+
+    from marketplace import create_app, web
+
+    app = create_app()
+
+    @app.post("/bench/echo")
+    def bench_echo():
+        return jsonify(request.get_json())
+    web.csrf.exempt(bench_echo)              # like every /api/ route: no cookies, no CSRF
+    return app
+
+
+def prepare(workdir: Path) -> str:
+    """Migrate, publish and install the echo module for 深圳市; returns an invoke token."""
+    from marketplace import create_app, db
+    from marketplace.accounts import service as accounts
+    from marketplace.catalog import service as catalog
+    from marketplace.catalog.bundle import build_bundle
+    from marketplace.catalog.store import store_for
+    from marketplace.migrate import upgrade
+    from marketplace.runtime import service as runtime
+
+    app = create_app()
+    upgrade(app.config["DATABASE_URL"])
+    src = workdir / "src"
+    (src / "bench_echo").mkdir(parents=True)
+    (src / "manifest.toml").write_text(TOY_MANIFEST, encoding="utf-8")
+    (src / "bench_echo" / "__init__.py").write_text(TOY_CODE, encoding="utf-8")
+    data = build_bundle(src, workdir / "dist").read_bytes()
+    with app.app_context():
+        session = db.session()
+        accounts.load_divisions(session)
+        publisher = accounts.add_user(session, "pub@gov.example.cn", "bench password", "440000",
+                                      "publisher")
+        adopter = accounts.add_user(session, "bench@gov.example.cn", "bench password", "440300",
+                                    "adopter")
+        catalog.publish(session, data, publisher, store_for(app.config), require_review=False)
+        runtime.install(session, adopter, "bench-echo", accept_terms=True)
+        _, token = accounts.issue_token(session, adopter, "invoke")
+        session.commit()
+    app.extensions["db"].engine.dispose()
+    return token
+
+
+def wrk_round(port: int, path: str, token: str, seconds: float, connections: int) -> dict:
+    """One wrk run; requests/s, p50/p99 in ms, non-2xx count."""
+    script = Path(tempfile.mkstemp(suffix=".lua")[1])
+    body = json.dumps(PAYLOAD, ensure_ascii=False).replace("\\", "\\\\").replace('"', '\\"')
+    script.write_text(f'wrk.method = "POST"\nwrk.body = "{body}"\n'
+                      f'wrk.headers["Content-Type"] = "application/json"\n'
+                      f'wrk.headers["Authorization"] = "Bearer {token}"\n', encoding="utf-8")
+    out = subprocess.run(["wrk", "-t2", f"-c{connections}", f"-d{max(1, round(seconds))}s", "--latency",
+                          "-s", str(script), f"http://127.0.0.1:{port}{path}"],
+                         capture_output=True, text=True, check=True).stdout
+    script.unlink()
+
+    def ms(label: str) -> float:
+        value, unit = re.search(rf"^\s*{label}\s+([\d.]+)(us|ms|s)\s*$", out, re.M).groups()
+        return float(value) * {"us": 0.001, "ms": 1.0, "s": 1000.0}[unit]
+    bad = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
+    return {"rps": float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1)),
+            "p50": ms("50%"), "p99": ms("99%"), "bad": int(bad.group(1)) if bad else 0}
+
+
+def python_round(port: int, path: str, token: str, seconds: float, connections: int) -> dict:
+    """Fallback load generator: keep-alive http.client threads (GIL-bound: use wrk if you can)."""
+    body = json.dumps(PAYLOAD, ensure_ascii=False).encode()
+    headers = {"Content-Type": "application/json", "Authorization": f"Bearer {token}"}
+    latencies: list[float] = []
+    bad = [0]
+    deadline = time.perf_counter() + seconds
+
+    def client() -> None:
+        conn = http.client.HTTPConnection("127.0.0.1", port)
+        mine = []
+        while time.perf_counter() < deadline:
+            started = time.perf_counter()
+            conn.request("POST", path, body, headers)
+            reply = conn.getresponse()
+            reply.read()
+            mine.append(time.perf_counter() - started)
+            bad[0] += reply.status != 200
+        latencies.extend(mine)
+    threads = [threading.Thread(target=client) for _ in range(connections)]
+    started = time.perf_counter()
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    cuts = statistics.quantiles(latencies, n=100)
+    return {"rps": len(latencies) / (time.perf_counter() - started), "p50": cuts[49] * 1000,
+            "p99": cuts[98] * 1000, "bad": bad[0]}
+
+
+def main() -> None:
+    """Set up, serve, measure both routes in alternating rounds, print the comparison."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--seconds", type=float, default=5.0)
+    parser.add_argument("--rounds", type=int, default=2)
+    parser.add_argument("--connections", type=int, default=8)
+    parser.add_argument("--db", choices=["sqlite", "postgresql"], default="sqlite")
+    args = parser.parse_args()
+    from tests.support.services import PostgresCluster, free_port, wait_port
+
+    workdir = Path(tempfile.mkdtemp(prefix="gm-bench-gateway-"))
+    workdir.chmod(0o755)                     # the postgres user must reach its data folder
+    cluster = None
+    if args.db == "postgresql":
+        cluster = PostgresCluster(workdir / "pg")
+        cluster.start()
+        url = cluster.url("postgres")
+    else:
+        url = f"sqlite:///{workdir / 'bench.db'}"
+    env = {"MARKETPLACE_DATABASE_URL": url, "MARKETPLACE_INSTANCE": str(workdir),
+           "MARKETPLACE_ARTIFACT_DIR": str(workdir / "artifacts"), "MARKETPLACE_SECRET_KEY": "b",
+           "MARKETPLACE_QUOTA_PER_MINUTE": str(10 ** 9), "MARKETPLACE_REQUIRE_REVIEW": "0"}
+    os.environ.update(env)
+    os.environ.pop("MARKETPLACE_NOW", None)
+    token = prepare(workdir)
+    port = free_port()
+    code = ("import sys; sys.path.insert(0, %r); from bench.gateway import bench_app; "
+            "from marketplace.server import serve; serve('127.0.0.1', %d, 2, factory=bench_app)"
+            % (str(ROOT), port))
+    server = subprocess.Popen([sys.executable, "-c", code], cwd=str(workdir),
+                              env={**os.environ, "PYTHONPATH": str(ROOT)})
+    measure = wrk_round if shutil.which("wrk") else python_round
+    routes = {"echo": "/bench/echo", "gateway": "/api/v1/invoke/bench-echo/echo"}
+    results: dict[str, list[dict]] = {name: [] for name in routes}
+    try:
+        wait_port(port)
+        for path in routes.values():                   # warm up: load module, caches, pools
+            measure(port, path, token, 1, args.connections)
+        for _ in range(args.rounds):
+            for name, path in routes.items():
+                results[name].append(measure(port, path, token, args.seconds, args.connections))
+    finally:
+        server.terminate()
+        server.wait(30)
+        if cluster is not None:
+            cluster.stop()
+        shutil.rmtree(workdir, ignore_errors=True)
+    print(f"gateway benchmark ({args.db}, gunicorn 2 workers gthread x4, {args.connections} "
+          f"connections, load: {measure.__name__.split('_')[0]}, {args.rounds} x {args.seconds:g} s)")
+    summary = {}
+    for name, runs in results.items():
+        rps = statistics.mean(r["rps"] for r in runs)
+        p50 = statistics.median(r["p50"] for r in runs)
+        p99 = max(r["p99"] for r in runs)
+        summary[name] = rps
+        print(f"  {name:8} {rps:9,.0f} req/s   p50 {p50:7.2f} ms   p99 {p99:7.2f} ms   "
+              f"non-200: {sum(r['bad'] for r in runs)}")
+    ratio = summary["gateway"] / summary["echo"]
+    print(f"  ratio gateway/echo: {ratio:.2f} (target ≥ 0.60: {'met' if ratio >= 0.6 else 'NOT met'})")
+
+
+if __name__ == "__main__":
+    main()

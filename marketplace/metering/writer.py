@@ -1,0 +1,77 @@
+"""The usage write path: one deduplicating bulk INSERT per batch, tuned per engine.
+
+Both statements skip rows whose (installation_id, event_id) already exists
+(``ON CONFLICT DO NOTHING`` on the unique index), so concurrent writers of the
+same events never double count, and both report exactly how many rows were new:
+
+* SQLite: one DBAPI ``executemany``; its rowcount is the sum over the rows.
+* PostgreSQL: one ``INSERT … SELECT FROM unnest(arrays)`` statement (a column
+  array per field), far cheaper than a statement per row; its rowcount is exact.
+
+Values are converted here once per batch instead of per row by SQLAlchemy's
+bind processors, which would cost more than the insert itself.
+"""
+from __future__ import annotations
+
+from datetime import date, datetime
+from typing import Sequence
+
+from sqlalchemy.engine import Connection
+from sqlalchemy.orm import Session
+
+from marketplace.clock import as_utc
+
+# order of the values in every row tuple
+COLUMNS = ("installation_id", "event_id", "operation", "units", "status", "occurred_at", "period",
+           "day", "duration_ms", "source", "received_at")
+_DATETIMES = (COLUMNS.index("occurred_at"), COLUMNS.index("received_at"))
+_DAY = COLUMNS.index("day")
+_PG_TYPES = ("integer", "varchar", "varchar", "integer", "varchar", "timestamptz", "varchar", "date",
+             "integer", "varchar", "timestamptz")
+_CONFLICT = " ON CONFLICT (installation_id, event_id) DO NOTHING"
+_SQL = {
+    "sqlite": (f"INSERT INTO usage_events ({', '.join(COLUMNS)}) VALUES ({', '.join('?' * len(COLUMNS))})"
+               + _CONFLICT),
+    "postgresql": (f"INSERT INTO usage_events ({', '.join(COLUMNS)}) SELECT * FROM unnest("
+                   + ", ".join(f"%s::{t}[]" for t in _PG_TYPES) + ")" + _CONFLICT),
+}
+
+
+def sqlite_instant(value: datetime) -> str:
+    """An aware datetime as SQLAlchemy stores a UTCDateTime on SQLite (naive UTC text)."""
+    return as_utc(value).replace(tzinfo=None).isoformat(" ", "microseconds")
+
+
+def _sqlite_rows(rows: Sequence[tuple]) -> list[tuple]:
+    """Rows with datetimes and days as the text SQLite columns hold."""
+    first, second = _DATETIMES
+    received = {}
+    out = []
+    for row in rows:
+        row = list(row)
+        row[first] = sqlite_instant(row[first])
+        stamp = row[second]
+        row[second] = received.get(stamp) or received.setdefault(stamp, sqlite_instant(stamp))
+        day = row[_DAY]
+        row[_DAY] = day.isoformat() if isinstance(day, date) else day
+        out.append(tuple(row))
+    return out
+
+
+def insert_new(session: Session | Connection, rows: Sequence[tuple | dict], prepared: bool = False) -> int:
+    """Insert the rows (tuples in COLUMNS order, or dicts) not stored yet; returns how many were new.
+
+    ``prepared``: the tuples already hold SQLite's text for instants and days.
+    """
+    if not rows:
+        return 0
+    if isinstance(rows[0], dict):
+        rows = [tuple(r[c] for c in COLUMNS) for r in rows]
+    conn = session.connection() if isinstance(session, Session) else session
+    dialect = conn.dialect.name
+    if dialect == "postgresql":
+        columns = tuple(list(values) for values in zip(*rows))
+        return conn.exec_driver_sql(_SQL[dialect], columns).rowcount
+    if dialect == "sqlite":
+        return conn.exec_driver_sql(_SQL[dialect], rows if prepared else _sqlite_rows(rows)).rowcount
+    raise NotImplementedError(f"usage ingest supports SQLite and PostgreSQL, not {dialect}")

@@ -1,0 +1,120 @@
+"""Crash safety and concurrency: a killed settlement resumes; two runs give one result."""
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import threading
+
+import sqlalchemy as sa
+
+from marketplace import db
+from marketplace.plugins import get_provider
+from marketplace.settlement import service
+from marketplace.settlement.models import Charge, JournalEntry, Period, ProviderRecord, Statement
+from tests.settlement import worked_example as ex
+from tests.settlement.conftest import AFTER_OCTOBER
+
+CLI = [sys.executable, "-c", "from marketplace.cli import main; main()"]
+
+
+def run_settle(app, tmp_path, crash: str = "", wait: bool = False, extra_env=None):
+    """``marketplace settle 2026-10`` in a child process on the test database."""
+    env = {**os.environ, "MARKETPLACE_DATABASE_URL": app.config["DATABASE_URL"],
+           "MARKETPLACE_NOW": AFTER_OCTOBER, "MARKETPLACE_PLATFORM_FEE_BPS": str(ex.FEE_BPS),
+           "MARKETPLACE_INSTANCE": str(tmp_path / "instance"), "MARKETPLACE_SECRET_KEY": "k",
+           "MARKETPLACE_SETTLE_CRASH_AFTER": crash, **(extra_env or {})}
+    if wait:
+        env["MARKETPLACE_SETTLE_CRASH_AFTER_WAIT"] = "1"
+        child = subprocess.Popen([*CLI, "settle", ex.PERIOD], env=env, stdout=subprocess.PIPE, text=True)
+        assert "crash point" in child.stdout.readline()
+        child.send_signal(signal.SIGKILL)
+        return child.wait(10)
+    return subprocess.run([*CLI, "settle", ex.PERIOD], env=env, capture_output=True, text=True,
+                          timeout=120).returncode
+
+
+def counts(app):
+    """How many rows of each settlement table exist."""
+    with app.app_context():
+        session = db.session()
+        return {m.__tablename__: session.scalar(sa.select(sa.func.count()).select_from(m))
+                for m in (Charge, Statement, ProviderRecord, JournalEntry)}
+
+
+def all_statements(app):
+    """Every statement as JSON."""
+    with app.app_context():
+        return {code: service.statement_json(db.session(), ex.PERIOD, code) for code in ex.TOTALS}
+
+
+def test_sigkill_before_the_closing_commit_leaves_nothing(app, market, tmp_path):
+    ex.build(market)
+    assert run_settle(app, tmp_path, crash="close", wait=True) == -signal.SIGKILL
+    assert counts(app) == {"charges": 0, "statements": 0, "provider_records": 0, "journal_entries": 0}
+    with app.app_context():
+        assert db.session().scalar(sa.select(Period.state).where(Period.period == ex.PERIOD)) != "closed"
+    assert run_settle(app, tmp_path) == 0
+    assert {c: b["total_charges"] for c, b in all_statements(app).items()} == \
+        {c: t[0] for c, t in ex.TOTALS.items()}
+
+
+def test_crash_between_provider_calls_resumes_without_double_booking(app, market, tmp_path):
+    ex.build(market)
+    assert run_settle(app, tmp_path, crash="1") == 75  # closed, one statement booked, then died
+    after_crash = counts(app)
+    assert after_crash["charges"] == 10 and after_crash["provider_records"] == 1
+    assert run_settle(app, tmp_path, crash="1", wait=True) == -signal.SIGKILL  # dies again, 1 more
+    assert run_settle(app, tmp_path) == 0
+    assert run_settle(app, tmp_path) == 0  # and a rerun changes nothing
+    final = counts(app)
+    assert final["provider_records"] == 3  # three paying adopters, each booked once
+    from govmarket_plugins.ledger import balances, trial_balance
+
+    with app.app_context():
+        session = db.session()
+        assert trial_balance(session) == (2752000, 2752000)
+        owed = {b["jurisdiction"]: b["net"] for b in balances(session)}
+        statuses = set(session.scalars(sa.select(Statement.provider_status)))
+    assert owed == {c: t[2] for c, t in ex.TOTALS.items()}
+    assert statuses == {"booked"}
+
+
+def test_two_concurrent_runs_give_one_result(app, market):
+    ex.build(market)
+    results, errors = [], []
+
+    def worker():
+        try:
+            with app.app_context():
+                results.append(service.settle(db.session(), ex.PERIOD, get_provider(app.config),
+                                              "admin@test", ex.FEE_BPS))
+        except Exception as exc:  # noqa: BLE001 - reported below
+            errors.append(exc)
+    threads = [threading.Thread(target=worker) for _ in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    assert errors == []
+    assert results[0]["totals"] == results[1]["totals"]
+    assert counts(app) == {"charges": 10, "statements": 5, "provider_records": 3,
+                           "journal_entries": counts(app)["journal_entries"]}
+    from govmarket_plugins.ledger import trial_balance
+
+    with app.app_context():
+        assert trial_balance(db.session()) == (2752000, 2752000)
+
+
+def test_two_concurrent_processes_give_one_result(app, market, tmp_path):
+    ex.build(market)
+    env = {**os.environ, "MARKETPLACE_DATABASE_URL": app.config["DATABASE_URL"],
+           "MARKETPLACE_NOW": AFTER_OCTOBER, "MARKETPLACE_PLATFORM_FEE_BPS": str(ex.FEE_BPS),
+           "MARKETPLACE_INSTANCE": str(tmp_path / "instance"), "MARKETPLACE_SECRET_KEY": "k"}
+    children = [subprocess.Popen([*CLI, "settle", ex.PERIOD], env=env, stdout=subprocess.PIPE,
+                                 stderr=subprocess.PIPE, text=True) for _ in range(2)]
+    outputs = [c.communicate(timeout=120) for c in children]
+    assert [c.returncode for c in children] == [0, 0], outputs
+    assert outputs[0][0] == outputs[1][0]
+    assert counts(app)["charges"] == 10 and counts(app)["provider_records"] == 3
