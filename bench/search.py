@@ -175,6 +175,77 @@ def run_engine(engine: str, count: int, rounds: int) -> None:
         cluster.stop()
 
 
+# substrings a segmenter may cut differently from the document's words
+HARDER_QUERIES = [("开办", "enterprise-registration"), ("直接结算", "medical-settlement"),
+                  ("转移接续", "social-insurance-transfer"), ("核验", "identity-check"),
+                  ("执照", "business-license"), ("营业执照", "business-license"), ("异地", "medical-settlement"),
+                  ("electronic", "identity-check")]
+
+
+def _ranker(kind: str):
+    """(index text, MATCH expression or None for a LIKE fallback) for one analysis."""
+    from marketplace.catalog.search import _fts_expression, analyse, query_atoms
+
+    if kind == "bigram":
+        return analyse, lambda q: _fts_expression(query_atoms(q))
+    if kind == "jieba":
+        import jieba
+
+        jieba.setLogLevel(60)
+        cut = lambda text: " ".join(jieba.cut_for_search(text.lower()))  # noqa: E731
+        return cut, lambda q: " ".join('"' + w.replace('"', "") + '"' for w in jieba.cut(q.lower()) if w.strip())
+    return (lambda text: text.lower()), lambda q: (
+        None if min(len(t) for t in q.split()) < 3 else " ".join(f'"{t}"' for t in q.lower().split()))
+
+
+def compare() -> None:
+    """Rank of the wanted module and recall vs substring truth, per analysis, on the test catalogue."""
+    import sqlite3
+
+    from marketplace.catalog.search import WEIGHTS
+    from tests.catalog.conftest import LANDMARKS, README_MENTIONS, SERVICES, WORDS
+    from tests.catalog.test_search import REAL_QUERIES
+
+    rng = random.Random(7)
+    docs = [(name, [title, " ".join(tags) + " " + name, summary, "", f"# {title} {summary}"])
+            for name, title, summary, tags, _ in LANDMARKS]
+    for n in range(300):
+        service, words = rng.choice(SERVICES), rng.sample(WORDS, 3)
+        docs.append((f"{words[0]}-{n}", [service, words[0], " ".join(words), words[1],
+                                         f"{service} {rng.choice(README_MENTIONS)}" if n % 4 == 0 else service]))
+    random.Random(3).shuffle(docs)  # no analysis may win by insertion order
+    kinds = ["trigram", "bigram"]
+    try:
+        import jieba  # noqa: F401
+        kinds.insert(1, "jieba")
+    except ImportError:
+        print("(jieba not installed: pip install jieba to include it)")
+    print(f"{'query':<24}" + "".join(f"{k:>22}" for k in kinds) + "   (rank of wanted · recall)")
+    for query, wanted in REAL_QUERIES + HARDER_QUERIES:
+        truth = {name for name, fields in docs
+                 if all(t.lower() in " ".join(fields).lower() for t in query.split())}
+        cells = []
+        for kind in kinds:
+            index, expression = _ranker(kind)
+            db = sqlite3.connect(":memory:")
+            tokenizer = "trigram" if kind == "trigram" else "porter unicode61"
+            db.execute(f"CREATE VIRTUAL TABLE f USING fts5(name UNINDEXED, a, b, c, d, e, tokenize='{tokenizer}')")
+            db.executemany("INSERT INTO f VALUES (?,?,?,?,?,?)", [(n, *map(index, fs)) for n, fs in docs])
+            match = expression(query)
+            if match is None:  # trigram cannot index < 3 characters: LIKE scan, no ranking
+                like = " AND ".join("(a||b||c||d||e) LIKE ?" for _ in query.split())
+                found = [r[0] for r in db.execute(f"SELECT name FROM f WHERE {like}",
+                                                  [f"%{t}%" for t in query.split()])]
+            else:
+                found = [r[0] for r in db.execute(
+                    f"SELECT name FROM f WHERE f MATCH ? ORDER BY bm25(f, 0, {', '.join(map(str, WEIGHTS))})",
+                    (match,))]
+            rank = found.index(wanted) + 1 if wanted in found else "-"
+            recall = len(truth & set(found)) / len(truth) if truth else 1.0
+            cells.append(f"#{rank} · {recall:4.0%} of {len(truth)}")
+        print(f"{query:<24}" + "".join(f"{c:>22}" for c in cells))
+
+
 def main() -> None:
     """Parse arguments and run."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -184,8 +255,6 @@ def main() -> None:
     parser.add_argument("--compare", action="store_true", help="compare tokenizers instead")
     args = parser.parse_args()
     if args.compare:
-        from bench.search_compare import compare
-
         compare()
         return
     for engine in ([args.only] if args.only else ["sqlite", "postgresql"]):

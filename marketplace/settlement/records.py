@@ -32,6 +32,25 @@ def insert_ignoring_conflicts(session: Session, table: sa.Table):
     return module.insert(table).on_conflict_do_nothing()
 
 
+def insert_rows(session: Session, table: sa.Table, rows: list[dict], chunk: int = 1000) -> None:
+    """Insert many rows as multi-row ``INSERT … VALUES`` statements: one round trip per chunk."""
+    conn = session.connection()
+    for start in range(0, len(rows), chunk):
+        conn.execute(table.insert().values(rows[start:start + chunk]))
+
+
+def claim_all(session: Session, rows: list[dict]) -> set[str]:
+    """Insert provider records, skipping keys that exist; returns the keys this call inserted.
+
+    Used for bookings that commit together with the records (the ledger): a
+    concurrent runner inserting the same keys gets none back and books nothing.
+    """
+    if not rows:
+        return set()
+    stmt = insert_ignoring_conflicts(session, ProviderRecord.__table__).values(rows)
+    return set(session.execute(stmt.returning(ProviderRecord.__table__.c.key)).scalars())
+
+
 def idempotency_key(period: str | None, jurisdiction: str, line: str) -> str:
     """The idempotency key of one provider call: ``govmarket:<period>:<jurisdiction>:<line>``."""
     return f"govmarket:{period or '-'}:{jurisdiction}:{line}"

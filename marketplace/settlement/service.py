@@ -28,7 +28,7 @@ from marketplace.money import format_amount
 from marketplace.runtime.models import Installation
 from marketplace.settlement import pricing
 from marketplace.settlement.models import Charge, Period, Statement
-from marketplace.settlement.records import crash_point, insert_ignoring_conflicts
+from marketplace.settlement.records import crash_point, insert_ignoring_conflicts, insert_rows
 from marketplace.settlement.statements import (SettlementError, check_period,  # noqa: F401
                                                get_statement, statement_csv, statement_json,
                                                statement_lines)
@@ -95,13 +95,13 @@ def _close(session: Session, period: str, actor: str, fee_bps: int, provider_nam
     lines = price_period(session, period, fee_bps)
     statements = _statement_rows(session, period, lines, provider_name)
     if lines:
-        session.connection().execute(Charge.__table__.insert(), [
+        insert_rows(session, Charge.__table__, [
             {"period": period, "installation_id": iid, "module_name": ln.module, "kind": ln.kind,
              "adopter_code": ln.adopter, "publisher_code": ln.publisher, "currency": ln.currency,
              "units": ln.units, "amount_minor": ln.amount_minor, "fee_minor": ln.fee_minor}
             for iid, ln in lines])
     if statements:
-        session.connection().execute(Statement.__table__.insert(), statements)
+        insert_rows(session, Statement.__table__, statements)
     totals = _totals([ln for _, ln in lines], len(statements))
     session.execute(sa.update(Period).where(Period.period == period).values(
         state="closed", closed_at=now(), closed_by=actor, totals=totals))
@@ -219,10 +219,30 @@ def _totals(lines: list[pricing.Line], statements: int) -> dict[str, Any]:
 
 
 def _issue_pending(session: Session, period: str, provider: Provider) -> None:
-    """Phase 2: hand every still-pending statement to the provider, committing each status."""
+    """Phase 2: hand every still-pending statement to the provider.
+
+    A provider with ``issue_all(session, statements) -> {code: status}`` books
+    them all in this one transaction (the ledger); otherwise each statement is
+    issued and its status committed in turn.
+    """
     pending = session.scalars(sa.select(Statement).where(
         Statement.period == period, Statement.provider_status == "pending")
         .order_by(Statement.jurisdiction_code)).all()
+    if not pending:
+        return
+    if hasattr(provider, "issue_all"):
+        by_status: dict[str, list[str]] = defaultdict(list)
+        for code, status in provider.issue_all(session, pending).items():
+            by_status[status].append(code)
+        for status, codes in by_status.items():
+            session.execute(sa.update(Statement.__table__).where(
+                Statement.period == period, Statement.jurisdiction_code.in_(codes),
+                Statement.provider_status == "pending").values(provider_status=status,
+                                                               provider=provider.name))
+        crash_point("issue")
+        session.commit()
+        session.expire_all()
+        return
     for statement in pending:
         statement.provider_status = provider.issue(session, statement) or "issued"
         statement.provider = provider.name

@@ -33,6 +33,12 @@ _LINE = sa.select(*[c for c in Charge.__table__.c],
                   (Charge.amount_minor - Charge.fee_minor).label("earnings_minor"))
 
 
+def charge_lines(period: str) -> sa.Select:
+    """A query of the period's charge lines with an amount, in (adopter, installation) order."""
+    return (_LINE.where(Charge.period == period, Charge.amount_minor > 0)
+            .order_by(Charge.adopter_code, Charge.installation_id))
+
+
 def statement_lines(session: Session, period: str, code: str) -> tuple[list, list]:
     """The charge lines (rows with ``earnings_minor``) of ``code`` in ``period``: (as adopter, as publisher)."""
     base = _LINE.where(Charge.period == period)

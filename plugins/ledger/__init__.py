@@ -20,7 +20,7 @@ from marketplace.money import format_amount
 from marketplace.sdk import hookimpl
 from marketplace.settlement import records
 from marketplace.settlement.models import JournalEntry, Statement
-from marketplace.settlement.statements import check_period, statement_lines
+from marketplace.settlement.statements import charge_lines, check_period, statement_lines
 
 NAME = "ledger"
 
@@ -74,11 +74,37 @@ class LedgerProvider:
                 _book(session, [e for c in billable
                                 for e in charge_entries(c, f"{ref}:{c.installation_id}")])
                 return ref
-            records.once(session, provider=NAME, key=key, object_type="journal",
+            records.once(session, provider=NAME, key=key, object_type="journal",  # same key as issue_all
                          period=statement.period, jurisdiction=statement.jurisdiction_code,
                          amount_minor=statement.total_charges_minor, call=book)
         due = statement.total_charges_minor or statement.total_earnings_minor
         return "booked" if due else "nothing_due"
+
+    def issue_all(self, session: Session, statements: list[Statement]) -> dict[str, str]:
+        """Book many statements in the caller's transaction; one round trip per kind of row.
+
+        Each statement's record is claimed with ``ON CONFLICT DO NOTHING``: a
+        statement booked before (or by a concurrent run) is skipped.
+        """
+        period = statements[0].period
+        keys = {s.jurisdiction_code: records.idempotency_key(period, s.jurisdiction_code, "journal")
+                for s in statements}
+        lines = session.execute(charge_lines(period)).all()
+        billable: dict[str, list] = {}
+        for line in lines:
+            if line.adopter_code in keys:
+                billable.setdefault(line.adopter_code, []).append(line)
+        stamp = now()
+        won = records.claim_all(session, [
+            {"provider": NAME, "key": keys[code], "object_type": "journal", "period": period,
+             "jurisdiction_code": code, "external_id": keys[code], "status": "done",
+             "amount_minor": sum(c.amount_minor for c in items), "created_at": stamp, "updated_at": stamp}
+            for code, items in billable.items()])
+        records.insert_rows(session, JournalEntry.__table__, [
+            entry for code, items in billable.items() if keys[code] in won
+            for c in items for entry in charge_entries(c, f"{keys[code]}:{c.installation_id}")])
+        return {s.jurisdiction_code: "booked" if s.total_charges_minor or s.total_earnings_minor
+                else "nothing_due" for s in statements}
 
     def status(self, session: Session, statement: Statement) -> dict:
         """The jurisdiction's ledger balance."""

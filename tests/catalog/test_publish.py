@@ -244,3 +244,12 @@ def test_sample_module_builds_publishes_and_is_approved(app, client, factory, fo
                            json={"decision": "approve", "reason": "checked"})
     assert approved.get_json()["state"] == "published"
     assert client.get(f"/api/v1/modules/{body['name']}/{body['version']}/bundle").data == data
+
+
+def test_all_sample_modules_publish_side_by_side(app, client, factory, tmp_path):
+    """Sample modules sharing an ``implements`` interface must agree with each other."""
+    headers = factory.headers("publisher", "440000", "read publish")
+    for folder in SAMPLE_MODULES:
+        response = upload(client, headers, build_bundle(folder, tmp_path / folder.name).read_bytes())
+        assert response.status_code == 201, (folder.name, response.get_json())
+    assert count(app, Module) == len(SAMPLE_MODULES) >= 4

@@ -60,12 +60,15 @@ def test_sigkill_before_the_closing_commit_leaves_nothing(app, market, tmp_path)
         {c: t[0] for c, t in ex.TOTALS.items()}
 
 
-def test_crash_between_provider_calls_resumes_without_double_booking(app, market, tmp_path):
+def test_crash_while_booking_resumes_without_double_booking(app, market, tmp_path):
     ex.build(market)
-    assert run_settle(app, tmp_path, crash="1") == 75  # closed, one statement booked, then died
+    assert run_settle(app, tmp_path, crash="issue") == 75  # closed, then died before booking commit
     after_crash = counts(app)
-    assert after_crash["charges"] == 10 and after_crash["provider_records"] == 1
-    assert run_settle(app, tmp_path, crash="1", wait=True) == -signal.SIGKILL  # dies again, 1 more
+    assert after_crash == {"charges": 10, "statements": 5, "provider_records": 0, "journal_entries": 0}
+    with app.app_context():
+        assert set(db.session().scalars(sa.select(Statement.provider_status))) == {"pending"}
+    assert run_settle(app, tmp_path, crash="issue", wait=True) == -signal.SIGKILL  # killed again
+    assert counts(app) == after_crash
     assert run_settle(app, tmp_path) == 0
     assert run_settle(app, tmp_path) == 0  # and a rerun changes nothing
     final = counts(app)
