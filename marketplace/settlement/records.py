@@ -32,11 +32,15 @@ def insert_ignoring_conflicts(session: Session, table: sa.Table):
     return module.insert(table).on_conflict_do_nothing()
 
 
-def insert_rows(session: Session, table: sa.Table, rows: list[dict], chunk: int = 1000) -> None:
-    """Insert many rows as multi-row ``INSERT … VALUES`` statements: one round trip per chunk."""
-    conn = session.connection()
-    for start in range(0, len(rows), chunk):
-        conn.execute(table.insert().values(rows[start:start + chunk]))
+def insert_rows(session: Session, table: sa.Table, rows: list[dict]) -> None:
+    """Insert many rows in a few round trips.
+
+    ``RETURNING`` makes SQLAlchemy batch an executemany into multi-row
+    ``INSERT … VALUES`` pages ("insertmanyvalues") on SQLite and PostgreSQL
+    alike, instead of one statement per row.
+    """
+    if rows:
+        session.connection().execute(table.insert().returning(table.c.id), rows).all()
 
 
 def claim_all(session: Session, rows: list[dict]) -> set[str]:

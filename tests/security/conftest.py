@@ -90,6 +90,16 @@ def build_world(app, factory, tmp_path: Path) -> World:
     return world
 
 
+@pytest.fixture(autouse=True)
+def cheap_passwords(monkeypatch):
+    """Argon2 at its cheapest: these tests log in hundreds of times (hashing is not under test)."""
+    from argon2 import PasswordHasher
+
+    from marketplace.accounts import service
+
+    monkeypatch.setattr(service, "_hasher", PasswordHasher(time_cost=1, memory_cost=8, parallelism=1))
+
+
 @pytest.fixture
 def world(app, factory, tmp_path) -> World:
     """The populated marketplace (see the module docstring)."""
