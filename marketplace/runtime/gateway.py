@@ -8,11 +8,9 @@ Every call that reaches an installation writes exactly one usage event.
 """
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import json
 import logging
-import threading
 import time
 import uuid
 from datetime import timedelta
@@ -42,24 +40,6 @@ _REPLY = IdempotentReply.__table__
 _FIND_REPLY = sa.select(_REPLY.c.id, _REPLY.c.request_hash, _REPLY.c.status, _REPLY.c.body,
                         _REPLY.c.headers, _REPLY.c.created_at).where(
     _REPLY.c.jurisdiction_code == sa.bindparam("code"), _REPLY.c.key == sa.bindparam("key"))
-
-
-_sqlite_writes = threading.RLock()
-
-
-@contextlib.contextmanager
-def _write_turn(conn):
-    """On SQLite, one writer per process at a time.
-
-    SQLite has one write lock per database; threads colliding on it fall into its
-    busy handler, which sleeps in 1–100 ms steps. Queueing on a Python lock instead
-    leaves only the collisions between worker processes.
-    """
-    if conn.dialect.name != "sqlite":
-        yield
-        return
-    with _sqlite_writes:
-        yield
 
 
 def _json(status: int, body: dict | bytes | str, headers: dict | None = None) -> Response:
@@ -207,15 +187,18 @@ class _Call:
             body = json.dumps(body, ensure_ascii=False, separators=(",", ":"))
         headers = {"X-Usage-Event": self.event_id, "X-Usage-Units": str(units)}
         session, conn = self.session, self.conn
-        with _write_turn(conn):
+        stored = True
+        with db.sqlite_write_turn(conn):
             self._write(status, body, event_status, units, counted, headers)
             try:
                 session.commit()
             except IntegrityError:      # a concurrent retry stored its reply first: keep the event
                 session.rollback()
-                self.key = None
-                self.conn = session.connection()
-                return self.finish(status, body, event_status, units, counted, extra)
+                stored = False
+        if not stored:
+            self.key = None
+            self.conn = session.connection()
+            return self.finish(status, body, event_status, units, counted, extra)
         return _json(status, body, {**headers, **(extra or {})})
 
     def _write(self, status: int, body: str, event_status: str, units: int, counted: bool,

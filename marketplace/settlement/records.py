@@ -33,14 +33,26 @@ def insert_ignoring_conflicts(session: Session, table: sa.Table):
 
 
 def insert_rows(session: Session, table: sa.Table, rows: list[dict]) -> None:
-    """Insert many rows in a few round trips.
+    """Insert many rows in few round trips (hot path of settlement).
 
-    ``RETURNING`` makes SQLAlchemy batch an executemany into multi-row
-    ``INSERT … VALUES`` pages ("insertmanyvalues") on SQLite and PostgreSQL
-    alike, instead of one statement per row.
+    PostgreSQL: ``COPY … FROM STDIN`` on the session's own connection (same
+    transaction; values must already be plain: ints, strings, aware datetimes).
+    SQLite: the driver's executemany, which runs in-process.
     """
-    if rows:
-        session.connection().execute(table.insert().returning(table.c.id), rows).all()
+    if not rows:
+        return
+    conn = session.connection()
+    if conn.dialect.name != "postgresql":
+        conn.execute(table.insert(), rows)
+        return
+    from psycopg import sql
+
+    columns = list(rows[0])
+    copy_sql = sql.SQL("COPY {} ({}) FROM STDIN").format(
+        sql.Identifier(table.name), sql.SQL(", ").join(map(sql.Identifier, columns)))
+    with conn.connection.dbapi_connection.cursor() as cursor, cursor.copy(copy_sql) as copy:
+        for row in rows:
+            copy.write_row([row[c] for c in columns])
 
 
 def claim_all(session: Session, rows: list[dict]) -> set[str]:

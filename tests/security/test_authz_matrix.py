@@ -15,6 +15,7 @@ the owner last.
 from __future__ import annotations
 
 import io
+from datetime import datetime, timezone
 from typing import Callable
 
 import pytest
@@ -37,90 +38,151 @@ def _bundle(world) -> dict:
     return {"bundle": (io.BytesIO(world.new_bundle), "toy-echo-1.2.0.zip")}
 
 
-# (method, rule, path template, body builder or None, kind, {caller: status})
-# kind: "json" body, "form" (multipart/form data), or None
+# expected statuses in caller order (see API_CALLERS / PAGE_CALLERS)
+ALL = (200,) * 7
+
+
+def codes(callers, *statuses) -> dict:
+    """Column statuses → {caller: status}."""
+    assert len(statuses) == len(callers)
+    return dict(zip(callers, statuses))
+
+
+def api(*statuses):
+    return codes(API_CALLERS, *statuses)
+
+
+def page(*statuses):
+    return codes(PAGE_CALLERS, *statuses)
+
+
 I = "{iid}"
+#   anon lacking other_adopter other_publisher publisher admin adopter
+READ_ANY = api(401, 403, 200, 200, 200, 200, 200)
+OWNER_ONLY = api(401, 403, 404, 404, 404, 404, 200)
+ADMIN_ONLY = api(401, 403, 403, 403, 403, 200, 403)
+# (method, rule, path template, body builder, body kind, expected, settle the period first)
 API: list[tuple] = [
-    ("GET", "/api/v1/openapi.json", "/api/v1/openapi.json", None, None, dict.fromkeys(API_CALLERS, 200)),
-    ("GET", "/api/v1/jurisdictions", "/api/v1/jurisdictions", None, None, dict.fromkeys(API_CALLERS, 200)),
-    ("GET", "/api/v1/me", "/api/v1/me", None, None, {}),
-    ("GET", "/api/v1/tokens", "/api/v1/tokens", None, None, {}),
-    ("POST", "/api/v1/tokens", "/api/v1/tokens", lambda w: {"scopes": ["read"]}, "json", {}),
-    ("DELETE", "/api/v1/tokens/<int:token_id>", "/api/v1/tokens/{tid}", None, None, {}),
-    ("GET", "/api/v1/modules", "/api/v1/modules", None, None, dict.fromkeys(API_CALLERS, 200)),
-    ("POST", "/api/v1/modules", "/api/v1/modules", _bundle, "form", {}),
-    ("GET", "/api/v1/modules/<name>", "/api/v1/modules/toy-echo", None, None, dict.fromkeys(API_CALLERS, 200)),
+    ("GET", "/api/v1/openapi.json", "/api/v1/openapi.json", None, None, api(*ALL), False),
+    ("GET", "/api/v1/jurisdictions", "/api/v1/jurisdictions", None, None, api(*ALL), False),
+    ("GET", "/api/v1/me", "/api/v1/me", None, None, READ_ANY, False),
+    ("GET", "/api/v1/tokens", "/api/v1/tokens", None, None, READ_ANY, False),
+    ("POST", "/api/v1/tokens", "/api/v1/tokens", lambda w: {"scopes": ["read"]}, "json",
+     api(401, 403, 201, 201, 201, 201, 201), False),
+    # admins may revoke any token; the adopter's own token is then refused
+    ("DELETE", "/api/v1/tokens/<int:token_id>", "/api/v1/tokens/{tid}", None, None,
+     api(401, 403, 404, 404, 404, 200, 401), False),
+    ("GET", "/api/v1/modules", "/api/v1/modules", None, None, api(*ALL), False),
+    # only the owning jurisdiction publishes new versions of a module
+    ("POST", "/api/v1/modules", "/api/v1/modules", _bundle, "form",
+     api(401, 403, 403, 403, 201, 403, 403), False),
+    ("GET", "/api/v1/modules/<name>", "/api/v1/modules/toy-echo", None, None, api(*ALL), False),
     ("GET", "/api/v1/modules/<name>/<version>/bundle", "/api/v1/modules/toy-echo/1.0.0/bundle", None,
-     None, dict.fromkeys(API_CALLERS, 200)),
+     None, api(*ALL), False),
+    ("GET", "/api/v1/modules/<name>/<version>/bundle", "/api/v1/modules/toy-echo/1.1.0/bundle", None,
+     None, api(404, 200, 404, 404, 200, 200, 404), False),      # pending: publisher and admins only
+    # yank: the publisher's jurisdiction, or an admin (the "lacking" admin token keeps scope admin)
     ("POST", "/api/v1/modules/<name>/<version>/yank", "/api/v1/modules/toy-echo/1.0.0/yank",
-     lambda w: {"reason": "withdrawn"}, "json", {}),
-    ("GET", "/api/v1/reviews", "/api/v1/reviews", None, None, {}),
+     lambda w: {"reason": "withdrawn"}, "json", api(401, 200, 403, 403, 200, 200, 403), False),
+    ("GET", "/api/v1/reviews", "/api/v1/reviews", None, None, ADMIN_ONLY, False),
     ("POST", "/api/v1/reviews/<name>/<version>", "/api/v1/reviews/toy-echo/1.1.0",
-     lambda w: {"decision": "approve"}, "json", {}),
-    ("GET", "/api/v1/installations", "/api/v1/installations", None, None, {}),
+     lambda w: {"decision": "approve"}, "json", ADMIN_ONLY, False),
+    ("GET", "/api/v1/installations", "/api/v1/installations", None, None, READ_ANY, False),
     ("POST", "/api/v1/installations", "/api/v1/installations",
-     lambda w: {"module": "toy-echo", "accept_terms": True}, "json", {}),
-    ("GET", "/api/v1/installations/<int:installation_id>", f"/api/v1/installations/{I}", None, None, {}),
+     lambda w: {"module": "toy-echo", "accept_terms": True}, "json",
+     api(401, 403, 201, 201, 201, 201, 409), False),
+    ("GET", "/api/v1/installations/<int:installation_id>", f"/api/v1/installations/{I}", None, None,
+     OWNER_ONLY, False),
     ("PATCH", "/api/v1/installations/<int:installation_id>", f"/api/v1/installations/{I}",
-     lambda w: {"version": "1.0.0"}, "json", {}),
-    ("DELETE", "/api/v1/installations/<int:installation_id>", f"/api/v1/installations/{I}", None, None, {}),
+     lambda w: {"version": "1.0.0"}, "json", OWNER_ONLY, False),
+    ("DELETE", "/api/v1/installations/<int:installation_id>", f"/api/v1/installations/{I}", None, None,
+     OWNER_ONLY, False),
     ("GET", "/api/v1/installations/<int:installation_id>/health", f"/api/v1/installations/{I}/health",
-     None, None, {}),
+     None, None, OWNER_ONLY, False),
+    # the tenant is the token's jurisdiction: nobody calls another city's installation
     ("POST", "/api/v1/invoke/<module>/<operation>", "/api/v1/invoke/toy-echo/echo",
-     lambda w: {"text": "hi"}, "json", {}),
+     lambda w: {"text": "hi"}, "json", OWNER_ONLY, False),
     ("POST", "/api/v1/invoke/interface/<interface>/<operation>", "/api/v1/invoke/interface/gov.toy/echo",
-     lambda w: {"text": "hi"}, "json", {}),
-    ("POST", "/api/v1/usage", "/api/v1/usage", _events, "json", {}),
-    ("GET", "/api/v1/usage", "/api/v1/usage", None, None, {}),
-    ("POST", "/api/v1/settlements", "/api/v1/settlements", lambda w: {"period": w.period}, "json", {}),
-    ("GET", "/api/v1/settlements/<period>", "/api/v1/settlements/{period}", None, None, {}),
-    ("GET", "/api/v1/statements/<period>", "/api/v1/statements/{period}", None, None, {}),
-    ("GET", "/api/v1/ledger/balances", "/api/v1/ledger/balances", None, None, {}),
+     lambda w: {"text": "hi"}, "json", OWNER_ONLY, False),
+    ("POST", "/api/v1/usage", "/api/v1/usage", _events, "json", READ_ANY, False),
+    ("GET", "/api/v1/usage", "/api/v1/usage", None, None, READ_ANY, False),
+    ("POST", "/api/v1/settlements", "/api/v1/settlements", lambda w: {"period": w.period}, "json",
+     ADMIN_ONLY, False),
+    ("GET", "/api/v1/settlements/<period>", "/api/v1/settlements/{period}", None, None, ADMIN_ONLY, True),
+    # a statement exists for the adopter (440300) and the publisher (440000) only
+    ("GET", "/api/v1/statements/<period>", "/api/v1/statements/{period}", None, None,
+     api(401, 403, 404, 404, 200, 404, 200), True),
+    ("GET", "/api/v1/statements/<period>", "/api/v1/statements/{period}?jurisdiction=440300", None, None,
+     api(401, 403, 403, 403, 403, 200, 200), True),
+    ("GET", "/api/v1/ledger/balances", "/api/v1/ledger/balances", None, None, READ_ANY, False),
+    ("GET", "/api/v1/ledger/balances", "/api/v1/ledger/balances?jurisdiction=440300", None, None,
+     api(401, 403, 403, 403, 403, 200, 200), False),
     ("POST", "/api/v1/ledger/payments", "/api/v1/ledger/payments",
      lambda w: {"jurisdiction": "440300", "amount": "1.00", "period": w.period,
-                "direction": "in", "reference": "matrix"}, "json", {}),
+                "direction": "in", "reference": "matrix"}, "json",
+     api(401, 403, 403, 403, 403, 201, 403), False),
+    # no token: the Stripe signature is the credential; unsigned → 400 for everyone
     ("POST", "/api/v1/webhooks/stripe", "/api/v1/webhooks/stripe", lambda w: {"id": "evt_1"}, "json",
-     dict.fromkeys(API_CALLERS, 400)),
+     api(*(400,) * 7), False),
 ]
 
+L = LOGIN
+#   anon bearer other_adopter other_publisher publisher admin adopter
+PUBLIC_PAGE = page(*ALL)
+PUBLISHER_PAGE = page(L, L, 403, 200, 200, 403, 403)
+ADOPTER_PAGE = page(L, L, 200, 403, 403, 403, 200)
+ADMIN_PAGE = page(L, L, 403, 403, 403, 200, 403)
+# actions answer with a redirect and a flashed outcome; test_isolation checks that
+# another jurisdiction's attempt changed nothing
+ADOPTER_ACTION = page(L, L, 302, 403, 403, 403, 302)
+ADMIN_ACTION = page(L, L, 403, 403, 403, 302, 403)
 PAGES: list[tuple] = [
-    ("GET", "/", "/", None, None, {}),
-    ("GET", "/modules/<name>", "/modules/toy-echo", None, None, {}),
-    ("GET", "/login", "/login", None, None, {}),
-    ("POST", "/login", "/login", lambda w: {"email": "nobody@gov.example.cn", "password": "x"}, "form", {}),
-    ("POST", "/logout", "/logout", None, None, {}),
-    ("GET", "/publisher/", "/publisher/", None, None, {}),
-    ("POST", "/publisher/upload", "/publisher/upload", _bundle, "form", {}),
-    ("GET", "/publisher/modules/<name>", "/publisher/modules/toy-echo", None, None, {}),
+    ("GET", "/", "/", None, None, PUBLIC_PAGE, False),
+    ("GET", "/modules/<name>", "/modules/toy-echo", None, None, PUBLIC_PAGE, False),
+    ("GET", "/login", "/login", None, None, PUBLIC_PAGE, False),
+    # five failed logins for one e-mail in 15 minutes lock it out
+    ("POST", "/login", "/login", lambda w: {"email": "nobody@gov.example.cn", "password": "x"}, "form",
+     page(401, 401, 401, 401, 401, 429, 429), False),
+    ("POST", "/logout", "/logout", None, None, page(*(302,) * 7), False),
+    ("GET", "/publisher/", "/publisher/", None, None, PUBLISHER_PAGE, False),
+    ("POST", "/publisher/upload", "/publisher/upload", _bundle, "form",   # 330000 does not own it
+     page(L, L, 403, 403, 302, 403, 403), False),
+    ("GET", "/publisher/modules/<name>", "/publisher/modules/toy-echo", None, None,
+     page(L, L, 403, 404, 200, 403, 403), False),
     ("POST", "/publisher/modules/<name>/<version>/yank", "/publisher/modules/toy-echo/1.0.0/yank",
-     lambda w: {"reason": "withdrawn"}, "form", {}),
-    ("GET", "/publisher/usage", "/publisher/usage", None, None, {}),
-    ("GET", "/publisher/earnings", "/publisher/earnings", None, None, {}),
-    ("GET", "/adopter/", "/adopter/", None, None, {}),
-    ("GET", "/adopter/install/<name>", "/adopter/install/toy-echo", None, None, {}),
+     lambda w: {"reason": "withdrawn"}, "form", page(L, L, 403, 302, 302, 403, 403), False),
+    ("GET", "/publisher/usage", "/publisher/usage", None, None, PUBLISHER_PAGE, False),
+    ("GET", "/publisher/earnings", "/publisher/earnings", None, None, PUBLISHER_PAGE, False),
+    ("GET", "/adopter/", "/adopter/", None, None, ADOPTER_PAGE, False),
+    ("GET", "/adopter/install/<name>", "/adopter/install/toy-echo", None, None, ADOPTER_PAGE, False),
     ("POST", "/adopter/install/<name>", "/adopter/install/toy-echo",
-     lambda w: {"version": "1.0.0", "accept_terms": "y"}, "form", {}),
+     lambda w: {"version": "1.0.0"}, "form", page(L, L, 400, 403, 403, 403, 400), False),
     ("POST", "/adopter/installations/<int:installation_id>/upgrade", f"/adopter/installations/{I}/upgrade",
-     lambda w: {"version": "1.0.0"}, "form", {}),
+     lambda w: {f"u{w.installation_id}-version": "1.0.0"}, "form", ADOPTER_ACTION, False),
     ("POST", "/adopter/installations/<int:installation_id>/switch", f"/adopter/installations/{I}/switch",
-     lambda w: {"module": "toy-echo"}, "form", {}),
+     lambda w: {f"s{w.installation_id}-module": "toy-echo"}, "form", ADOPTER_ACTION, False),
     ("POST", "/adopter/installations/<int:installation_id>/uninstall",
-     f"/adopter/installations/{I}/uninstall", None, "form", {}),
-    ("GET", "/adopter/tokens", "/adopter/tokens", None, None, {}),
-    ("POST", "/adopter/tokens", "/adopter/tokens", lambda w: {"name": "m", "scopes": "read"}, "form", {}),
-    ("POST", "/adopter/tokens/<int:token_id>/revoke", "/adopter/tokens/{tid}/revoke", None, "form", {}),
-    ("GET", "/adopter/usage", "/adopter/usage", None, None, {}),
-    ("GET", "/adopter/statements", "/adopter/statements", None, None, {}),
-    ("GET", "/adopter/statements/<period>.csv", "/adopter/statements/{period}.csv", None, None, {}),
-    ("GET", "/admin/", "/admin/", None, None, {}),
-    ("GET", "/admin/reviews", "/admin/reviews", None, None, {}),
+     f"/adopter/installations/{I}/uninstall", None, "form", ADOPTER_ACTION, False),
+    ("GET", "/adopter/tokens", "/adopter/tokens", None, None, ADOPTER_PAGE, False),
+    ("POST", "/adopter/tokens", "/adopter/tokens", lambda w: {"name": "m", "scopes": "read"}, "form",
+     ADOPTER_PAGE, False),
+    ("POST", "/adopter/tokens/<int:token_id>/revoke", "/adopter/tokens/{tid}/revoke", None, "form",
+     ADOPTER_ACTION, False),
+    ("GET", "/adopter/usage", "/adopter/usage", None, None, ADOPTER_PAGE, False),
+    ("GET", "/adopter/statements", "/adopter/statements", None, None, ADOPTER_PAGE, False),
+    ("GET", "/adopter/statements/<period>.csv", "/adopter/statements/{period}.csv", None, None,
+     ADOPTER_PAGE, True),
+    ("GET", "/admin/", "/admin/", None, None, ADMIN_ACTION, False),
+    ("GET", "/admin/reviews", "/admin/reviews", None, None, ADMIN_PAGE, False),
     ("POST", "/admin/reviews/<name>/<version>", "/admin/reviews/toy-echo/1.1.0",
-     lambda w: {"decision": "approve", "reason": ""}, "form", {}),
-    ("GET", "/admin/jurisdictions", "/admin/jurisdictions", None, None, {}),
-    ("POST", "/admin/jurisdictions", "/admin/jurisdictions", lambda w: {}, "form", {}),
-    ("GET", "/admin/audit", "/admin/audit", None, None, {}),
-    ("GET", "/admin/periods", "/admin/periods", None, None, {}),
-    ("POST", "/admin/periods/settle", "/admin/periods/settle", lambda w: {"period": w.period}, "form", {}),
+     lambda w: {"decision": "approve", "reason": ""}, "form", ADMIN_ACTION, False),
+    ("GET", "/admin/jurisdictions", "/admin/jurisdictions", None, None, ADMIN_PAGE, False),
+    ("POST", "/admin/jurisdictions", "/admin/jurisdictions", lambda w: {}, "form",
+     page(L, L, 403, 403, 403, 400, 403), False),
+    ("GET", "/admin/audit", "/admin/audit", None, None, ADMIN_PAGE, False),
+    ("GET", "/admin/periods", "/admin/periods", None, None, ADMIN_PAGE, False),
+    ("POST", "/admin/periods/settle", "/admin/periods/settle", lambda w: {"period": w.period}, "form",
+     ADMIN_ACTION, False),
 ]
 EXCLUDED = {"static"}
 
@@ -173,3 +235,55 @@ def page_codes(world, method, rule, template, body: Callable | None, kind) -> di
             status = LOGIN
         seen[who] = status
     return seen
+
+
+@pytest.fixture
+def app(app):
+    """Authorization apart from CSRF (tested in test_sessions); Stripe configured for the webhook."""
+    app.config.update(WTF_CSRF_ENABLED=False, STRIPE_API_KEY="sk_test_matrix",
+                      STRIPE_WEBHOOK_SECRET="whsec_matrix")
+    return app
+
+
+def _settle(world) -> None:
+    from marketplace import db
+    from marketplace.plugins import get_provider
+    from marketplace.runtime.models import Installation
+    from marketplace.settlement import service
+
+    with world.app.app_context():
+        item = db.session().get(Installation, world.installation_id)
+        item.created_at = item.accepted_at = datetime(2020, 1, 1, tzinfo=timezone.utc)
+        db.session().commit()
+        service.settle(db.session(), world.period, get_provider(world.app.config), "matrix")
+
+
+def _run(world, row, observe) -> None:
+    method, rule, template, body, kind, expected, settled = row
+    if settled:
+        _settle(world)
+    seen = observe(world, method, rule, template, body, kind)
+    assert seen == expected, f"{method} {template}: observed {seen}"
+
+
+@pytest.mark.parametrize("row", API, ids=[f"{r[0]} {r[2]}" for r in API])
+def test_api_route_answers_each_caller_exactly(world, row):
+    _run(world, row, api_codes)
+
+
+@pytest.mark.parametrize("row", PAGES, ids=[f"{r[0]} {r[2]}" for r in PAGES])
+def test_page_answers_each_caller_exactly(world, row):
+    _run(world, row, page_codes)
+
+
+def test_every_route_is_in_the_table(app):
+    routes = {(method, rule.rule) for rule in app.url_map.iter_rules() if rule.endpoint not in EXCLUDED
+              for method in rule.methods - {"HEAD", "OPTIONS"}}
+    table = {(r[0], r[1]) for r in API + PAGES}
+    assert routes - table == set(), "routes missing from the authorization matrix"
+    assert table - routes == set(), "table rows for routes that no longer exist"
+
+
+def test_api_rows_cover_every_api_route_and_pages_the_rest(app):
+    assert all(r[1].startswith("/api/") for r in API)
+    assert not any(r[1].startswith("/api/") for r in PAGES)
