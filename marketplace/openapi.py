@@ -138,7 +138,7 @@ def spec() -> dict:
                         _resp("accepted/duplicates/rejected", obj, 400, 401, 403, 413),
                         body={"type": "object", "required": ["events"], "properties": {
                             "events": {"type": "array", "maxItems": 1000, "items": usage_event}}}),
-            "get": _op("Usage series", "usage", _resp("series", obj, 400, 401, 403), params=[
+            "get": _op("Usage series", "read", _resp("series", obj, 400, 401, 403), params=[
                 _query("module", {"type": "string"}), _query("operation", {"type": "string"}),
                 _query("from", {"type": "string", "format": "date"}),
                 _query("to", {"type": "string", "format": "date"}),

@@ -19,8 +19,8 @@ from sqlalchemy.orm import Session
 from marketplace.catalog.models import Module, Operation
 from marketplace.clock import UTC, local_day, now, period_of, zone
 from marketplace.errors import MarketplaceError
-from marketplace.metering.models import EVENT_STATUSES, UsageDigest, UsageEvent
 from marketplace.metering import writer
+from marketplace.metering.models import EVENT_STATUSES, UsageDigest, UsageEvent
 from marketplace.runtime.models import Installation
 from marketplace.settlement.models import Period
 
@@ -126,7 +126,18 @@ def closed_periods(session: Session | Connection) -> set[str]:
 
 
 class _Validator:
-    """Checks reported events against pre-loaded lookups and turns them into rows."""
+    """Checks reported events against pre-loaded lookups and turns them into rows.
+
+    Rules, first failing one wins: ``invalid`` (not an object; ``id`` not a string of
+    1–100 characters; ``module``/``operation`` not strings; ``occurred_at`` not ISO-8601
+    with an offset; ``status`` other than ok/error/rejected; ``duration_ms`` not a whole
+    number ≥ 0) · ``invalid_units`` (``units`` present but not a whole number ≥ 0; booleans
+    and floats refused; absent → the operation's billing weight) · ``in_future`` (more than
+    5 minutes after the platform clock) · ``not_installed`` (no installation of the module
+    by the caller's jurisdiction in force at ``occurred_at``: accepted_at ≤ t < ended_at) ·
+    ``unknown_operation`` (not in the installed version's interface) · ``period_closed``
+    (the period is closed or settling, or the installation's day is already sealed).
+    """
 
     def __init__(self, agreements: dict[str, list[Agreement]], closed: set[str], source: str,
                  sqlite_text: bool = False) -> None:

@@ -6,6 +6,11 @@ Issuing an adopter's statement books, per charge line, Dr receivable[adopter]
 = Cr payable[publisher] + Cr platform_fee.  An admin records payments:
 money in is Dr cash / Cr receivable, a payout is Dr payable / Cr cash.
 Each statement is booked once, atomically, under its idempotency key.
+
+Netting (``MARKETPLACE_NETTING=1``): a jurisdiction that is both adopter and
+publisher in a period also gets Dr payable / Cr receivable of the smaller of
+its charges and earnings, so it owes or is owed only its net position across
+all modules; payments then settle that net amount.
 """
 from __future__ import annotations
 
@@ -49,6 +54,16 @@ def charge_entries(charge: Any, ref: str) -> list[dict]:
     return entries
 
 
+def netting_entries(statement: Statement, ref: str) -> list[dict]:
+    """With netting: offset a jurisdiction's period receivable against its payable (Dr payable, Cr receivable)."""
+    offset = min(statement.total_charges_minor, statement.total_earnings_minor)
+    if offset <= 0:
+        return []
+    p, code, cur = statement.period, statement.jurisdiction_code, statement.currency
+    return [_entry(p, "payable", code, cur, f"{ref}:netting", debit=offset),
+            _entry(p, "receivable", code, cur, f"{ref}:netting", credit=offset)]
+
+
 def _book(session: Session, entries: list[dict]) -> None:
     """Insert journal lines in one statement (the caller commits)."""
     if entries:
@@ -62,6 +77,12 @@ class LedgerProvider:
 
     def __init__(self, config: Mapping[str, Any]) -> None:
         self.config = config
+        self.netting = bool(config.get("NETTING"))
+
+    def _entries(self, statement: Statement, lines: list, ref: str) -> list[dict]:
+        """All journal lines of one statement: its charges, then the netting offset if enabled."""
+        entries = [e for c in lines for e in charge_entries(c, f"{ref}:{c.installation_id}")]
+        return entries + (netting_entries(statement, ref) if self.netting else [])
 
     def issue(self, session: Session, statement: Statement) -> str:
         """Book the statement's charge lines in one go, once; publishers' earnings come with them."""
@@ -71,8 +92,7 @@ class LedgerProvider:
             key = records.idempotency_key(statement.period, statement.jurisdiction_code, "journal")
 
             def book(ref: str) -> str:
-                _book(session, [e for c in billable
-                                for e in charge_entries(c, f"{ref}:{c.installation_id}")])
+                _book(session, self._entries(statement, billable, ref))
                 return ref
             records.once(session, provider=NAME, key=key, object_type="journal",  # same key as issue_all
                          period=statement.period, jurisdiction=statement.jurisdiction_code,
@@ -100,9 +120,10 @@ class LedgerProvider:
              "jurisdiction_code": code, "external_id": keys[code], "status": "done",
              "amount_minor": sum(c.amount_minor for c in items), "created_at": stamp, "updated_at": stamp}
             for code, items in billable.items()])
+        by_code = {s.jurisdiction_code: s for s in statements}
         records.insert_rows(session, JournalEntry.__table__, [
             entry for code, items in billable.items() if keys[code] in won
-            for c in items for entry in charge_entries(c, f"{keys[code]}:{c.installation_id}")])
+            for entry in self._entries(by_code[code], items, keys[code])])
         return {s.jurisdiction_code: "booked" if s.total_charges_minor or s.total_earnings_minor
                 else "nothing_due" for s in statements}
 

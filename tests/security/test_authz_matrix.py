@@ -171,7 +171,7 @@ PAGES: list[tuple] = [
     ("GET", "/adopter/usage", "/adopter/usage", None, None, ADOPTER_PAGE, False),
     ("GET", "/adopter/statements", "/adopter/statements", None, None, ADOPTER_PAGE, False),
     ("GET", "/adopter/statements/<period>.csv", "/adopter/statements/{period}.csv", None, None,
-     ADOPTER_PAGE, True),
+     page(L, L, 404, 403, 403, 403, 200), True),      # 330100 has no statement: never 440300's
     ("GET", "/admin/", "/admin/", None, None, ADMIN_ACTION, False),
     ("GET", "/admin/reviews", "/admin/reviews", None, None, ADMIN_PAGE, False),
     ("POST", "/admin/reviews/<name>/<version>", "/admin/reviews/toy-echo/1.1.0",
@@ -287,3 +287,44 @@ def test_every_route_is_in_the_table(app):
 def test_api_rows_cover_every_api_route_and_pages_the_rest(app):
     assert all(r[1].startswith("/api/") for r in API)
     assert not any(r[1].startswith("/api/") for r in PAGES)
+
+
+def test_other_jurisdictions_page_actions_change_nothing(world):
+    """The redirects above flash a refusal: the installation, token and version stay as they were."""
+    from marketplace import db
+    from marketplace.accounts.models import ApiToken
+    from marketplace.catalog.models import ModuleVersion
+    from marketplace.runtime.models import Installation
+
+    iid, tid = world.installation_id, world.adopter_token_id
+    stranger = world.logged_in("other_adopter")
+    for path, data in ((f"/adopter/installations/{iid}/uninstall", {}),
+                       (f"/adopter/installations/{iid}/upgrade", {f"u{iid}-version": "1.0.0",
+                                                                   f"u{iid}-accept_terms": "y"}),
+                       (f"/adopter/installations/{iid}/switch", {f"s{iid}-module": "toy-echo"}),
+                       (f"/adopter/tokens/{tid}/revoke", {})):
+        assert stranger.post(path, data=data).status_code == 302
+    assert world.logged_in("other_publisher").post(
+        "/publisher/modules/toy-echo/1.0.0/yank", data={"reason": "hostile"}).status_code == 302
+    with world.app.app_context():
+        session = db.session()
+        assert session.get(Installation, iid).state == "active"
+        assert session.get(ApiToken, tid).revoked_at is None
+        assert all(v.yanked_at is None for v in session.query(ModuleVersion))
+    client = world.app.test_client()
+    assert client.post("/api/v1/invoke/toy-echo/echo", json={"text": "still mine"},
+                       headers=world.headers("adopter")).status_code == 200
+
+
+def test_usage_reported_by_another_jurisdiction_is_rejected_not_installed(world):
+    answer = world.app.test_client().post("/api/v1/usage", json=_events(world),
+                                          headers=world.headers("other_adopter")).get_json()
+    assert answer["accepted"] == 0
+    assert [r["reason"] for r in answer["rejected"]] == ["not_installed"]
+
+
+def test_other_jurisdictions_see_no_usage_of_this_installation(world):
+    client = world.app.test_client()
+    mine = client.get("/api/v1/usage", headers=world.headers("adopter")).get_json()["series"]
+    theirs = client.get("/api/v1/usage", headers=world.headers("other_adopter")).get_json()["series"]
+    assert mine and theirs == []

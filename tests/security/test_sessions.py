@@ -1,0 +1,144 @@
+"""Secrets and sessions: cookie flags, fixation, login rate limit, hashed tokens, webhook replays."""
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import time
+
+import pytest
+import sqlalchemy as sa
+
+from marketplace import create_app
+from tests.security.conftest import CSRF_RE, PASSWORD
+
+
+def _login(client, email: str, password: str = PASSWORD):
+    token = CSRF_RE.search(client.get("/login").get_data(as_text=True)).group(1)
+    return client.post("/login", data={"email": email, "password": password, "csrf_token": token})
+
+
+def _cookie_header(response, name: str = "session") -> str:
+    found = [h for h in response.headers.getlist("Set-Cookie") if h.startswith(name + "=")]
+    assert found, f"no {name} cookie set"
+    return found[-1]
+
+
+def test_secure_cookies_flag_sets_secure_httponly_samesite_lax(monkeypatch, database_url, tmp_path,
+                                                                 factory):
+    monkeypatch.setenv("MARKETPLACE_SECURE_COOKIES", "1")
+    app = create_app({"TESTING": True, "SECRET_KEY": "s", "DATABASE_URL": database_url,
+                      "ARTIFACT_DIR": str(tmp_path / "a")})
+    email = factory.user("adopter", "440300")
+    response = _login(app.test_client(), email)
+    assert response.status_code == 302
+    flags = [part.strip().lower() for part in _cookie_header(response).split(";")]
+    assert "secure" in flags and "httponly" in flags and "samesite=lax" in flags
+    app.extensions["db"].engine.dispose()
+
+
+def test_cookies_are_httponly_and_lax_even_without_https(client, factory):
+    flags = _cookie_header(_login(client, factory.user("adopter", "440300"))).lower()
+    assert "httponly" in flags and "samesite=lax" in flags and "secure" not in flags
+
+
+def test_login_starts_a_fresh_session_so_a_planted_one_is_worthless(client, factory):
+    email = factory.user("adopter", "440300")
+    client.get("/login")
+    with client.session_transaction() as planted:
+        planted["planted_by_attacker"] = "x"
+    before = client.get_cookie("session").value
+    assert _login(client, email).status_code == 302
+    with client.session_transaction() as fresh:
+        assert "planted_by_attacker" not in fresh
+        assert fresh.get("_user_id")
+    assert client.get_cookie("session").value != before
+    replay = client.application.test_client()
+    replay.set_cookie("session", before)
+    assert replay.get("/adopter/").status_code == 302       # the pre-login cookie is not logged in
+
+
+def test_login_is_locked_after_five_failures_even_with_the_right_password(client, factory):
+    email = factory.user("adopter", "440300")
+    for _ in range(5):
+        assert _login(client, email, "wrong password").status_code == 401
+    assert _login(client, email).status_code == 429
+    other = factory.user("adopter", "440300")
+    assert _login(client.application.test_client(), other).status_code == 302  # per account
+
+
+def test_console_forms_refuse_posts_without_csrf_token(client, factory):
+    email = factory.user("adopter", "440300")
+    assert _login(client, email).status_code == 302
+    assert client.post("/adopter/tokens", data={"name": "x", "scopes": "read"}).status_code == 400
+
+
+def _dump(app) -> str:
+    """Every row of every table as text."""
+    from marketplace import db
+
+    with app.app_context():
+        session = db.session()
+        tables = sa.inspect(session.get_bind()).get_table_names()
+        rows = [repr(tuple(r)) for t in tables
+                for r in session.execute(sa.text(f'SELECT * FROM "{t}"'))]
+    return "\n".join(rows)
+
+
+def test_only_token_hashes_are_stored(app, client, factory):
+    email = factory.user("adopter", "440300")
+    secret = factory.token(email, "read invoke")
+    created = client.post("/api/v1/tokens", json={"scopes": ["read"]},
+                          headers={"Authorization": f"Bearer {secret}"}).get_json()["token"]
+    dump = _dump(app)
+    for token in (secret, created):
+        assert token not in dump and token[len("gm_"):] not in dump
+        assert hashlib.sha256(token.encode()).hexdigest() in dump
+    listed = client.get("/api/v1/tokens", headers={"Authorization": f"Bearer {secret}"})
+    assert secret not in listed.get_data(as_text=True)
+
+
+def test_passwords_are_stored_as_argon2_hashes_only(app, factory):
+    factory.user("adopter", "440300")
+    dump = _dump(app)
+    assert PASSWORD not in dump and "$argon2id$" in dump
+
+
+WEBHOOK_SECRET = "whsec_replay_test"
+
+
+def _signed(payload: bytes, timestamp: int, secret: str = WEBHOOK_SECRET) -> dict:
+    mac = hmac.new(secret.encode(), f"{timestamp}.".encode() + payload, hashlib.sha256).hexdigest()
+    return {"Stripe-Signature": f"t={timestamp},v1={mac}", "Content-Type": "application/json"}
+
+
+@pytest.fixture
+def stripe_app(app):
+    app.config.update(STRIPE_API_KEY="sk_test_replay", STRIPE_WEBHOOK_SECRET=WEBHOOK_SECRET)
+    return app
+
+
+EVENT = json.dumps({"id": "evt_replay", "object": "event", "type": "customer.created",
+                    "data": {"object": {"id": "cus_1", "object": "customer"}}}).encode()
+
+
+def test_stripe_webhook_accepts_a_fresh_signed_event(stripe_app):
+    answer = stripe_app.test_client().post("/api/v1/webhooks/stripe", data=EVENT,
+                                           headers=_signed(EVENT, int(time.time())))
+    assert answer.status_code == 200 and answer.get_json()["received"] is True
+
+
+@pytest.mark.parametrize("age", [301, 3600])
+def test_stripe_webhook_refuses_events_signed_more_than_300_s_ago(stripe_app, age):
+    answer = stripe_app.test_client().post("/api/v1/webhooks/stripe", data=EVENT,
+                                           headers=_signed(EVENT, int(time.time()) - age))
+    assert answer.status_code == 400 and answer.get_json()["error"] == "invalid_signature"
+
+
+def test_stripe_webhook_refuses_a_wrong_secret_or_a_changed_body(stripe_app):
+    client = stripe_app.test_client()
+    stamp = int(time.time())
+    assert client.post("/api/v1/webhooks/stripe", data=EVENT,
+                       headers=_signed(EVENT, stamp, "whsec_other")).status_code == 400
+    assert client.post("/api/v1/webhooks/stripe", data=EVENT.replace(b"cus_1", b"cus_2"),
+                       headers=_signed(EVENT, stamp)).status_code == 400
