@@ -72,7 +72,10 @@ def parse_period(text: str) -> tuple[int, int]:
     match = PERIOD_RE.match(text or "")
     if not match:
         raise ValueError(f"period {text!r} is not a month like 2026-10")
-    return int(match.group(1)), int(match.group(2))
+    year = int(match.group(1))
+    if not 1900 <= year <= 9998:    # datetime arithmetic on the bounds overflows near 1 and 9999
+        raise ValueError(f"period {text!r} is out of range: the year must be 1900 to 9998")
+    return year, int(match.group(2))
 
 
 def period_bounds(period: str) -> tuple[datetime, datetime]:

@@ -108,14 +108,14 @@ def spec() -> dict:
             body={"type": "object", "required": ["decision"], "properties": {
                 "decision": {"enum": ["approve", "reject"]}, "reason": {"type": "string"}}})},
         "/api/v1/installations": {
-            "get": _op("The caller's installations", "install", _resp("list", obj, 401, 403)),
+            "get": _op("The caller's installations", "read", _resp("list", obj, 401, 403)),
             "post": _op("Accept terms and install", "install",
                         _resp("installation", obj, 400, 401, 403, 404, 409), created=True,
                         body={"type": "object", "required": ["module", "accept_terms"], "properties": {
                             "module": {"type": "string"}, "version": {"type": "string"},
                             "accept_terms": {"type": "boolean"}}})},
         "/api/v1/installations/{installation_id}": {
-            "get": _op("One installation", "install", _resp("installation", obj, 401, 403, 404),
+            "get": _op("One installation", "read", _resp("installation", obj, 401, 403, 404),
                        params=[_path("installation_id", {"type": "integer"})]),
             "patch": _op("Change version", "install", _resp("installation", obj, 400, 401, 403, 404, 409),
                          params=[_path("installation_id", {"type": "integer"})],

@@ -6,7 +6,7 @@ from flask import Blueprint, g, jsonify, request
 
 from marketplace import db
 from marketplace.accounts import service
-from marketplace.accounts.auth import require
+from marketplace.accounts.auth import forget_cached_tokens, require
 from marketplace.accounts.models import ApiToken, Jurisdiction, User
 from marketplace.errors import MarketplaceError
 
@@ -80,4 +80,5 @@ def revoke_token(token_id: int):
     user = session.get(User, g.principal.user_id)
     token = service.revoke_token(session, token_id, by=user)
     session.commit()
+    forget_cached_tokens()
     return jsonify(token_json(token))

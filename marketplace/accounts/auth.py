@@ -1,6 +1,7 @@
 """Who is calling: bearer tokens for the API, flask-login sessions for pages."""
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 from datetime import timedelta
 from functools import wraps
@@ -16,6 +17,16 @@ from marketplace.clock import now
 from marketplace.errors import Forbidden, Unauthorized
 
 LAST_USED_RESOLUTION = timedelta(seconds=60)
+# Authenticated tokens are remembered per process for a moment so the gateway's hot
+# path skips a query; a revocation reaches every worker within TOKEN_CACHE_SECONDS
+# (at once in the worker that revoked it). Unknown tokens are never cached.
+TOKEN_CACHE_SECONDS = 2.0
+_token_cache: dict[str, tuple[float, "Principal"]] = {}
+
+
+def forget_cached_tokens() -> None:
+    """Drop this process's remembered tokens (after a revocation)."""
+    _token_cache.clear()
 
 
 @dataclass(frozen=True)
@@ -59,8 +70,13 @@ def load_principal() -> Principal | None:
     if scheme.lower() != "bearer" or not secret.startswith(TOKEN_PREFIX):
         raise Unauthorized("invalid_token",
                            "send the API token as 'Authorization: Bearer gm_…'")
+    digest = token_digest(secret)
+    cached = _token_cache.get(digest)
+    if cached is not None and cached[0] > time.monotonic():
+        g.principal = cached[1]
+        return cached[1]
     session = db.session()
-    row = session.execute(_TOKEN_QUERY, {"digest": token_digest(secret)}).first()
+    row = session.execute(_TOKEN_QUERY, {"digest": digest}).first()
     if row is None or row[2] is not None or not row[8]:
         raise Unauthorized("invalid_token", "the API token is unknown, revoked or its user disabled")
     stamp = now()
@@ -69,6 +85,9 @@ def load_principal() -> Principal | None:
         session.commit()
     g.principal = Principal(user_id=row[4], email=row[5], role=row[6], jurisdiction_code=row[7],
                             scopes=frozenset(row[1].split()), token_id=row[0])
+    if len(_token_cache) > 10_000:
+        _token_cache.clear()
+    _token_cache[digest] = (time.monotonic() + TOKEN_CACHE_SECONDS, g.principal)
     return g.principal
 
 

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import sqlalchemy as sa
+from marketplace.accounts.auth import forget_cached_tokens
 from flask import Blueprint, Response, current_app, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_login import current_user
@@ -186,6 +187,7 @@ def revoke(token_id: int):
         try:
             accounts.revoke_token(session, token_id, by=current_user)
             session.commit()
+            forget_cached_tokens()
             flash(_("令牌已吊销。"), "info")
         except MarketplaceError as exc:
             session.rollback()
