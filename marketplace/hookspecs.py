@@ -38,6 +38,7 @@ class PlatformSpec:
         ``factory(config)`` gets the app config mapping and returns a provider
         object with ``name``, ``issue(session, statement) -> status`` (must be
         idempotent: it is called again after a crash),
-        ``status(session, statement) -> dict`` and
+        ``status(session=None, statement=None) -> dict`` (without a statement: the
+        provider's health, for the operator console) and
         ``handle_webhook(session, payload: bytes, headers) -> dict``.
         """

@@ -6,6 +6,7 @@ import logging
 from flask import Flask, jsonify, render_template, request
 from flask_wtf.csrf import CSRFError, CSRFProtect
 from werkzeug.exceptions import HTTPException
+from werkzeug.routing import IntegerConverter
 
 from marketplace.errors import MarketplaceError
 from marketplace.web.i18n import init_i18n
@@ -25,8 +26,17 @@ def _reason(exc: HTTPException) -> str:
     return (exc.name or "error").lower().replace(" ", "_").replace("'", "")
 
 
+class DatabaseId(IntegerConverter):
+    """``<int:…>`` ids a 64-bit column can hold: larger ones match no route (404), never a 500."""
+
+    def __init__(self, url_map, *args, **kwargs) -> None:
+        kwargs.setdefault("max", 2**63 - 1)
+        super().__init__(url_map, *args, **kwargs)
+
+
 def init_app(app: Flask) -> None:
     """Install CSRF (pages only), login, i18n and the uniform error handlers."""
+    app.url_map.converters["int"] = DatabaseId   # before any blueprint adds its rules
     csrf.init_app(app)
     init_login(app)
     init_i18n(app)

@@ -127,8 +127,10 @@ class LedgerProvider:
         return {s.jurisdiction_code: "booked" if s.total_charges_minor or s.total_earnings_minor
                 else "nothing_due" for s in statements}
 
-    def status(self, session: Session, statement: Statement) -> dict:
-        """The jurisdiction's ledger balance."""
+    def status(self, session: Session | None = None, statement: Statement | None = None) -> dict:
+        """A statement's ledger balance; without one, the provider's health."""
+        if session is None or statement is None:
+            return {"provider": NAME, "ok": True, "netting": self.netting}
         return balances(session, statement.jurisdiction_code)[0]
 
     def handle_webhook(self, session: Session, payload: bytes, headers: Mapping) -> dict:

@@ -44,8 +44,8 @@ class StripeProvider:
         if not config.get("STRIPE_API_KEY"):
             raise MarketplaceError("stripe_not_configured",
                                    "set STRIPE_API_KEY to settle through Stripe")
-        self.gateway = StripeGateway(config["STRIPE_API_KEY"], config.get("STRIPE_API_BASE")
-                                     or "https://api.stripe.com")
+        self.api_base = config.get("STRIPE_API_BASE") or "https://api.stripe.com"
+        self.gateway = StripeGateway(config["STRIPE_API_KEY"], self.api_base)
         self.webhook_secret = config.get("STRIPE_WEBHOOK_SECRET") or ""
 
     def _once(self, session: Session, period: str | None, code: str, line: str, object_type: str,
@@ -96,8 +96,11 @@ class StripeProvider:
         statement.provider_ref = invoice
         return "invoiced"
 
-    def status(self, session: Session, statement: Statement) -> dict:
-        """The statement's Stripe objects as recorded in our database."""
+    def status(self, session: Session | None = None, statement: Statement | None = None) -> dict:
+        """The statement's Stripe objects as recorded in our database; without one, the set-up."""
+        if session is None or statement is None:
+            return {"provider": NAME, "ok": True, "api_base": self.api_base,
+                    "webhook_secret_set": bool(self.webhook_secret)}
         rows = session.scalars(sa.select(records.ProviderRecord).where(
             records.ProviderRecord.provider == NAME,
             records.ProviderRecord.period == statement.period,

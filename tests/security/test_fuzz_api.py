@@ -63,3 +63,19 @@ def test_openapi_describes_every_api_route_with_its_real_scope(app):
             scope = getattr(app.view_functions[rule.endpoint], "required_scope", None)
             documented = op.get("security", [{"token": [None]}])[0]["token"][0]
             assert documented == scope, f"{method} {path}: document says {documented}, route needs {scope}"
+
+
+@pytest.mark.parametrize("period", ["0000-01", "0001-01", "9999-12"])
+def test_periods_out_of_datetime_range_are_refused_not_crashed(world, period):
+    answer = world.app.test_client().post("/api/v1/settlements", json={"period": period},
+                                          headers=world.headers("admin"))
+    assert answer.status_code == 400 and answer.get_json()["error"] == "invalid_period"
+
+
+@pytest.mark.parametrize("path", ["/api/v1/installations/9223372036854775808",
+                                  "/api/v1/tokens/99999999999999999999999"])
+def test_ids_beyond_64_bits_are_not_found_not_crashed(world, path):
+    client = world.app.test_client()
+    for method in ("GET", "DELETE"):
+        answer = client.open(path, method=method, headers=world.headers("admin"))
+        assert answer.status_code in (404, 405) and "error" in answer.get_json()

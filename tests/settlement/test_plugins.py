@@ -36,3 +36,12 @@ def test_stripe_provider_needs_a_key():
     with pytest.raises(MarketplaceError) as caught:
         plugins.get_provider({"STRIPE_API_KEY": ""}, "stripe")
     assert caught.value.reason == "stripe_not_configured"
+
+
+def test_providers_report_health_without_a_statement():
+    assert plugins.get_provider({}, "ledger").status() == {"provider": "ledger", "ok": True,
+                                                           "netting": False}
+    health = plugins.get_provider({"STRIPE_API_KEY": "sk_test_1", "STRIPE_API_BASE": "http://x"},
+                                  "stripe").status()
+    assert health == {"provider": "stripe", "ok": True, "api_base": "http://x",
+                      "webhook_secret_set": False}
