@@ -59,11 +59,18 @@ def load_principal() -> Principal | None:
 
     Raises Unauthorized for a malformed, unknown or revoked token.
     """
-    if "principal" in g:
+    if "marketplace.principal" in request.environ:   # per request, even when g is shared
+        g.principal = request.environ["marketplace.principal"]
         return g.principal
+    principal = _authenticate()
+    request.environ["marketplace.principal"] = g.principal = principal
+    return principal
+
+
+def _authenticate() -> Principal | None:
+    """Resolve the Authorization header to a Principal (None when absent)."""
     header = request.headers.get("Authorization", "")
     if not header:
-        g.principal = None
         return None
     scheme, _, secret = header.partition(" ")
     secret = secret.strip()
@@ -73,7 +80,6 @@ def load_principal() -> Principal | None:
     digest = token_digest(secret)
     cached = _token_cache.get(digest)
     if cached is not None and cached[0] > time.monotonic():
-        g.principal = cached[1]
         return cached[1]
     session = db.session()
     row = session.execute(_TOKEN_QUERY, {"digest": digest}).first()
@@ -83,12 +89,12 @@ def load_principal() -> Principal | None:
     if row[3] is None or stamp - row[3] > LAST_USED_RESOLUTION:
         session.execute(sa.update(ApiToken).where(ApiToken.id == row[0]).values(last_used_at=stamp))
         session.commit()
-    g.principal = Principal(user_id=row[4], email=row[5], role=row[6], jurisdiction_code=row[7],
-                            scopes=frozenset(row[1].split()), token_id=row[0])
+    principal = Principal(user_id=row[4], email=row[5], role=row[6], jurisdiction_code=row[7],
+                          scopes=frozenset(row[1].split()), token_id=row[0])
     if len(_token_cache) > 10_000:
         _token_cache.clear()
-    _token_cache[digest] = (time.monotonic() + TOKEN_CACHE_SECONDS, g.principal)
-    return g.principal
+    _token_cache[digest] = (time.monotonic() + TOKEN_CACHE_SECONDS, principal)
+    return principal
 
 
 def require(scope: str) -> Callable:
