@@ -73,8 +73,13 @@ def invoke_interface(interface: str, operation: str):
 
 def _invoke(operation: str, module: str | None = None, interface: str | None = None) -> Response:
     principal = g.principal
-    session = db.session()
-    conn = session.connection()         # Core on the session's connection: no ORM overhead
+    # A pooled Core connection of its own: no ORM session to build, flush and close per call.
+    with current_app.extensions["db"].engine.connect() as conn:
+        return _invoke_on(conn, principal, operation, module, interface)
+
+
+def _invoke_on(conn, principal, operation: str, module: str | None, interface: str | None):
+    """The call on one connection (committed in ``_Call.finish``)."""
     raw = request.get_data(cache=False)
     key = request.headers.get("Idempotency-Key")
     digest = None
@@ -96,7 +101,7 @@ def _invoke(operation: str, module: str | None = None, interface: str | None = N
     if row.op_id is None:
         raise NotFound("unknown_operation", f"{what} ({row.module} {row.version}) has no operation "
                        f"{operation!r}")
-    call = _Call(session, conn, row, operation, principal.jurisdiction_code, key, digest)
+    call = _Call(conn, row, operation, principal.jurisdiction_code, key, digest)
     return call.run(raw)
 
 
@@ -114,9 +119,9 @@ def _replay(conn, code: str, key: str, digest: str) -> Response | None:
 class _Call:
     """One metered call of an installed operation."""
 
-    def __init__(self, session, conn, row, operation: str, code: str, key: str | None,
+    def __init__(self, conn, row, operation: str, code: str, key: str | None,
                  digest: str | None) -> None:
-        self.session, self.conn, self.row = session, conn, row
+        self.conn, self.row = conn, row
         self.operation, self.code = operation, code
         self.key, self.digest = key, digest
         self.event_id = uuid.uuid4().hex
@@ -186,18 +191,17 @@ class _Call:
         if isinstance(body, dict):
             body = json.dumps(body, ensure_ascii=False, separators=(",", ":"))
         headers = {"X-Usage-Event": self.event_id, "X-Usage-Units": str(units)}
-        session, conn = self.session, self.conn
+        conn = self.conn
         stored = True
         with db.sqlite_write_turn(conn):
             self._write(status, body, event_status, units, counted, headers)
             try:
-                session.commit()
+                conn.commit()
             except IntegrityError:      # a concurrent retry stored its reply first: keep the event
-                session.rollback()
+                conn.rollback()
                 stored = False
         if not stored:
             self.key = None
-            self.conn = session.connection()
             return self.finish(status, body, event_status, units, counted, extra)
         return _json(status, body, {**headers, **(extra or {})})
 

@@ -8,7 +8,13 @@ each with every scope of its role, plus tokens lacking one given scope.
 """
 from __future__ import annotations
 
+import contextlib
+import os
 import re
+import signal
+import subprocess
+import sys
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -104,3 +110,85 @@ def cheap_passwords(monkeypatch):
 def world(app, factory, tmp_path) -> World:
     """The populated marketplace (see the module docstring)."""
     return build_world(app, factory, tmp_path)
+
+
+class LiveServer:
+    """The app under real gunicorn (``marketplace.server.serve``) in its own process group."""
+
+    def __init__(self, app, tmp_path: Path, workers: int = 2, **env: str) -> None:
+        from tests.support.services import free_port
+
+        self.port = free_port()
+        self.workers = workers
+        self.log = tmp_path / f"server-{self.port}.log"
+        self.env = {**os.environ, "MARKETPLACE_DATABASE_URL": app.config["DATABASE_URL"],
+                    "MARKETPLACE_ARTIFACT_DIR": app.config["ARTIFACT_DIR"],
+                    "MARKETPLACE_INSTANCE": str(tmp_path / "instance"),
+                    "MARKETPLACE_SECRET_KEY": "live-secret", "MARKETPLACE_NOW": "",
+                    "MARKETPLACE_QUOTA_PER_MINUTE": "100000000", **env}
+        self.process: subprocess.Popen | None = None
+        self.url = f"http://127.0.0.1:{self.port}"
+
+    def start(self) -> "LiveServer":
+        """Start and wait until the API answers."""
+        import requests
+
+        code = ("import sys; from marketplace.server import serve; "
+                "serve('127.0.0.1', int(sys.argv[1]), int(sys.argv[2]))")
+        with open(self.log, "ab") as log:
+            self.process = subprocess.Popen([sys.executable, "-c", code, str(self.port),
+                                             str(self.workers)], env=self.env, stdout=log,
+                                            stderr=subprocess.STDOUT, start_new_session=True)
+        deadline = time.time() + 60
+        while time.time() < deadline:
+            assert self.process.poll() is None, self.log.read_text()[-3000:]
+            try:
+                if requests.get(self.url + "/api/v1/openapi.json", timeout=2).status_code == 200:
+                    return self
+            except requests.RequestException:
+                pass
+            time.sleep(0.1)
+        raise RuntimeError(f"server did not start: {self.log.read_text()[-3000:]}")
+
+    def worker_pids(self) -> list[int]:
+        """The gunicorn workers (children of the master)."""
+        pids: list[int] = []
+        for task in Path(f"/proc/{self.process.pid}/task").glob("*"):
+            with contextlib.suppress(OSError):
+                pids += [int(p) for p in (task / "children").read_text().split()]
+        return pids
+
+    def kill(self) -> None:
+        """SIGKILL the master and every worker at once (a power cut, as far as we can tell)."""
+        for pid in [self.process.pid, *self.worker_pids()]:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+        self.process.wait(10)
+
+    def stop(self) -> None:
+        """Graceful stop (SIGTERM to the master), SIGKILL if it lingers."""
+        if self.process is None or self.process.poll() is not None:
+            return
+        workers = self.worker_pids()
+        self.process.terminate()
+        try:
+            self.process.wait(20)
+        except subprocess.TimeoutExpired:
+            self.kill()
+        for pid in workers:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+
+
+@pytest.fixture
+def live_server(app, tmp_path):
+    """Start servers on the test database; all are stopped at the end of the test."""
+    started: list[LiveServer] = []
+
+    def start(workers: int = 2, **env: str) -> LiveServer:
+        server = LiveServer(app, tmp_path, workers, **env).start()
+        started.append(server)
+        return server
+    yield start
+    for server in started:
+        server.stop()

@@ -1,0 +1,228 @@
+"""Module sandbox: hostile module code against a real gunicorn server with two workers.
+
+How modules run (marketplace/runtime/loader.py): in the web worker process, on a
+bounded thread pool, with a time limit the gateway waits for (``INVOKE_TIMEOUT``).
+What that contains, and these tests pin:
+* hanging or busy-looping code → 504 at the time limit; an installation may hold at
+  most 4 pool threads, then its calls are refused at once (still 504);
+* raising, bad output, output that is not JSON → 502, recorded as ``error``, not billed;
+* printing → goes to the worker's stdout/stderr, the answer is unaffected;
+* a worker that dies (``os._exit``, the OOM killer) → that request fails, gunicorn
+  starts a new worker, other tenants keep being served throughout;
+and other tenants' calls are answered on time while all of this goes on.
+What it does NOT contain (xfail strict below, reported to the lead): module code
+shares the worker's address space, environment and database credentials, so it can
+read the platform's secrets and other tenants' rows, and memory is not capped per
+module (a large allocation lives in the worker). Closing that needs modules to run
+in separate processes (like the publish-time checker does).
+"""
+from __future__ import annotations
+
+import textwrap
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+
+import pytest
+import requests
+import sqlalchemy as sa
+
+pytestmark = pytest.mark.slow
+
+HOSTILE = '''
+"""A module that misbehaves on purpose."""
+import os
+import sys
+import time
+
+from marketplace.sdk import hookimpl
+
+
+@hookimpl
+def sleepy(payload, context):
+    time.sleep(payload.get("seconds", 5))
+    return {}
+
+
+@hookimpl
+def spin(payload, context):
+    end = time.time() + payload.get("seconds", 3)
+    while time.time() < end:
+        pass
+    return {}
+
+
+@hookimpl
+def crash(payload, context):
+    raise ZeroDivisionError("boom")
+
+
+@hookimpl
+def not_json(payload, context):
+    return {"when": object()}
+
+
+@hookimpl
+def wrong_shape(payload, context):
+    return ["not", "an", "object"]
+
+
+@hookimpl
+def shout(payload, context):
+    sys.stdout.write("x" * 1_000_000 + "\\n")
+    sys.stdout.flush()
+    print("and stderr", file=sys.stderr)
+    return {"said": "done"}
+
+
+@hookimpl
+def hog(payload, context):
+    block = bytearray(payload.get("mb", 200) * 1024 * 1024)
+    return {"size": len(block)}
+
+
+@hookimpl
+def die(payload, context):
+    os._exit(1)
+
+
+@hookimpl
+def snoop(payload, context):
+    found = {"secret_key": os.environ.get("MARKETPLACE_SECRET_KEY"),
+             "database_url": os.environ.get("MARKETPLACE_DATABASE_URL")}
+    try:
+        import sqlalchemy as sa
+        engine = sa.create_engine(found["database_url"])
+        with engine.connect() as conn:
+            found["emails"] = [r[0] for r in conn.execute(sa.text("SELECT email FROM users"))]
+        engine.dispose()
+    except Exception as exc:  # noqa: BLE001
+        found["error"] = repr(exc)
+    return found
+'''
+OPS = ["sleepy", "spin", "crash", "not_json", "wrong_shape", "shout", "hog", "die", "snoop"]
+
+
+def _hostile_folder(tmp_path):
+    folder = tmp_path / "hostile"
+    (folder / "hostile_mod").mkdir(parents=True)
+    ops = "".join(f'[[operations]]\nname = "{op}"\nunits = 1\ninput = {{ type = "object" }}\n'
+                  f'output = {{ type = "object" }}\n\n' for op in OPS)
+    (folder / "manifest.toml").write_text(textwrap.dedent('''\
+        [module]
+        name = "hostile-mod"
+        version = "1.0.0"
+        title = "恶意模块"
+        summary = "Misbehaves on purpose."
+        category = "public_service"
+        entry = "hostile_mod"
+        source_license = "MIT"
+
+        ''') + ops + '[terms]\nkind = "free"\n', encoding="utf-8")
+    (folder / "hostile_mod" / "__init__.py").write_text(HOSTILE, encoding="utf-8")
+    return folder
+
+
+@pytest.fixture
+def arena(world, tmp_path, live_server):
+    """440300 installs the hostile module; 330100 installs the healthy toy; a 2-worker server."""
+    from tests.runtime.conftest import Catalog
+
+    catalog = Catalog.__new__(Catalog)
+    catalog.app, catalog.factory, catalog.tmp = world.app, world.factory, tmp_path
+    catalog.publish_folder(_hostile_folder(tmp_path))
+    client = world.app.test_client()
+    for who, module in (("adopter", "hostile-mod"), ("other_adopter", "toy-echo")):
+        assert client.post("/api/v1/installations", headers=world.headers(who),
+                           json={"module": module, "accept_terms": True}).status_code == 201
+    server = live_server(2, MARKETPLACE_INVOKE_TIMEOUT="1")
+    return world, server
+
+
+def _call(server, world, who: str, path: str, body: dict, timeout: float = 30):
+    started = time.perf_counter()
+    answer = requests.post(server.url + path, json=body, headers=world.headers(who), timeout=timeout)
+    return answer, time.perf_counter() - started
+
+
+def _healthy_calls_during(server, world, seconds: float) -> list[tuple[int, float]]:
+    """330100 calling its healthy module from two threads for ``seconds``."""
+    results: list[tuple[int, float]] = []
+    end = time.time() + seconds
+
+    def caller():
+        while time.time() < end:
+            answer, took = _call(server, world, "other_adopter", "/api/v1/invoke/toy-echo/echo",
+                                 {"text": "ping"})
+            results.append((answer.status_code, took))
+    threads = [threading.Thread(target=caller) for _ in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    return results
+
+
+@pytest.mark.parametrize(("op", "body", "status"), [
+    ("sleepy", {"seconds": 5}, 504), ("spin", {"seconds": 3}, 504),
+    ("crash", {}, 502), ("not_json", {}, 502), ("wrong_shape", {}, 502)])
+def test_misbehaving_module_is_answered_for_while_other_tenants_are_served(arena, op, body, status):
+    world, server = arena
+    bad: list = []
+    with ThreadPoolExecutor(4) as pool:
+        futures = [pool.submit(_call, server, world, "adopter", f"/api/v1/invoke/hostile-mod/{op}",
+                               body) for _ in range(4)]
+        healthy = _healthy_calls_during(server, world, 2.5)
+        bad = [f.result() for f in futures]
+    assert {a.status_code for a, _ in bad} == {status}
+    assert all(a.json()["error"] in ("timeout", "module_error") for a, _ in bad)
+    assert all(took < 4 for _, took in bad)              # the limit is 1 s, never the module's 5 s
+    assert healthy and {code for code, _ in healthy} == {200}
+    assert max(took for _, took in healthy) < 3.0, sorted(t for _, t in healthy)[-5:]
+
+
+def test_failed_calls_are_recorded_as_errors_and_not_billed(arena):
+    world, server = arena
+    for op in ("crash", "wrong_shape", "sleepy"):
+        _call(server, world, "adopter", f"/api/v1/invoke/hostile-mod/{op}", {"seconds": 2})
+    from marketplace import db
+    from marketplace.metering.models import UsageEvent
+
+    with world.app.app_context():
+        rows = db.session().execute(sa.select(UsageEvent.operation, UsageEvent.status, UsageEvent.units)
+                                    .where(UsageEvent.operation.in_(["crash", "wrong_shape", "sleepy"]))).all()
+    assert sorted(rows) == [("crash", "error", 0), ("sleepy", "error", 0), ("wrong_shape", "error", 0)]
+
+
+def test_printing_and_a_large_allocation_do_not_disturb_the_answer(arena):
+    world, server = arena
+    answer, _ = _call(server, world, "adopter", "/api/v1/invoke/hostile-mod/shout", {})
+    assert answer.status_code == 200 and answer.json() == {"said": "done"}
+    answer, _ = _call(server, world, "adopter", "/api/v1/invoke/hostile-mod/hog", {"mb": 200})
+    assert answer.status_code == 200 and answer.json() == {"size": 200 * 1024 * 1024}
+    healthy, _ = _call(server, world, "other_adopter", "/api/v1/invoke/toy-echo/echo", {"text": "ok"})
+    assert healthy.status_code == 200
+
+
+def test_a_worker_killed_by_a_module_is_replaced_and_others_keep_being_served(arena):
+    world, server = arena
+    before = set(server.worker_pids())
+    with pytest.raises(requests.ConnectionError):
+        _call(server, world, "adopter", "/api/v1/invoke/hostile-mod/die", {})
+    healthy = _healthy_calls_during(server, world, 3.0)
+    assert healthy and {code for code, _ in healthy} == {200}
+    deadline = time.time() + 15
+    while len(set(server.worker_pids())) < 2 and time.time() < deadline:
+        time.sleep(0.2)
+    after = set(server.worker_pids())
+    assert len(after) == 2 and after != before           # gunicorn replaced the dead worker
+
+
+@pytest.mark.xfail(strict=True, reason="modules run in the web worker: they can read the platform's "
+                   "environment and database (reported; needs out-of-process module execution)")
+def test_module_cannot_read_platform_secrets_or_other_tenants_data(arena):
+    world, server = arena
+    answer, _ = _call(server, world, "adopter", "/api/v1/invoke/hostile-mod/snoop", {})
+    found = answer.json()
+    assert found.get("secret_key") is None and found.get("database_url") is None
+    assert world.emails["other_adopter"] not in found.get("emails", [])
