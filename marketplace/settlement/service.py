@@ -77,8 +77,12 @@ def settle(session: Session, period: str, provider: Provider, actor: str = "syst
         raise Conflict("period_open", f"period {period} has not ended yet by the platform clock; "
                                       f"settle it after {period_bounds(period)[1].isoformat()}")
     session.commit()
-    _close(session, period, actor, fee_bps, provider.name)
-    _issue_pending(session, period, provider)
+    try:
+        _close(session, period, actor, fee_bps, provider.name)
+        _issue_pending(session, period, provider)
+    except Exception:
+        session.rollback()  # leave nothing half-written and the session usable
+        raise
     return settlement_json(session, period)
 
 
