@@ -232,9 +232,34 @@ def ingest(session: Session, jurisdiction_code: str, events: list, source: str =
     session.commit()  # end the read transaction: the write below starts fresh (SQLite WAL)
     if rows:
         result.accepted = writer.insert_new(session, rows, prepared=True)
+        if _closed_meanwhile(session, {row[6] for row in rows}):
+            # settlement closed one of these periods after we validated: undo, judge again
+            session.rollback()
+            return ingest(session, jurisdiction_code, events, source)
         session.commit()
     result.duplicates = len(rows) - result.accepted
     return result
+
+
+def _closed_meanwhile(session: Session, periods: set[str]) -> bool:
+    """Inside the write transaction: has any of ``periods`` stopped taking usage?
+
+    SQLite: we hold the write lock, so we read the latest committed state and a
+    settlement can only start after our commit. PostgreSQL: a shared lock on the
+    period rows makes a running settlement (which holds them FOR UPDATE) finish
+    first, and a later one wait for our commit, so its aggregation sees our rows.
+    """
+    if session.get_bind().dialect.name == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert as pg_insert
+
+        session.execute(pg_insert(Period).values(
+            [{"period": p, "state": "open", "closed_by": "", "totals": {}} for p in sorted(periods)]
+        ).on_conflict_do_nothing())
+        states = session.execute(sa.select(Period.state).where(Period.period.in_(periods))
+                                 .order_by(Period.period).with_for_update(read=True)).scalars()
+    else:
+        states = session.scalars(sa.select(Period.state).where(Period.period.in_(periods)))
+    return any(state != "open" for state in states)
 
 
 def ingest_all(session: Session, jurisdiction_code: str, events: Iterable,

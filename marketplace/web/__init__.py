@@ -6,6 +6,7 @@ import logging
 from flask import Flask, jsonify, render_template, request
 from flask_wtf.csrf import CSRFError, CSRFProtect
 from werkzeug.exceptions import HTTPException
+from sqlalchemy.exc import DataError
 from werkzeug.routing import IntegerConverter
 
 from marketplace.errors import MarketplaceError
@@ -27,10 +28,10 @@ def _reason(exc: HTTPException) -> str:
 
 
 class DatabaseId(IntegerConverter):
-    """``<int:…>`` ids a 64-bit column can hold: larger ones match no route (404), never a 500."""
+    """``<int:…>`` ids an Integer column holds (32-bit on PostgreSQL): larger ones match no route (404)."""
 
     def __init__(self, url_map, *args, **kwargs) -> None:
-        kwargs.setdefault("max", 2**63 - 1)
+        kwargs.setdefault("max", 2**31 - 1)
         super().__init__(url_map, *args, **kwargs)
 
 
@@ -67,6 +68,19 @@ def init_app(app: Flask) -> None:
         reason = {413: "too_large", 400: "bad_request"}.get(exc.code, _reason(exc))
         response = jsonify({"error": reason, "message": messages.get(exc.code, exc.description)})
         return response, exc.code
+
+    @app.errorhandler(DataError)
+    def unstorable_value(exc: DataError):
+        # the database refused a value taken from the request (NUL characters, numbers out of
+        # range on PostgreSQL): the caller's input, not a server failure
+        from marketplace import db
+
+        db.session().rollback()
+        message = "a value in the request cannot be stored (NUL characters or numbers out of range)"
+        if _is_api():
+            return jsonify({"error": "invalid_value", "message": message}), 400
+        return render_template("error.html", status=400, reason="invalid_value", message=message,
+                               details=None), 400
 
     @app.errorhandler(Exception)
     def unexpected(exc: Exception):

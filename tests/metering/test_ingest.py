@@ -169,3 +169,26 @@ def test_needs_usage_scope(client, factory, modules):
                            headers=factory.headers("adopter", "440300", "read"))
     assert response.status_code == 403
     assert client.post("/api/v1/usage", json={"events": []}).status_code == 401
+
+
+def test_period_closed_by_a_settlement_racing_the_batch_is_rejected(client, app, adopter,
+                                                                     monkeypatch):
+    """Settlement commits between validation and the write: the event must not slip in."""
+    from marketplace.metering import service, writer
+
+    real_insert = writer.insert_new
+    engine = app.extensions["db"].engine
+
+    def settle_first(session, rows, **kwargs):
+        with engine.begin() as other:        # another process closes September meanwhile
+            other.execute(sa.insert(Period.__table__).values(
+                period="2026-09", state="closed", closed_by="race", totals={}))
+        monkeypatch.setattr(service.writer, "insert_new", real_insert)
+        return real_insert(session, rows, **kwargs)
+
+    monkeypatch.setattr(service.writer, "insert_new", settle_first)
+    status, body = post(client, adopter, [event("late", occurred_at="2026-09-30T10:00:00+08:00")])
+    assert status == 200
+    assert body["accepted"] == 0
+    assert body["rejected"] == [{"index": 0, "id": "late", "reason": "period_closed"}]
+    assert stored(app, event_id="late") == []

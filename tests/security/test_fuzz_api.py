@@ -72,10 +72,28 @@ def test_periods_out_of_datetime_range_are_refused_not_crashed(world, period):
     assert answer.status_code == 400 and answer.get_json()["error"] == "invalid_period"
 
 
-@pytest.mark.parametrize("path", ["/api/v1/installations/9223372036854775808",
+@pytest.mark.parametrize("path", ["/api/v1/installations/2147483648",
+                                  "/api/v1/installations/9223372036854775808",
                                   "/api/v1/tokens/99999999999999999999999"])
 def test_ids_beyond_64_bits_are_not_found_not_crashed(world, path):
     client = world.app.test_client()
     for method in ("GET", "DELETE"):
         answer = client.open(path, method=method, headers=world.headers("admin"))
         assert answer.status_code in (404, 405) and "error" in answer.get_json()
+
+
+@pytest.mark.parametrize("path", ["/api/v1/usage?module=a%00b", "/api/v1/modules/a%00b",
+                                  "/api/v1/statements/2026-10?jurisdiction=%00",
+                                  "/api/v1/ledger/balances?jurisdiction=%00"])
+def test_nul_characters_are_a_client_error_on_every_database(world, path):
+    answer = world.app.test_client().get(path, headers=world.headers("admin"))
+    assert answer.status_code < 500 and "error" in answer.get_json()
+
+
+def test_nul_characters_in_reported_usage_are_a_client_error(world):
+    from marketplace.clock import now
+
+    answer = world.app.test_client().post("/api/v1/usage", headers=world.headers("adopter"), json={
+        "events": [{"id": "a\u0000b", "module": "toy-echo", "operation": "echo", "units": 1,
+                    "occurred_at": now().isoformat()}]})
+    assert answer.status_code < 500
