@@ -42,7 +42,9 @@ class UsageEvent(Base):
 
     __table_args__ = (
         sa.UniqueConstraint("installation_id", "event_id", name="uq_usage_events_installation_event"),
-        sa.Index("ix_usage_events_period_installation", "period", "installation_id", "status"),
+        # covering index of settlement's GROUP BY: a period's aggregation reads only its own
+        # index entries (an index-only scan), never another period's rows
+        sa.Index("ix_usage_events_period_totals", "period", "status", "installation_id", "units"),
         sa.Index("ix_usage_events_installation_day", "installation_id", "day"),
         sa.CheckConstraint("status in ('ok', 'error', 'rejected')", name="status_known"),
         sa.CheckConstraint("units >= 0", name="units_not_negative"),
