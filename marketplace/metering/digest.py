@@ -1,4 +1,4 @@
-"""Verifiable usage: a hash chain of daily digests per installation (see README-digest.md).
+"""Verifiable usage: a hash chain of daily digests per installation (see README.md, "Verifiable usage").
 
 For each installation and platform-zone day with events::
 

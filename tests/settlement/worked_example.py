@@ -1,4 +1,4 @@
-"""The worked example of README-worked-example.md: three cities, four modules, October 2026.
+"""The worked example of README.md (Settlement): three cities, four modules, October 2026.
 
 Publishers 浙江省 (330000) and 广东省 (440000); adopters 深圳市 (440300),
 杭州市 (330100) and 上海市 (310000); platform fee 100 bps (1 %).
