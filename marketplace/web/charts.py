@@ -38,11 +38,11 @@ def _day_label(day: date | str) -> str:
     return text[5:] if len(text) == 10 else text
 
 
-def _frame(title: str, top: int, days: Sequence, body: list[str]) -> Markup:
+def _frame(title: str, top: int, days: Sequence, body: list[str], extra: int = 0) -> Markup:
     """Axes, grid, x labels (thinned to fit), legend-less frame around ``body``."""
     plot_w = WIDTH - MARGIN_LEFT - MARGIN_RIGHT
     plot_h = HEIGHT - MARGIN_TOP - MARGIN_BOTTOM
-    parts = [f'<svg class="chart" xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {WIDTH} {HEIGHT}" '
+    parts = [f'<svg class="chart" xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {WIDTH} {HEIGHT + extra}" '
              f'role="img" aria-label="{escape(title)}" preserveAspectRatio="xMidYMid meet">',
              f"<title>{escape(title)}</title>"]
     for i in range(5):
@@ -101,13 +101,12 @@ def line_chart(days: Sequence[date | str], series: Mapping[str, Sequence[int]], 
         body.append(f'<polyline class="series" fill="none" stroke="{colour}" stroke-width="2" '
                     f'points="{points}"><title>{escape(name)}: {total:,} {escape(unit)}</title>'
                     f"</polyline>")
-        if index >= 4:  # the page's table names the rest
-            continue
-        lx, ly = MARGIN_LEFT + index * 165, HEIGHT - 8
+        # legend: three names a row, as many rows as needed, so no series goes unnamed
+        lx, ly = MARGIN_LEFT + (index % 3) * 220, HEIGHT - 8 + (index // 3) * 16
         body.append(f'<rect x="{lx}" y="{ly - 9}" width="10" height="10" fill="{colour}"/>'
                     f'<text x="{lx + 14}" y="{ly}" font-size="11" fill="#1f2933">'
-                    f"{escape(name[:22])}</text>")
-    return _frame(title, top, days, body)
+                    f"{escape(name[:32])}</text>")
+    return _frame(title, top, days, body, extra=16 * ((len(series) - 1) // 3) if series else 0)
 
 
 def fill_days(days: Sequence[date], counts: Mapping[date, int]) -> list[int]:

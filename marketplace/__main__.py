@@ -1,0 +1,4 @@
+"""``python -m marketplace`` runs the command line."""
+from marketplace.cli import main
+
+main()
