@@ -14,6 +14,7 @@ import argparse
 import json
 import multiprocessing
 import os
+import shutil
 import statistics
 import subprocess
 import sys
@@ -189,6 +190,7 @@ def main() -> None:
         server.wait(30)
         if cluster:
             cluster.stop()
+        shutil.rmtree(workdir, ignore_errors=True)
 
 
 if __name__ == "__main__":

@@ -92,8 +92,7 @@ def _event_counts(app, installation_id: int) -> Counter:
 
 def test_acknowledged_usage_survives_sigkill_exactly_once(world, live_server):
     rng = random.Random()
-    headers = {**world.headers("adopter")}
-    headers["Authorization"] = f"Bearer {world.factory.token(world.emails['adopter'], 'usage invoke')}"
+    headers = {"Authorization": f"Bearer {world.factory.token(world.emails['adopter'], 'usage invoke')}"}
     load = None
     for run in range(RUNS):
         server = live_server(2)

@@ -194,8 +194,9 @@ def test_failed_calls_are_recorded_as_errors_and_not_billed(arena):
     from marketplace.metering.models import UsageEvent
 
     with world.app.app_context():
-        rows = db.session().execute(sa.select(UsageEvent.operation, UsageEvent.status, UsageEvent.units)
-                                    .where(UsageEvent.operation.in_(["crash", "wrong_shape", "sleepy"]))).all()
+        rows = db.session().execute(
+            sa.select(UsageEvent.operation, UsageEvent.status, UsageEvent.units)
+            .where(UsageEvent.operation.in_(["crash", "wrong_shape", "sleepy"]))).all()
     assert sorted(rows) == [("crash", "error", 0), ("sleepy", "error", 0), ("wrong_shape", "error", 0)]
 
 
