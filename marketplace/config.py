@@ -36,6 +36,9 @@ def from_environment(instance_path: str) -> dict:
         "NETTING": _flag(env.get("MARKETPLACE_NETTING"), False),
         "QUOTA_PER_MINUTE": int(env.get("MARKETPLACE_QUOTA_PER_MINUTE") or 600),
         "INVOKE_TIMEOUT": float(env.get("MARKETPLACE_INVOKE_TIMEOUT") or 5.0),
+        "SANDBOX": env.get("MARKETPLACE_SANDBOX") or "process",         # or "thread" (debugging)
+        "SANDBOX_PROCESSES": int(env.get("MARKETPLACE_SANDBOX_PROCESSES") or 4),
+        "SANDBOX_MEMORY_MB": int(env.get("MARKETPLACE_SANDBOX_MEMORY_MB") or 512),
         "SESSION_COOKIE_SECURE": _flag(env.get("MARKETPLACE_SECURE_COOKIES"), False),
         "SESSION_COOKIE_HTTPONLY": True,
         "SESSION_COOKIE_SAMESITE": "Lax",

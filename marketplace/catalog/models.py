@@ -4,6 +4,7 @@ from __future__ import annotations
 from datetime import datetime
 
 import sqlalchemy as sa
+from sqlalchemy.dialects.postgresql import TSVECTOR
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from marketplace.clock import now
@@ -109,9 +110,10 @@ class Operation(Base):
 # --- search index (maintained by marketplace.catalog.search.reindex_module) ---
 
 # Engine-specific objects the migrations create beside these tables (the SQLite
-# FTS5 table and its shadow tables, the PostgreSQL trigram index); schema
-# comparison skips them because no model can describe them.
-SEARCH_ENGINE_OBJECTS = ("catalog_search_fts", "ix_catalog_search_document_trgm")
+# FTS5 table and its shadow tables, the PostgreSQL GIN index on search_vector and
+# the trigram index it replaced); schema comparison skips them because no model
+# can describe them.
+SEARCH_ENGINE_OBJECTS = ("catalog_search_fts", "ix_catalog_search_vector_gin", "ix_catalog_search_document_trgm")
 Base.metadata.info.setdefault("engine_objects", set()).update(SEARCH_ENGINE_OBJECTS)
 
 
@@ -133,13 +135,16 @@ class SearchEntry(Base):
     # what 10,000 calls a month cost (transfer: the fee; cost_share: the period cost)
     price_minor: Mapped[int] = mapped_column(sa.BigInteger, default=0)
     published_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
-    # analysed text per field (CJK runs as bigrams), lower case; document = all of them
+    # analysed text per field (CJK runs as bigrams), lower case; document = all of them.
+    # Both engines keep them empty here: SQLite's copy lives in FTS5, PostgreSQL's in search_vector
     title_text: Mapped[str] = mapped_column(sa.Text, default="")
     label_text: Mapped[str] = mapped_column(sa.Text, default="")
     summary_text: Mapped[str] = mapped_column(sa.Text, default="")
     operations_text: Mapped[str] = mapped_column(sa.Text, default="")
     readme_text: Mapped[str] = mapped_column(sa.Text, default="")
     document: Mapped[str] = mapped_column(sa.Text, default="")
+    # PostgreSQL: the fields above as one weighted tsvector (they stay empty there); SQLite: NULL
+    search_vector: Mapped[str | None] = mapped_column(sa.Text().with_variant(TSVECTOR(), "postgresql"))
 
 
 class SearchTag(Base):

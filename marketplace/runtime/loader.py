@@ -1,4 +1,10 @@
-"""Loading module versions into this process: verified bundles, unique import names, cached managers.
+"""Running module versions: in sandbox processes (default) or in this process (debugging).
+
+``SANDBOX = "process"`` (the default): module code never runs in the web worker.
+:func:`manager_for` returns a :class:`SandboxManager` whose hooks
+:func:`call_with_limit` sends to the worker's :mod:`~marketplace.runtime.sandbox`
+pool; the bundle is verified and extracted here, imported there.
+``SANDBOX = "thread"``: the old in-process path described below.
 
 A version's bundle is read from the artifact store (sha256 verified), extracted
 into a per-process cache folder and its entry package imported as
@@ -18,6 +24,7 @@ import shutil
 import sys
 import tempfile
 import threading
+import time
 import types
 from concurrent.futures import ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
@@ -29,6 +36,8 @@ import pluggy
 from marketplace.catalog.bundle import extract_to, read_bundle
 from marketplace.catalog.store import ArtifactStore
 from marketplace.hookspecs import ModuleLifecycleSpec
+from marketplace.runtime import sandbox
+from marketplace.runtime.sandbox import ModuleBusy, ModuleCrashed, ModuleTimeout  # noqa: F401
 from marketplace.sdk import PROJECT, Context, hookspec
 
 log = logging.getLogger(__name__)
@@ -43,14 +52,11 @@ _cache_dir: Path | None = None
 _pool: ThreadPoolExecutor | None = None
 _pool_pid = 0
 _busy: dict[int, int] = {}
-
-
-class ModuleTimeout(Exception):
-    """The module did not answer within the time limit (its thread may still be running)."""
-
-
-class ModuleBusy(ModuleTimeout):
-    """Too many earlier calls of this installation are still running; refused without calling."""
+_freed = threading.Condition(_lock)     # notified when a call of any installation ends
+_targets: dict[tuple[int, int, str], "SandboxManager"] = {}
+_sandboxes: sandbox.SandboxPool | None = None
+LIFECYCLE = ("module_installed", "module_uninstalled", "module_health")
+DEFAULTS = {"SANDBOX": "process", "SANDBOX_PROCESSES": 4, "SANDBOX_MEMORY_MB": 512}
 
 
 def import_name(sha256: str) -> str:
@@ -78,12 +84,50 @@ _LIFECYCLE = _namespace("lifecycle_specs", {k: v for k, v in vars(ModuleLifecycl
 
 
 def _cache_root() -> Path:
-    """This process's folder of extracted bundles (removed at exit)."""
+    """This process's folder of extracted bundles (removed at exit; readable by sandboxes)."""
     global _cache_dir
-    if _cache_dir is None or not _cache_dir.exists():
+    if _cache_dir is None or not _cache_dir.exists() or f"-{os.getpid()}-" not in _cache_dir.name:
         _cache_dir = Path(tempfile.mkdtemp(prefix=f"govmarket-runtime-{os.getpid()}-"))
+        _cache_dir.chmod(0o755)
         atexit.register(shutil.rmtree, _cache_dir, True)
     return _cache_dir
+
+
+def settings() -> dict:
+    """Sandbox settings of the current app (defaults outside an app context)."""
+    try:
+        from flask import current_app, has_app_context
+    except ImportError:  # pragma: no cover - the platform always has Flask
+        return dict(DEFAULTS)
+    if not has_app_context():
+        return dict(DEFAULTS)
+    config = current_app.config
+    found = {k: config.get(k, v) for k, v in DEFAULTS.items()}
+    found["instance_path"] = current_app.instance_path
+    found["DATABASE_URL"] = config.get("DATABASE_URL", "")
+    return found
+
+
+def _mode() -> str:
+    """``process`` or ``thread``: where the current app runs module code."""
+    try:
+        from flask import current_app
+        return current_app.config.get("SANDBOX", "process")
+    except RuntimeError:                        # outside an app context
+        return DEFAULTS["SANDBOX"]
+
+
+def extracted(store: ArtifactStore, sha256: str) -> Path:
+    """The folder a verified bundle is extracted to (once per process)."""
+    root = _cache_root() / sha256
+    if root.is_dir():
+        return root
+    with _lock:
+        if not root.is_dir():
+            bundle = read_bundle(store.get(sha256))      # get() verifies the sha256
+            scratch = extract_to(bundle, _cache_root() / f".{sha256}-{threading.get_ident()}")
+            os.replace(scratch, root)
+    return root
 
 
 def load_module(store: ArtifactStore, sha256: str, entry: str) -> types.ModuleType:
@@ -94,9 +138,7 @@ def load_module(store: ArtifactStore, sha256: str, entry: str) -> types.ModuleTy
     with _lock:
         if sha256 in _modules:
             return _modules[sha256]
-        bundle = read_bundle(store.get(sha256))          # get() verifies the sha256
-        root = extract_to(bundle, _cache_root() / sha256)
-        pkg_dir = root / entry
+        pkg_dir = extracted(store, sha256) / entry
         name = import_name(sha256)
         spec = importlib.util.spec_from_file_location(
             name, pkg_dir / "__init__.py", submodule_search_locations=[str(pkg_dir)])
@@ -122,13 +164,56 @@ def build_manager(module: types.ModuleType, operations: Iterable[str],
     return pm
 
 
+class SandboxHook:
+    """A hook of a version as the sandbox will call it (what :func:`call_with_limit` sends)."""
+
+    __slots__ = ("target", "name")
+
+    def __init__(self, target: "SandboxManager", name: str) -> None:
+        self.target, self.name = target, name
+
+
+class _Hooks:
+    """``pm.hook.<name>`` for a SandboxManager."""
+
+    def __init__(self, target: "SandboxManager") -> None:
+        self._target = target
+
+    def __getattr__(self, name: str) -> SandboxHook:
+        if name.startswith("_") or (name not in LIFECYCLE and name not in self._target.operations):
+            raise AttributeError(name)
+        hook = SandboxHook(self._target, name)
+        setattr(self, name, hook)
+        return hook
+
+
+class SandboxManager:
+    """What the sandbox needs of a version: digest, entry, extracted folder, operations."""
+
+    def __init__(self, sha256: str, entry: str, bundle_dir: str, operations: list[str]) -> None:
+        self.sha256, self.entry, self.bundle_dir = sha256, entry, bundle_dir
+        self.operations = operations
+        self.hook = _Hooks(self)
+
+
 def manager_for(store: ArtifactStore, installation_id: int, version_id: int, sha256: str,
-                entry: str, operations: Callable[[], Iterable[str]]) -> pluggy.PluginManager:
+                entry: str, operations: Callable[[], Iterable[str]]):
     """The cached manager of an installation on a version (built on first use).
 
     ``operations`` is called only on a cache miss, so the hot path never loads them.
+    With ``SANDBOX = "process"`` this is a :class:`SandboxManager`; otherwise a pluggy one.
     """
     key = (installation_id, version_id, sha256)     # sha256: ids alone may repeat across databases
+    if _mode() != "thread":
+        found = _targets.get(key)
+        if found is not None:
+            return found
+        bundle_dir = str(extracted(store, sha256))
+        with _lock:
+            for stale in [k for k in _targets if k[0] == installation_id]:
+                del _targets[stale]
+            found = _targets[key] = SandboxManager(sha256, entry, bundle_dir, list(operations()))
+        return found
     pm = _managers.get(key)
     if pm is not None:
         return pm
@@ -148,6 +233,8 @@ def forget(installation_id: int) -> None:
     with _lock:
         for key in [k for k in _managers if k[0] == installation_id]:
             del _managers[key]
+        for key in [k for k in _targets if k[0] == installation_id]:
+            del _targets[key]
 
 
 def _executor() -> ThreadPoolExecutor:
@@ -165,6 +252,7 @@ def _executor() -> ThreadPoolExecutor:
 def _release(installation_id: int) -> None:
     with _lock:
         _busy[installation_id] = _busy.get(installation_id, 1) - 1
+        _freed.notify_all()
 
 
 def busy(installation_id: int) -> int:
@@ -172,14 +260,82 @@ def busy(installation_id: int) -> int:
     return _busy.get(installation_id, 0)
 
 
+def _shape() -> tuple[int, int, int]:
+    """(pid, SANDBOX_PROCESSES, SANDBOX_MEMORY_MB) the pool of the current app should have."""
+    try:
+        from flask import current_app
+        config = current_app.config
+    except RuntimeError:                        # outside an app context
+        config = DEFAULTS
+    return (os.getpid(), int(config.get("SANDBOX_PROCESSES", DEFAULTS["SANDBOX_PROCESSES"])),
+            int(config.get("SANDBOX_MEMORY_MB", DEFAULTS["SANDBOX_MEMORY_MB"])))
+
+
+def sandbox_pool() -> sandbox.SandboxPool:
+    """This process's sandbox pool (started after fork; restarted when its settings change)."""
+    global _sandboxes
+    shape = _shape()
+    pool = _sandboxes
+    if pool is None or (pool.pid, pool.size, pool.memory_mb) != shape:
+        with _lock:
+            pool = _sandboxes
+            if pool is None or (pool.pid, pool.size, pool.memory_mb) != shape:
+                if pool is not None and pool.pid == os.getpid():
+                    pool.close()
+                else:
+                    _busy.clear()               # a forked child: the parent's calls aren't ours
+                found = settings()
+                sandbox.protect_platform_files(found.get("instance_path"),
+                                               str(found.get("DATABASE_URL", "")))
+                pool = _sandboxes = sandbox.SandboxPool(_cache_root(), shape[1], shape[2])
+    return pool
+
+
+def _context_dict(context: Context) -> dict:
+    """The call context as the sandbox rebuilds it."""
+    who = context.jurisdiction
+    return {"code": who.code, "name": who.name, "installation_id": context.installation_id,
+            "config": dict(context.config or {}), "request_id": context.request_id,
+            "module": context.module, "version": context.version}
+
+
+def _call_in_sandbox(installation_id: int, timeout: float, hook: SandboxHook,
+                     kwargs: dict) -> Any:
+    """One call in this process's sandbox pool, under the per-installation cap.
+
+    An installation may use all sandboxes but one at a time; a call beyond that waits
+    for one of its own to end (within its time limit), so bursts of quick calls queue
+    while a tenant whose calls hang can't starve the others.
+    """
+    pool = sandbox_pool()
+    cap = min(MAX_BUSY_PER_INSTALLATION, pool.per_installation)
+    started = time.monotonic()
+    with _freed:
+        if not _freed.wait_for(lambda: _busy.get(installation_id, 0) < cap, timeout):
+            raise ModuleBusy(f"{_busy[installation_id]} earlier calls are still running")
+        _busy[installation_id] = _busy.get(installation_id, 0) + 1
+    try:
+        return pool.call(hook.target, hook.name, kwargs.get("payload"),
+                         _context_dict(kwargs["context"]), timeout - (time.monotonic() - started),
+                         lifecycle=hook.name in LIFECYCLE)
+    finally:
+        _release(installation_id)
+
+
 def call_with_limit(installation_id: int, timeout: float, func: Callable, /, **kwargs: Any) -> Any:
-    """Run module code in the bounded pool and wait at most ``timeout`` seconds.
+    """Run module code in a sandbox process (or the thread pool) for at most ``timeout`` s.
+
+    A :class:`SandboxHook` goes to a sandbox process: a late call's sandbox is killed
+    and replaced, a dead one raises ModuleCrashed. Any other callable runs on the
+    in-process thread pool (``SANDBOX = "thread"``):
 
     Python cannot kill a thread: a call past its limit keeps its pool thread until it
     returns (a CPU-bound endless loop keeps it forever and takes a GIL share). So each
     installation may hold at most MAX_BUSY_PER_INSTALLATION pool threads; beyond that
     its calls are refused at once with ModuleBusy, and other tenants keep the rest.
     """
+    if isinstance(func, SandboxHook):
+        return _call_in_sandbox(installation_id, timeout, func, kwargs)
     with _lock:
         if _busy.get(installation_id, 0) >= MAX_BUSY_PER_INSTALLATION:
             raise ModuleBusy(f"{_busy[installation_id]} earlier calls are still running")

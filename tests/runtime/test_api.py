@@ -119,6 +119,7 @@ def test_uninstall_ends_agreement_keeps_usage_and_allows_reinstall(app, catalog,
 
 
 def test_lifecycle_hooks_fire_and_their_errors_are_not_fatal(app, catalog, shenzhen):
+    app.config["SANDBOX"] = "thread"    # to read LIFECYCLE here; the sandbox path: test_sandbox_pool
     version_id = catalog.toy()
     item = shenzhen.install("toy-echo").json
     with app.app_context():

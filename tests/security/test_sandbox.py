@@ -1,25 +1,22 @@
 """Module sandbox: hostile module code against a real gunicorn server with two workers.
 
-How modules run (marketplace/runtime/loader.py): in the web worker process, on a
-bounded thread pool, with a time limit the gateway waits for (``INVOKE_TIMEOUT``).
-What that contains, and these tests pin:
-* hanging or busy-looping code → 504 at the time limit; an installation may hold at
-  most 4 pool threads, then its calls are refused at once (still 504); a busy loop
-  keeps its thread and a GIL share after the 504, so other tenants in that worker are
-  answered but slowly until it ends (an endless loop would slow the worker for good);
+How modules run (marketplace/runtime/sandbox.py): in a pool of long-lived sandbox
+processes per web worker, with a bare environment, a 512 MiB address-space cap and
+(as root) the uid of ``nobody``; the gateway waits for the answer up to
+``INVOKE_TIMEOUT``. What that contains, and these tests pin:
+* hanging or busy-looping code → 504 at the time limit; the sandbox is SIGKILLed and
+  replaced, so even an endless loop stops costing CPU; one installation may use all
+  sandboxes of a worker but one;
 * raising, bad output, output that is not JSON → 502, recorded as ``error``, not billed;
-* printing → goes to the worker's stdout/stderr, the answer is unaffected;
-* a worker that dies (``os._exit``, the OOM killer) → that request fails, gunicorn
-  starts a new worker, other tenants keep being served throughout;
+* printing → goes nowhere (the protocol pipe is private), the answer is unaffected;
+* memory exhaustion, ``os._exit`` → 502, the sandbox is replaced, the web worker lives;
+* the module sees no platform secrets or database credentials and cannot read the
+  platform's database;
 and other tenants' calls are answered on time while all of this goes on.
-What it does NOT contain (xfail strict below, reported to the lead): module code
-shares the worker's address space, environment and database credentials, so it can
-read the platform's secrets and other tenants' rows, and memory is not capped per
-module (a large allocation lives in the worker). Closing that needs modules to run
-in separate processes (like the publish-time checker does).
 """
 from __future__ import annotations
 
+import os
 import textwrap
 import threading
 import time
@@ -91,7 +88,9 @@ def die(payload, context):
 @hookimpl
 def snoop(payload, context):
     found = {"secret_key": os.environ.get("MARKETPLACE_SECRET_KEY"),
-             "database_url": os.environ.get("MARKETPLACE_DATABASE_URL")}
+             "database_url": os.environ.get("MARKETPLACE_DATABASE_URL"),
+             "stripe": os.environ.get("STRIPE_API_KEY"),
+             "marketplace": sorted(k for k in os.environ if k.startswith("MARKETPLACE_"))}
     try:
         import sqlalchemy as sa
         engine = sa.create_engine(found["database_url"])
@@ -100,6 +99,12 @@ def snoop(payload, context):
         engine.dispose()
     except Exception as exc:  # noqa: BLE001
         found["error"] = repr(exc)
+    if payload.get("file"):
+        try:
+            with open(payload["file"], "rb") as fh:
+                found["file"] = fh.read(16).hex()
+        except OSError as exc:
+            found["file"] = type(exc).__name__
     return found
 '''
 OPS = ["sleepy", "spin", "crash", "not_json", "wrong_shape", "shout", "hog", "die", "snoop"]
@@ -165,10 +170,10 @@ def _healthy_calls_during(server, world, seconds: float) -> list[tuple[int, floa
     return results
 
 
-# A busy loop holds the GIL share of its pool thread until it ends: other tenants in the
-# same worker are still answered, but slowly (reported), hence the looser bound for spin.
+# A busy loop runs in its own sandbox process (killed at the limit); on this 2-core machine
+# it still takes CPU from the workers until then, hence the looser bound for spin.
 @pytest.mark.parametrize(("op", "body", "status", "bound"), [
-    ("sleepy", {"seconds": 5}, 504, 2.0), ("spin", {"seconds": 3}, 504, 10.0),
+    ("sleepy", {"seconds": 5}, 504, 2.0), ("spin", {"seconds": 600}, 504, 3.0),
     ("crash", {}, 502, 2.0), ("not_json", {}, 502, 2.0), ("wrong_shape", {}, 502, 2.0)])
 def test_misbehaving_module_is_answered_for_while_other_tenants_are_served(arena, op, body, status,
                                                                            bound):
@@ -206,29 +211,38 @@ def test_printing_and_a_large_allocation_do_not_disturb_the_answer(arena):
     assert answer.status_code == 200 and answer.json() == {"said": "done"}
     answer, _ = _call(server, world, "adopter", "/api/v1/invoke/hostile-mod/hog", {"mb": 200})
     assert answer.status_code == 200 and answer.json() == {"size": 200 * 1024 * 1024}
+    before = set(server.worker_pids())
+    answer, _ = _call(server, world, "adopter", "/api/v1/invoke/hostile-mod/hog", {"mb": 4096})
+    assert (answer.status_code, answer.json()["error"]) == (502, "module_error")
+    assert set(server.worker_pids()) == before          # the memory cap is the sandbox's
+    answer, _ = _call(server, world, "adopter", "/api/v1/invoke/hostile-mod/shout", {})
+    assert answer.status_code == 200 and answer.json() == {"said": "done"}
     healthy, _ = _call(server, world, "other_adopter", "/api/v1/invoke/toy-echo/echo", {"text": "ok"})
     assert healthy.status_code == 200
 
 
-def test_a_worker_killed_by_a_module_is_replaced_and_others_keep_being_served(arena):
+def test_a_module_that_exits_is_502_and_the_worker_lives_on(arena):
     world, server = arena
     before = set(server.worker_pids())
-    with pytest.raises(requests.ConnectionError):
-        _call(server, world, "adopter", "/api/v1/invoke/hostile-mod/die", {})
-    healthy = _healthy_calls_during(server, world, 3.0)
+    for _ in range(3):
+        answer, _ = _call(server, world, "adopter", "/api/v1/invoke/hostile-mod/die", {})
+        assert (answer.status_code, answer.json()["error"]) == (502, "module_error")
+    healthy = _healthy_calls_during(server, world, 2.0)
     assert healthy and {code for code, _ in healthy} == {200}
-    deadline = time.time() + 15
-    while len(set(server.worker_pids())) < 2 and time.time() < deadline:
-        time.sleep(0.2)
-    after = set(server.worker_pids())
-    assert len(after) == 2 and after != before           # gunicorn replaced the dead worker
+    assert set(server.worker_pids()) == before            # no gunicorn worker died
+    answer, _ = _call(server, world, "adopter", "/api/v1/invoke/hostile-mod/shout", {})
+    assert answer.status_code == 200
 
 
-@pytest.mark.xfail(strict=True, reason="modules run in the web worker: they can read the platform's "
-                   "environment and database (reported; needs out-of-process module execution)")
 def test_module_cannot_read_platform_secrets_or_other_tenants_data(arena):
     world, server = arena
-    answer, _ = _call(server, world, "adopter", "/api/v1/invoke/hostile-mod/snoop", {})
+    url = world.app.config["DATABASE_URL"]
+    db_file = url[len("sqlite:///"):] if url.startswith("sqlite:///") else ""
+    answer, _ = _call(server, world, "adopter", "/api/v1/invoke/hostile-mod/snoop",
+                      {"file": db_file})
     found = answer.json()
+    if db_file and os.getuid() == 0:                   # sandboxes run as nobody
+        assert found["file"] == "PermissionError"
     assert found.get("secret_key") is None and found.get("database_url") is None
+    assert found.get("stripe") is None and found["marketplace"] == []
     assert world.emails["other_adopter"] not in found.get("emails", [])

@@ -1,0 +1,198 @@
+"""Long-lived sandbox process: loads module versions and answers hook calls over a pipe.
+
+Started by :mod:`marketplace.runtime.sandbox` as
+``python -P -B _sandbox_worker.py HOOKSPECS_PATH MEMORY_MB`` with a bare environment
+whose PYTHONPATH holds only a stand-in ``marketplace`` package (``sdk.py``: no
+Flask, no database). Before any module code runs it caps its own resources, moves
+the real stdout pipe to a private descriptor (fd 1 then points to /dev/null, so a
+module's prints can't corrupt the protocol) and, when started as root, becomes
+``nobody``. Messages both ways are a 4-byte big-endian length and compact JSON.
+Request: ``{sha256, hook, payload?, context, entry?, bundle_dir?, operations?}``;
+answer: ``{"ok": output}`` | ``{"error": type, "message": ...}`` |
+``{"module_error": reason, "message": ...}``. EOF on stdin ends the process.
+"""
+from __future__ import annotations
+
+import importlib.util
+import json
+import os
+import resource
+import sys
+import types
+
+_dumps = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
+LIFECYCLE = ("module_installed", "module_uninstalled", "module_health")
+_managers: dict[str, object] = {}           # sha256 → PluginManager
+
+
+def _limit(memory_mb: int) -> None:
+    """Cap address space and open files; no core dumps."""
+    for res, value in ((resource.RLIMIT_AS, memory_mb << 20), (resource.RLIMIT_NOFILE, 64),
+                       (resource.RLIMIT_CORE, 0), (resource.RLIMIT_FSIZE, 64 << 20)):
+        hard = resource.getrlimit(res)[1]
+        value = value if hard == resource.RLIM_INFINITY else min(value, hard)
+        resource.setrlimit(res, (value, value))
+
+
+def _private_stdout() -> int:
+    """Keep the answer pipe on a private fd; fd 1 (and sys.stdout) go to /dev/null."""
+    answer_fd = os.dup(1)
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, 1)
+    os.close(devnull)
+    sys.stdout = open(1, "w", encoding="utf-8", closefd=False)
+    return answer_fd
+
+
+def _forget_platform() -> None:
+    """Drop editable-install finders: they would map ``marketplace.*`` to the real package."""
+    sys.meta_path[:] = [f for f in sys.meta_path if "editable" not in repr(f).lower()]
+    sys.path[:] = [p for p in sys.path if "__editable__" not in p]
+    sys.path_importer_cache.clear()
+
+
+def _drop_privileges() -> None:
+    """Become ``nobody`` when started as root (the platform's files are 0600/0700)."""
+    if os.getuid() != 0:
+        return
+    import pwd
+
+    nobody = pwd.getpwnam("nobody")
+    # The interpreter may live where nobody can't pass (/root/.pyenv): reach its import paths
+    # through a folder descriptor opened now, as root (/proc/self/fd/N needs no search
+    # permission on the folders above it).
+    base = sys.base_prefix
+    own = [p for p in sys.path if os.path.isabs(p) and p.startswith(base + os.sep)]
+    if own:
+        via = f"/proc/self/fd/{os.open(base, os.O_RDONLY | os.O_DIRECTORY)}"
+        sys.path[:] = [via + p[len(base):] if p in own else p for p in sys.path]
+        sys.path_importer_cache.clear()
+    os.setgroups([])
+    os.setgid(nobody.pw_gid)
+    os.setuid(nobody.pw_uid)
+    os.environ["HOME"] = "/nonexistent"
+
+
+def _spec_namespace(name: str, functions: dict) -> types.ModuleType:
+    namespace = types.ModuleType(name)
+    namespace.__dict__.update(functions)
+    return namespace
+
+
+def _operation_spec(name: str):
+    from marketplace.sdk import hookspec
+
+    def operation(payload, context):
+        """Operation hook declared by the manifest."""
+    operation.__name__ = operation.__qualname__ = name
+    return hookspec(firstresult=True)(operation)
+
+
+def _manager(job: dict, lifecycle: types.ModuleType):
+    """The cached PluginManager of a version (imported on first use)."""
+    sha = job["sha256"]
+    pm = _managers.get(sha)
+    if pm is not None:
+        return pm
+    if "bundle_dir" not in job:
+        raise LookupError("not loaded")
+    import pluggy
+
+    name = f"govmarket_mod_{sha[:16]}"
+    pkg_dir = os.path.join(job["bundle_dir"], job["entry"])
+    spec = importlib.util.spec_from_file_location(
+        name, os.path.join(pkg_dir, "__init__.py"), submodule_search_locations=[pkg_dir])
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module
+    try:
+        spec.loader.exec_module(module)
+    except BaseException:
+        sys.modules.pop(name, None)
+        raise
+    pm = pluggy.PluginManager("govmarket")
+    pm.add_hookspecs(lifecycle)
+    pm.add_hookspecs(_spec_namespace("operation_specs", {
+        op: _operation_spec(op) for op in job["operations"]}))
+    pm.register(module, name=name)
+    pm.check_pending()
+    _managers[sha] = pm
+    return pm
+
+
+def _answer(job: dict, lifecycle: types.ModuleType) -> dict:
+    """Run one hook call; every failure becomes an answer, never a crash of this loop."""
+    from marketplace.sdk import Context, JurisdictionRef, ModuleError
+
+    try:
+        pm = _manager(job, lifecycle)
+        c = job["context"]
+        ctx = Context(jurisdiction=JurisdictionRef(c["code"], c["name"]),
+                      installation_id=c["installation_id"], config=c["config"],
+                      request_id=c["request_id"], module=c["module"], version=c["version"])
+        hook = getattr(pm.hook, job["hook"])
+        if "payload" in job:
+            return {"ok": hook(payload=job["payload"], context=ctx)}
+        return {"ok": hook(context=ctx)}
+    except LookupError as exc:
+        if str(exc) == "not loaded" and "bundle_dir" not in job:
+            return {"error": "NotLoaded", "message": "send the bundle"}
+        return {"error": type(exc).__name__, "message": str(exc)}
+    except ModuleError as exc:
+        return {"module_error": exc.reason, "message": exc.message}
+    except MemoryError:
+        return {"error": "MemoryError", "message": "the module ran out of its memory limit",
+                "recycle": True}
+    except BaseException as exc:  # noqa: BLE001 - SystemExit and friends are the module's fault
+        return {"error": type(exc).__name__, "message": str(exc)[:2000],
+                "recycle": isinstance(exc, (SystemExit, KeyboardInterrupt))}
+
+
+def _read(fd: int, size: int) -> bytes:
+    chunks, left = [], size
+    while left:
+        chunk = os.read(fd, left)
+        if not chunk:
+            raise EOFError
+        chunks.append(chunk)
+        left -= len(chunk)
+    return b"".join(chunks)
+
+
+def _write(fd: int, answer: dict) -> None:
+    try:
+        body = _dumps(answer).encode()
+    except (TypeError, ValueError) as exc:
+        body = _dumps({"error": "NotJSON", "message": f"output is not JSON: {exc}"}).encode()
+    data = len(body).to_bytes(4, "big") + body
+    while data:
+        data = data[os.write(fd, data):]
+
+
+def main(hookspecs_path: str, memory_mb: str) -> int:
+    """Serve hook calls until the parent closes the pipe."""
+    answer_fd = _private_stdout()
+    import pluggy  # noqa: F401 - loaded before the limits and the privilege drop
+    import marketplace.sdk  # noqa: F401 - the stand-in package's sdk
+
+    spec = importlib.util.spec_from_file_location("_govmarket_hookspecs", hookspecs_path)
+    specs = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(specs)
+    lifecycle = _spec_namespace("lifecycle_specs", {
+        k: v for k, v in vars(specs.ModuleLifecycleSpec).items() if k in LIFECYCLE})
+    _forget_platform()
+    _limit(int(memory_mb))
+    _drop_privileges()
+    while True:
+        try:
+            size = int.from_bytes(_read(0, 4), "big")
+            job = json.loads(_read(0, size))
+        except EOFError:
+            return 0
+        answer = _answer(job, lifecycle)
+        _write(answer_fd, answer)
+        if answer.get("recycle"):
+            return 0            # state after MemoryError/SystemExit is suspect: start afresh
+
+
+if __name__ == "__main__":
+    sys.exit(main(*sys.argv[1:3]))

@@ -1,0 +1,233 @@
+"""A pool of long-lived sandbox processes that run module code outside the web worker.
+
+Each web worker process gets its own pool (created lazily after gunicorn's fork,
+checked by pid) of ``SANDBOX_PROCESSES`` children running ``_sandbox_worker.py``
+with a bare environment (no platform secrets), an address-space cap of
+``SANDBOX_MEMORY_MB``, and, when the platform runs as root, the uid of ``nobody``.
+A call takes an idle sandbox, writes one length-prefixed JSON request and waits
+on the pipe with ``select`` up to the time limit. Too late: the sandbox's whole
+process group is SIGKILLed, a fresh one started, and :class:`ModuleTimeout`
+raised. A sandbox that dies mid-call (memory limit, ``os._exit``) raises
+:class:`ModuleCrashed` and is replaced. Platform files: when running as root,
+:func:`protect_platform_files` makes the instance folder 0700 and the secret key
+and SQLite files 0600 so ``nobody`` cannot read them.
+"""
+from __future__ import annotations
+
+import json
+import os
+import select
+import shutil
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections import deque
+from pathlib import Path
+from typing import Any
+
+from marketplace.sdk import ModuleError
+
+WORKER = Path(__file__).with_name("_sandbox_worker.py")
+HOOKSPECS = Path(__file__).resolve().parents[1] / "hookspecs.py"
+SDK = Path(__file__).resolve().parents[1] / "sdk.py"
+MAX_ANSWER = 32 << 20
+_dumps = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
+
+
+class ModuleTimeout(Exception):
+    """The module did not answer within the time limit."""
+
+
+class ModuleBusy(ModuleTimeout):
+    """Too many calls of this installation are running (or no sandbox is free); not called."""
+
+
+class ModuleCrashed(Exception):
+    """The sandbox running the module died during the call (memory limit, exit, crash)."""
+
+
+class ModuleFailed(Exception):
+    """Module code raised; ``kind`` is the exception's type name inside the sandbox."""
+
+    def __init__(self, kind: str, message: str) -> None:
+        super().__init__(f"{kind}: {message}")
+        self.kind = kind
+
+
+def standin_package(root: Path) -> Path:
+    """A PYTHONPATH folder whose ``marketplace`` package holds only ``sdk.py``."""
+    pkg = root / "sdk" / "marketplace"
+    if not (pkg / "sdk.py").exists():
+        pkg.mkdir(parents=True, exist_ok=True)
+        (pkg / "__init__.py").write_text('"""Stand-in: modules may import only marketplace.sdk."""\n')
+        shutil.copyfile(SDK, pkg / "sdk.py")
+        for path in (root, root / "sdk", pkg):
+            path.chmod(0o755)
+    return root / "sdk"
+
+
+def protect_platform_files(instance_path: str | None, database_url: str) -> None:
+    """Make the instance folder 0700 and secret key / SQLite files 0600 (root only)."""
+    if os.getuid() != 0:
+        return
+    paths: list[tuple[Path, int]] = []
+    if instance_path and os.path.isdir(instance_path):
+        paths += [(Path(instance_path), 0o700), (Path(instance_path) / "secret_key", 0o600)]
+    if database_url.startswith("sqlite:///") and len(database_url) > len("sqlite:///"):
+        db_file = Path(database_url[len("sqlite:///"):])
+        paths += [(db_file.with_name(db_file.name + s), 0o600) for s in ("", "-wal", "-shm")]
+    for path, mode in paths:
+        try:
+            if path.exists() and path.stat().st_mode & 0o077:
+                path.chmod(mode)
+        except OSError:
+            pass
+
+
+class Sandbox:
+    """One child process and its two pipe ends; ``loaded`` holds the versions it imported."""
+
+    def __init__(self, root: Path, memory_mb: int) -> None:
+        env = {"PATH": os.environ.get("PATH", os.defpath), "LANG": "C.UTF-8",
+               "PYTHONIOENCODING": "utf-8", "PYTHONPATH": str(standin_package(root))}
+        self.proc = subprocess.Popen(
+            [sys.executable, "-P", "-B", str(WORKER), str(HOOKSPECS), str(memory_mb)],
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, env=env, cwd=root,
+            start_new_session=True, bufsize=0)
+        self.wfd, self.rfd = self.proc.stdin.fileno(), self.proc.stdout.fileno()
+        self.loaded: set[str] = set()
+
+    def call(self, request: dict, timeout: float) -> dict:
+        """Send one request and wait at most ``timeout`` seconds for its answer."""
+        data = _dumps(request).encode()
+        try:
+            data = len(data).to_bytes(4, "big") + data
+            while data:
+                data = data[os.write(self.wfd, data):]
+        except OSError:
+            raise ModuleCrashed("the sandbox process is gone") from None
+        deadline = time.monotonic() + timeout
+        buf = b""
+        need = 4
+        while True:
+            if len(buf) < need:
+                left = deadline - time.monotonic()
+                if left <= 0 or not select.select((self.rfd,), (), (), left)[0]:
+                    raise ModuleTimeout(f"no answer within {timeout:g} s")
+                chunk = os.read(self.rfd, 1 << 16)
+                if not chunk:
+                    raise ModuleCrashed(self._death())
+                buf += chunk
+            if need == 4 and len(buf) >= 4:
+                need = 4 + int.from_bytes(buf[:4], "big")
+                if need > MAX_ANSWER:
+                    raise ModuleCrashed("the module's answer is larger than 32 MB")
+            if need > 4 and len(buf) >= need:
+                return json.loads(buf[4:need])
+
+    def _death(self) -> str:
+        """Words for how the sandbox ended."""
+        try:
+            rc = self.proc.wait(1)
+        except subprocess.TimeoutExpired:
+            return "the sandbox closed its pipe"
+        if rc < 0:
+            name = signal.Signals(-rc).name
+            return f"the sandbox was killed by {name} (memory limit or crash)"
+        return f"the module ended its sandbox process (exit status {rc})"
+
+    def kill(self) -> None:
+        """SIGKILL the sandbox and anything it started; reap it."""
+        try:
+            os.killpg(self.proc.pid, signal.SIGKILL)
+        except (ProcessLookupError, PermissionError):
+            pass
+        for pipe in (self.proc.stdin, self.proc.stdout):
+            try:
+                pipe.close()
+            except OSError:
+                pass
+        self.proc.wait()
+
+
+class SandboxPool:
+    """Sandboxes of one web worker process, handed out one call at a time."""
+
+    def __init__(self, root: Path, processes: int, memory_mb: int) -> None:
+        self.root, self.size, self.memory_mb = root, max(1, processes), memory_mb
+        self.pid = os.getpid()
+        self.per_installation = max(1, self.size - 1)
+        self._idle = deque(Sandbox(root, memory_mb) for _ in range(self.size))
+        self._ready = threading.Condition()
+
+    def _acquire(self, timeout: float) -> Sandbox:
+        with self._ready:
+            if not self._ready.wait_for(lambda: self._idle, timeout):
+                raise ModuleBusy(f"all {self.size} sandboxes are busy")
+            return self._idle.pop()             # LIFO: the warmest sandbox first
+
+    def _release(self, box: Sandbox) -> None:
+        with self._ready:
+            self._idle.append(box)
+            self._ready.notify()
+
+    def call(self, target: Any, hook: str, payload: Any, context: dict, timeout: float,
+             lifecycle: bool = False) -> Any:
+        """Run ``hook`` of ``target`` (sha256, entry, bundle_dir, operations) in a sandbox."""
+        started = time.monotonic()
+        box = self._acquire(timeout)
+        try:
+            request = {"sha256": target.sha256, "hook": hook, "context": context}
+            if not lifecycle:
+                request["payload"] = payload
+            if target.sha256 not in box.loaded:
+                request.update(entry=target.entry, bundle_dir=target.bundle_dir,
+                               operations=target.operations)
+            answer = box.call(request, timeout - (time.monotonic() - started))
+        except BaseException:
+            box.kill()                          # late or dead: its call may still be running
+            box = self._fresh(box)
+            raise
+        finally:
+            self._release(box)
+        return _result(box, target.sha256, answer, self)
+
+    def _fresh(self, old: Sandbox) -> Sandbox:
+        """A new sandbox in place of a killed one (the old, dead one if none can start)."""
+        try:
+            return Sandbox(self.root, self.memory_mb)
+        except OSError:
+            return old                          # its next call fails fast and retries
+
+    def replace(self, box: Sandbox) -> None:
+        """Swap a sandbox that asked to be recycled for a fresh one."""
+        with self._ready:
+            try:
+                self._idle.remove(box)
+            except ValueError:
+                return
+            box.kill()
+            self._idle.append(self._fresh(box))
+
+    def close(self) -> None:
+        """Stop every idle sandbox (busy ones end when their caller releases them)."""
+        with self._ready:
+            while self._idle:
+                self._idle.pop().kill()
+
+
+def _result(box: Sandbox, sha256: str, answer: dict, pool: SandboxPool) -> Any:
+    """The output of an answer, or the matching exception."""
+    if "ok" in answer:
+        box.loaded.add(sha256)
+        return answer["ok"]
+    if answer.get("recycle"):
+        pool.replace(box)
+    if "module_error" in answer:
+        box.loaded.add(sha256)
+        raise ModuleError(answer["module_error"], answer["message"])
+    if answer["error"] == "MemoryError":
+        raise ModuleCrashed(answer["message"])
+    raise ModuleFailed(answer["error"], answer["message"])

@@ -1,0 +1,209 @@
+"""Module code runs in sandbox processes: hangs, memory, exits, stdout and snooping are contained."""
+from __future__ import annotations
+
+import os
+import textwrap
+import time
+from concurrent.futures import ThreadPoolExecutor
+
+import pytest
+
+from marketplace.runtime import loader
+
+ROGUE = '''
+"""A module that misbehaves on purpose, plus a healthy echo."""
+import os
+import resource
+import sys
+
+from marketplace.sdk import hookimpl
+
+EVENTS = []
+
+
+@hookimpl
+def echo(payload, context):
+    return {"text": payload.get("text", ""), "pid": os.getpid(), "tenant": context.jurisdiction.code}
+
+
+@hookimpl
+def spin(payload, context):
+    while True:
+        pass
+
+
+@hookimpl
+def hog(payload, context):
+    block = bytearray(payload["mb"] * 1024 * 1024)
+    return {"size": len(block)}
+
+
+@hookimpl
+def die(payload, context):
+    os._exit(3)
+
+
+@hookimpl
+def leave(payload, context):
+    sys.exit(0)
+
+
+@hookimpl
+def shout(payload, context):
+    print("to stdout " * 10000)
+    os.write(1, b"raw bytes on fd 1" * 1000)
+    return {"text": "said"}
+
+
+@hookimpl
+def snoop(payload, context):
+    found = {"env": dict(os.environ), "uid": os.getuid(),
+             "memory": resource.getrlimit(resource.RLIMIT_AS)[0]}
+    try:
+        import marketplace.db  # noqa: F401
+        found["db_module"] = "imported"
+    except ImportError as exc:
+        found["db_module"] = repr(exc)
+    for path in payload.get("files", []):
+        try:
+            with open(path, "rb") as fh:
+                found[path] = fh.read(16).hex()
+        except OSError as exc:
+            found[path] = type(exc).__name__
+    return found
+
+
+@hookimpl
+def events(payload, context):
+    return {"events": EVENTS}
+
+
+@hookimpl
+def module_installed(context):
+    EVENTS.append(["installed", context.installation_id])
+'''
+OPS = ["echo", "spin", "hog", "die", "leave", "shout", "snoop", "events"]
+
+
+def _rogue_folder(tmp_path):
+    folder = tmp_path / "rogue"
+    (folder / "rogue_mod").mkdir(parents=True)
+    ops = "".join(f'[[operations]]\nname = "{op}"\nunits = 1\ninput = {{ type = "object" }}\n'
+                  f'output = {{ type = "object" }}\n\n' for op in OPS)
+    (folder / "manifest.toml").write_text(textwrap.dedent('''\
+        [module]
+        name = "rogue-mod"
+        version = "1.0.0"
+        title = "恶意模块"
+        summary = "Misbehaves on purpose."
+        category = "public_service"
+        entry = "rogue_mod"
+        source_license = "MIT"
+
+        ''') + ops + '[terms]\nkind = "free"\n', encoding="utf-8")
+    (folder / "rogue_mod" / "__init__.py").write_text(ROGUE, encoding="utf-8")
+    return folder
+
+
+@pytest.fixture
+def rogue(app, catalog, shenzhen, hangzhou):
+    """rogue-mod installed for Shenzhen and Hangzhou; a 1 s time limit."""
+    app.config["INVOKE_TIMEOUT"] = 1.0
+    catalog.publish_folder(_rogue_folder(catalog.tmp))
+    for city in (shenzhen, hangzhou):
+        assert city.install("rogue-mod").status_code == 201
+    return shenzhen
+
+
+def _echo(city, text="ok"):
+    reply = city.invoke("rogue-mod", "echo", {"text": text})
+    assert reply.status_code == 200, reply.json
+    return reply.json
+
+
+def test_module_runs_in_another_process(rogue):
+    assert _echo(rogue)["pid"] != os.getpid()
+
+
+def test_endless_cpu_loop_is_504_and_its_sandbox_is_replaced(app, rogue):
+    before = _echo(rogue)["pid"]
+    started = time.monotonic()
+    reply = rogue.invoke("rogue-mod", "spin", {})
+    assert (reply.status_code, reply.json["error"]) == (504, "timeout")
+    assert time.monotonic() - started < 3
+    pids = {_echo(rogue)["pid"] for _ in range(8)}
+    with app.app_context():
+        live = {box.proc.pid for box in loader.sandbox_pool()._idle}
+    assert pids <= live and len(live) == loader.sandbox_pool().size
+    spinner = [p for p in pids | {before} if p not in live]
+    for pid in spinner:                      # the killed sandbox is gone, not spinning on
+        with pytest.raises(ProcessLookupError):
+            os.kill(pid, 0)
+
+
+@pytest.mark.parametrize(("op", "body"), [("hog", {"mb": 2048}), ("die", {}), ("leave", {})])
+def test_memory_hog_or_exit_is_502_and_the_next_call_is_fine(rogue, op, body):
+    reply = rogue.invoke("rogue-mod", op, body)
+    assert (reply.status_code, reply.json["error"]) == (502, "module_error")
+    assert _echo(rogue, "after")["text"] == "after"
+
+
+def test_modest_allocation_is_allowed(rogue):
+    reply = rogue.invoke("rogue-mod", "hog", {"mb": 100})
+    assert reply.status_code == 200 and reply.json == {"size": 100 * 1024 * 1024}
+
+
+def test_stdout_is_contained(rogue):
+    for _ in range(3):
+        reply = rogue.invoke("rogue-mod", "shout", {})
+        assert reply.status_code == 200 and reply.json == {"text": "said"}
+    assert _echo(rogue, "clean")["text"] == "clean"
+
+
+def test_environment_is_scrubbed_and_platform_files_are_out_of_reach(app, rogue):
+    url = app.config["DATABASE_URL"]
+    files = [url[len("sqlite:///"):]] if url.startswith("sqlite:///") else []
+    found = rogue.invoke("rogue-mod", "snoop", {"files": files}).json
+    assert set(found["env"]) <= {"PATH", "LANG", "PYTHONIOENCODING", "PYTHONPATH", "HOME", "PWD"}
+    assert not [k for k in found["env"] if k.startswith(("MARKETPLACE_", "STRIPE_"))]
+    assert "ModuleNotFoundError" in found["db_module"]
+    assert found["memory"] == 512 << 20
+    if os.getuid() == 0:
+        assert found["uid"] != 0
+        for path in files:
+            assert found[path] == "PermissionError"
+
+
+def test_other_tenants_are_served_while_one_spins(app, rogue, hangzhou):
+    clients = [app.test_client() for _ in range(4)]
+    with ThreadPoolExecutor(4) as pool:
+        spinning = [pool.submit(c.post, "/api/v1/invoke/rogue-mod/spin", json={},
+                                headers=rogue.headers) for c in clients]
+        served = [_echo(hangzhou, f"n{i}") for i in range(10)]
+        codes = {f.result().status_code for f in spinning}
+    assert codes == {504}
+    assert [s["tenant"] for s in served] == ["330100"] * 10
+    assert loader.busy(rogue_id(app, "440300")) == 0
+
+
+def rogue_id(app, code: str) -> int:
+    """The installation id of rogue-mod for ``code``."""
+    import sqlalchemy as sa
+
+    from marketplace import db
+    from marketplace.runtime.models import Installation
+
+    with app.app_context():
+        return db.session().scalar(sa.select(Installation.id).where(
+            Installation.jurisdiction_code == code, Installation.state == "active"))
+
+
+def test_lifecycle_hooks_run_in_the_sandbox(app, catalog, shenzhen):
+    app.config["SANDBOX_PROCESSES"] = 1         # one sandbox: its module state is observable
+    catalog.publish_folder(_rogue_folder(catalog.tmp))
+    item = shenzhen.install("rogue-mod").json
+    events = shenzhen.invoke("rogue-mod", "events", {}).json["events"]
+    assert ["installed", item["id"]] in events
+    health = shenzhen.client.get(f"/api/v1/installations/{item['id']}/health",
+                                 headers=shenzhen.headers)
+    assert health.json["status"] == "ok"
