@@ -170,7 +170,7 @@ def run_engine(engine: str, count: int, rounds: int) -> None:
             conn.execute(sa.text("CREATE DATABASE bench"))
         admin.dispose()
         took = prepare(cluster.url("bench"), count)
-        report("PostgreSQL (pg_trgm GIN, CJK bigrams)", measure(cluster.url("bench"), rounds), took)
+        report("PostgreSQL (full-text tsvector GIN, CJK bigrams)", measure(cluster.url("bench"), rounds), took)
     finally:
         cluster.stop()
 
