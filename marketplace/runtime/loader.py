@@ -37,7 +37,8 @@ from marketplace.catalog.bundle import extract_to, read_bundle
 from marketplace.catalog.store import ArtifactStore
 from marketplace.hookspecs import ModuleLifecycleSpec
 from marketplace.runtime import sandbox
-from marketplace.runtime.sandbox import ModuleBusy, ModuleCrashed, ModuleTimeout  # noqa: F401
+from marketplace.runtime.sandbox import (LIFECYCLE, ModuleBusy, ModuleCrashed,  # noqa: F401
+                                         ModuleTimeout, SandboxHook, SandboxManager, context_dict)
 from marketplace.sdk import PROJECT, Context, hookspec
 
 log = logging.getLogger(__name__)
@@ -55,7 +56,6 @@ _busy: dict[int, int] = {}
 _freed = threading.Condition(_lock)     # notified when a call of any installation ends
 _targets: dict[tuple[int, int, str], "SandboxManager"] = {}
 _sandboxes: sandbox.SandboxPool | None = None
-LIFECYCLE = ("module_installed", "module_uninstalled", "module_health")
 DEFAULTS = {"SANDBOX": "process", "SANDBOX_PROCESSES": 4, "SANDBOX_MEMORY_MB": 512}
 
 
@@ -164,38 +164,6 @@ def build_manager(module: types.ModuleType, operations: Iterable[str],
     return pm
 
 
-class SandboxHook:
-    """A hook of a version as the sandbox will call it (what :func:`call_with_limit` sends)."""
-
-    __slots__ = ("target", "name")
-
-    def __init__(self, target: "SandboxManager", name: str) -> None:
-        self.target, self.name = target, name
-
-
-class _Hooks:
-    """``pm.hook.<name>`` for a SandboxManager."""
-
-    def __init__(self, target: "SandboxManager") -> None:
-        self._target = target
-
-    def __getattr__(self, name: str) -> SandboxHook:
-        if name.startswith("_") or (name not in LIFECYCLE and name not in self._target.operations):
-            raise AttributeError(name)
-        hook = SandboxHook(self._target, name)
-        setattr(self, name, hook)
-        return hook
-
-
-class SandboxManager:
-    """What the sandbox needs of a version: digest, entry, extracted folder, operations."""
-
-    def __init__(self, sha256: str, entry: str, bundle_dir: str, operations: list[str]) -> None:
-        self.sha256, self.entry, self.bundle_dir = sha256, entry, bundle_dir
-        self.operations = operations
-        self.hook = _Hooks(self)
-
-
 def manager_for(store: ArtifactStore, installation_id: int, version_id: int, sha256: str,
                 entry: str, operations: Callable[[], Iterable[str]]):
     """The cached manager of an installation on a version (built on first use).
@@ -291,14 +259,6 @@ def sandbox_pool() -> sandbox.SandboxPool:
     return pool
 
 
-def _context_dict(context: Context) -> dict:
-    """The call context as the sandbox rebuilds it."""
-    who = context.jurisdiction
-    return {"code": who.code, "name": who.name, "installation_id": context.installation_id,
-            "config": dict(context.config or {}), "request_id": context.request_id,
-            "module": context.module, "version": context.version}
-
-
 def _call_in_sandbox(installation_id: int, timeout: float, hook: SandboxHook,
                      kwargs: dict) -> Any:
     """One call in this process's sandbox pool, under the per-installation cap.
@@ -316,7 +276,7 @@ def _call_in_sandbox(installation_id: int, timeout: float, hook: SandboxHook,
         _busy[installation_id] = _busy.get(installation_id, 0) + 1
     try:
         return pool.call(hook.target, hook.name, kwargs.get("payload"),
-                         _context_dict(kwargs["context"]), timeout - (time.monotonic() - started),
+                         context_dict(kwargs["context"]), timeout - (time.monotonic() - started),
                          lifecycle=hook.name in LIFECYCLE)
     finally:
         _release(installation_id)

@@ -27,13 +27,14 @@ from collections import deque
 from pathlib import Path
 from typing import Any
 
-from marketplace.sdk import ModuleError
+from marketplace.sdk import Context, ModuleError
 
 WORKER = Path(__file__).with_name("_sandbox_worker.py")
 HOOKSPECS = Path(__file__).resolve().parents[1] / "hookspecs.py"
 SDK = Path(__file__).resolve().parents[1] / "sdk.py"
 MAX_ANSWER = 32 << 20
 _dumps = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
+LIFECYCLE = ("module_installed", "module_uninstalled", "module_health")
 
 
 class ModuleTimeout(Exception):
@@ -54,6 +55,46 @@ class ModuleFailed(Exception):
     def __init__(self, kind: str, message: str) -> None:
         super().__init__(f"{kind}: {message}")
         self.kind = kind
+
+
+class SandboxHook:
+    """A hook of a version as the sandbox will call it (what :func:`call_with_limit` sends)."""
+
+    __slots__ = ("target", "name")
+
+    def __init__(self, target: "SandboxManager", name: str) -> None:
+        self.target, self.name = target, name
+
+
+class _Hooks:
+    """``pm.hook.<name>`` for a SandboxManager."""
+
+    def __init__(self, target: "SandboxManager") -> None:
+        self._target = target
+
+    def __getattr__(self, name: str) -> SandboxHook:
+        if name.startswith("_") or (name not in LIFECYCLE and name not in self._target.operations):
+            raise AttributeError(name)
+        hook = SandboxHook(self._target, name)
+        setattr(self, name, hook)
+        return hook
+
+
+class SandboxManager:
+    """What the sandbox needs of a version: digest, entry, extracted folder, operations."""
+
+    def __init__(self, sha256: str, entry: str, bundle_dir: str, operations: list[str]) -> None:
+        self.sha256, self.entry, self.bundle_dir = sha256, entry, bundle_dir
+        self.operations = operations
+        self.hook = _Hooks(self)
+
+
+def context_dict(context: Context) -> dict:
+    """The call context as the sandbox rebuilds it."""
+    who = context.jurisdiction
+    return {"code": who.code, "name": who.name, "installation_id": context.installation_id,
+            "config": dict(context.config or {}), "request_id": context.request_id,
+            "module": context.module, "version": context.version}
 
 
 def standin_package(root: Path) -> Path:
@@ -186,13 +227,16 @@ class SandboxPool:
                 request.update(entry=target.entry, bundle_dir=target.bundle_dir,
                                operations=target.operations)
             answer = box.call(request, timeout - (time.monotonic() - started))
+            if answer.get("recycle"):           # it exits after MemoryError/SystemExit
+                box.kill()
+                box = self._fresh(box)
         except BaseException:
             box.kill()                          # late or dead: its call may still be running
             box = self._fresh(box)
             raise
         finally:
             self._release(box)
-        return _result(box, target.sha256, answer, self)
+        return _result(box, target.sha256, answer)
 
     def _fresh(self, old: Sandbox) -> Sandbox:
         """A new sandbox in place of a killed one (the old, dead one if none can start)."""
@@ -201,16 +245,6 @@ class SandboxPool:
         except OSError:
             return old                          # its next call fails fast and retries
 
-    def replace(self, box: Sandbox) -> None:
-        """Swap a sandbox that asked to be recycled for a fresh one."""
-        with self._ready:
-            try:
-                self._idle.remove(box)
-            except ValueError:
-                return
-            box.kill()
-            self._idle.append(self._fresh(box))
-
     def close(self) -> None:
         """Stop every idle sandbox (busy ones end when their caller releases them)."""
         with self._ready:
@@ -218,13 +252,11 @@ class SandboxPool:
                 self._idle.pop().kill()
 
 
-def _result(box: Sandbox, sha256: str, answer: dict, pool: SandboxPool) -> Any:
+def _result(box: Sandbox, sha256: str, answer: dict) -> Any:
     """The output of an answer, or the matching exception."""
     if "ok" in answer:
         box.loaded.add(sha256)
         return answer["ok"]
-    if answer.get("recycle"):
-        pool.replace(box)
     if "module_error" in answer:
         box.loaded.add(sha256)
         raise ModuleError(answer["module_error"], answer["message"])
