@@ -123,6 +123,21 @@ def spec() -> dict:
                              "version": {"type": "string"}, "accept_terms": {"type": "boolean"}}}),
             "delete": _op("Uninstall", "install", _resp("ended", obj, 401, 403, 404),
                           params=[_path("installation_id", {"type": "integer"})])},
+        "/api/v1/installations/{installation_id}/health": {"get": _op(
+            "The module's health for this installation (module_health)", "read",
+            _resp("health", obj, 401, 403, 404, 502, 504),
+            params=[_path("installation_id", {"type": "integer", "minimum": 1})])},
+        "/api/v1/ledger/balances": {"get": _op(
+            "Ledger balances (admin: all or ?jurisdiction=; others their own)", "read",
+            _resp("balances", obj, 401, 403, 404),
+            params=[_query("jurisdiction", {"type": "string"})])},
+        "/api/v1/ledger/payments": {"post": _op(
+            "Record a payment in the built-in ledger", "admin",
+            _resp("booked", obj, 400, 401, 403, 404, 409, 422), created=True,
+            body={"type": "object", "required": ["jurisdiction", "amount", "period"], "properties": {
+                "jurisdiction": {"type": "string"}, "amount": {"type": "string"},
+                "period": PERIOD, "direction": {"enum": ["in", "out"]},
+                "reference": {"type": "string"}}})},
         "/api/v1/invoke/{module}/{operation}": {"post": _op(
             "Call an operation through the metered gateway", "invoke",
             _resp("the operation output", obj, 401, 403, 404, 409, 422, 429, 502, 504),

@@ -159,6 +159,8 @@ class _Validator:
         if not (isinstance(event_id, str) and 0 < len(event_id) <= MAX_EVENT_ID
                 and isinstance(module, str) and isinstance(operation, str)):
             return "invalid"
+        if "\x00" in event_id:  # PostgreSQL text cannot hold NUL: refuse the event, not the batch
+            return "invalid"
         occurred = _instant(event.get("occurred_at"))
         status = event.get("status", "ok")
         duration = event.get("duration_ms", 0)

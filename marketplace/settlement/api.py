@@ -4,9 +4,10 @@ from __future__ import annotations
 from flask import Blueprint, Response, current_app, g, jsonify, request
 
 from marketplace import db
+from marketplace.accounts.models import Jurisdiction
 from marketplace.accounts.api import json_body
 from marketplace.accounts.auth import require, require_admin
-from marketplace.errors import Forbidden, MarketplaceError
+from marketplace.errors import Forbidden, MarketplaceError, NotFound
 from marketplace.money import parse_amount, to_minor
 from marketplace.plugins import get_provider
 from marketplace.settlement import service
@@ -54,6 +55,8 @@ def _jurisdiction_param() -> str:
     if asked != g.principal.jurisdiction_code and not g.principal.is_admin:
         raise Forbidden("admin_only", "only an administrator may read another jurisdiction's "
                                       "statement or balance")
+    if asked != g.principal.jurisdiction_code and db.session().get(Jurisdiction, asked) is None:
+        raise NotFound("unknown_jurisdiction", f"jurisdiction {asked} is not registered")
     return asked
 
 

@@ -192,3 +192,9 @@ def test_period_closed_by_a_settlement_racing_the_batch_is_rejected(client, app,
     assert body["accepted"] == 0
     assert body["rejected"] == [{"index": 0, "id": "late", "reason": "period_closed"}]
     assert stored(app, event_id="late") == []
+
+
+def test_nul_in_an_event_id_rejects_that_event_only(client, app, adopter):
+    status, body = post(client, adopter, [event("bad\x00id"), event("good")])
+    assert status == 200 and body["accepted"] == 1
+    assert body["rejected"] == [{"index": 0, "id": "bad\x00id", "reason": "invalid"}]

@@ -99,3 +99,9 @@ def test_bad_payment_is_refused_with_a_reason(app, client, factory):
     zero = client.post("/api/v1/ledger/payments", headers=headers, json={
         "jurisdiction": "440300", "amount": "0.00", "period": ex.PERIOD})
     assert zero.get_json()["error"] == "invalid_amount"
+
+
+def test_balances_of_an_unknown_jurisdiction_is_404(client, factory):
+    headers = factory.headers("admin", "110000", "read admin")
+    answer = client.get("/api/v1/ledger/balances?jurisdiction=999999", headers=headers)
+    assert answer.status_code == 404 and answer.json["error"] == "unknown_jurisdiction"
