@@ -22,7 +22,7 @@ from marketplace.errors import MarketplaceError
 from marketplace.metering import writer
 from marketplace.metering.models import EVENT_STATUSES, UsageDigest, UsageEvent
 from marketplace.runtime.models import Installation
-from marketplace.settlement.models import Period
+from marketplace.settlement.models import Period, period_lock_key
 
 MAX_BATCH = 1000
 MAX_EVENT_ID = 100
@@ -247,21 +247,18 @@ def _closed_meanwhile(session: Session, periods: set[str]) -> bool:
     """Inside the write transaction: has any of ``periods`` stopped taking usage?
 
     SQLite: we hold the write lock, so we read the latest committed state and a
-    settlement can only start after our commit. PostgreSQL: a shared lock on the
-    period rows makes a running settlement (which holds them FOR UPDATE) finish
-    first, and a later one wait for our commit, so its aggregation sees our rows.
+    settlement can only start after our commit. PostgreSQL: a shared advisory lock
+    per period makes a running settlement (which holds it exclusively) finish first,
+    and a later one wait for our commit, so its aggregation sees our rows.
     """
     if session.get_bind().dialect.name == "postgresql":
-        from sqlalchemy.dialects.postgresql import insert as pg_insert
-
-        session.execute(pg_insert(Period).values(
-            [{"period": p, "state": "open", "closed_by": "", "totals": {}} for p in sorted(periods)]
-        ).on_conflict_do_nothing())
-        states = session.execute(sa.select(Period.state).where(Period.period.in_(periods))
-                                 .order_by(Period.period).with_for_update(read=True)).scalars()
-    else:
-        states = session.scalars(sa.select(Period.state).where(Period.period.in_(periods)))
+        for period in sorted(periods):   # in memory, no row writes; held until our commit
+            session.execute(_SHARED_PERIOD_LOCK, {"key": period_lock_key(period)})
+    states = session.scalars(sa.select(Period.state).where(Period.period.in_(periods)))
     return any(state != "open" for state in states)
+
+
+_SHARED_PERIOD_LOCK = sa.text("SELECT pg_advisory_xact_lock_shared(:key)")
 
 
 def ingest_all(session: Session, jurisdiction_code: str, events: Iterable,

@@ -123,3 +123,8 @@ class ProviderRecord(Base):
     __table_args__ = (
         sa.CheckConstraint("status in ('requested', 'done', 'failed')", name="status_known"),
     )
+
+
+def period_lock_key(period: str) -> int:
+    """PostgreSQL advisory-lock key of a period: usage writers share it, settlement takes it alone."""
+    return 0x676D_0000_0000 + int(period.replace("-", ""))  # "gm" namespace + YYYYMM

@@ -27,7 +27,7 @@ from marketplace.metering.models import UsageEvent
 from marketplace.money import format_amount
 from marketplace.runtime.models import Installation
 from marketplace.settlement import pricing
-from marketplace.settlement.models import Charge, Period, Statement
+from marketplace.settlement.models import Charge, Period, Statement, period_lock_key
 from marketplace.settlement.records import crash_point, insert_ignoring_conflicts, insert_rows
 from marketplace.settlement.statements import (SettlementError, check_period,  # noqa: F401
                                                get_statement, statement_csv, statement_json,
@@ -93,6 +93,9 @@ def _close(session: Session, period: str, actor: str, fee_bps: int, provider_nam
     session.execute(insert_ignoring_conflicts(session, Period.__table__).values(
         period=period, state="open", closed_by="", totals={}))
     state = session.scalar(sa.select(Period.state).where(Period.period == period).with_for_update())
+    if session.get_bind().dialect.name == "postgresql":
+        # usage writers hold this lock shared until they commit: wait for them, block new ones
+        session.execute(sa.text("SELECT pg_advisory_xact_lock(:key)"), {"key": period_lock_key(period)})
     if state == "closed":
         session.rollback()
         return
