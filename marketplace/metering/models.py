@@ -28,7 +28,9 @@ class UsageEvent(Base):
     __tablename__ = "usage_events"
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
-    installation_id: Mapped[int] = mapped_column(sa.ForeignKey("installations.id"))
+    # No foreign key on purpose: every writer checks the installation first, installations
+    # are never deleted, and on PostgreSQL the per-row referential check cost ~28 % of ingest.
+    installation_id: Mapped[int] = mapped_column()
     event_id: Mapped[str] = mapped_column(sa.String(100))
     operation: Mapped[str] = mapped_column(sa.String(100))
     units: Mapped[int] = mapped_column()
