@@ -2,24 +2,16 @@
 from __future__ import annotations
 
 import sqlalchemy as sa
-from flask import Blueprint, g, jsonify, request
+from flask import Blueprint, g, jsonify
 
 from marketplace import db
+from marketplace.web.api import json_body
 from marketplace.accounts import service
 from marketplace.accounts.auth import forget_cached_tokens, require
 from marketplace.accounts.models import ApiToken, Jurisdiction, User
 from marketplace.errors import MarketplaceError
 
 bp = Blueprint("accounts_api", __name__, url_prefix="/api/v1")
-
-
-def json_body() -> dict:
-    """The request's JSON object, or a 400 that says what to send."""
-    body = request.get_json(silent=True)
-    if not isinstance(body, dict):
-        raise MarketplaceError("invalid_json",
-                               "send a JSON object with Content-Type: application/json")
-    return body
 
 
 def token_json(token: ApiToken) -> dict:

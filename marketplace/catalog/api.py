@@ -4,13 +4,14 @@ from __future__ import annotations
 from flask import Blueprint, Response, current_app, g, jsonify, request
 
 from marketplace import db
+from marketplace.web.api import json_body
 from marketplace.accounts.auth import load_principal, require
 from marketplace.accounts.models import User
 from marketplace.catalog import service
 from marketplace.catalog.bundle import BundleError, problem
 from marketplace.catalog.models import ModuleVersion
 from marketplace.catalog.store import store_for
-from marketplace.errors import Forbidden, MarketplaceError, Unauthorized
+from marketplace.errors import Forbidden, Unauthorized
 
 bp = Blueprint("catalog_api", __name__, url_prefix="/api/v1")
 
@@ -22,14 +23,6 @@ def version_json(item: ModuleVersion) -> dict:
     return {"name": item.module.name, "version": item.version, "sha256": item.sha256,
             "state": item.state, "yanked": item.yanked_at is not None,
             "yank_reason": item.yank_reason or None, "review_reason": item.review_reason or None}
-
-
-def _body() -> dict:
-    body = request.get_json(silent=True)
-    if not isinstance(body, dict):
-        raise MarketplaceError("invalid_json",
-                               "send a JSON object with Content-Type: application/json")
-    return body
 
 
 def _uploaded_bytes() -> bytes:
@@ -79,7 +72,7 @@ def review_queue():
 @require("admin")
 def review(name: str, version: str):
     """Approve or reject a pending version: {"decision": "approve"|"reject", "reason": …}."""
-    body = _body()
+    body = json_body()
     session = db.session()
     item = service.review(session, name, version, str(body.get("decision", "")),
                           str(body.get("reason") or ""), _user())
@@ -96,7 +89,7 @@ def yank(name: str, version: str):
                            "this endpoint needs an API token: 'Authorization: Bearer gm_…'")
     if not principal.scopes & {"publish", "admin"}:
         raise Forbidden("missing_scope", "yanking needs a token with scope 'publish' or 'admin'")
-    body = _body()
+    body = json_body()
     session = db.session()
     item = service.yank(session, name, version, str(body.get("reason") or ""), _user())
     session.commit()

@@ -17,7 +17,7 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Session
 
 from marketplace.catalog.models import Module, Operation
-from marketplace.clock import UTC, local_day, now, period_of, zone
+from marketplace.clock import UTC, now, zone
 from marketplace.errors import MarketplaceError
 from marketplace.metering import writer
 from marketplace.metering.models import EVENT_STATUSES, UsageDigest, UsageEvent
@@ -36,13 +36,16 @@ _INSERT = sa.insert(UsageEvent)
 def record_call(conn: Connection | Session, *, installation_id: int, event_id: str, operation: str,
                 units: int, status: str, occurred_at: datetime | None = None,
                 duration_ms: int = 0, source: str = "gateway") -> None:
-    """Write one usage event of a gateway call (the caller commits)."""
-    occurred_at = occurred_at or now()
+    """Write one usage event of a gateway call (the caller commits).
+
+    ``period`` and ``day`` come from the model's column defaults (derived from
+    ``occurred_at`` in the platform zone), the one place that derives them.
+    """
+    stamp = now()
     conn.execute(_INSERT, {"installation_id": installation_id, "event_id": event_id,
                            "operation": operation, "units": units, "status": status,
-                           "occurred_at": occurred_at, "period": period_of(occurred_at),
-                           "day": local_day(occurred_at),
-                           "duration_ms": duration_ms, "source": source, "received_at": now()})
+                           "occurred_at": occurred_at or stamp, "duration_ms": duration_ms,
+                           "source": source, "received_at": stamp})
 
 
 class UsageError(MarketplaceError):

@@ -20,6 +20,7 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Session
 
 from marketplace.clock import as_utc
+from marketplace.errors import MarketplaceError
 
 # order of the values in every row tuple
 COLUMNS = ("installation_id", "event_id", "operation", "units", "status", "occurred_at", "period",
@@ -74,4 +75,5 @@ def insert_new(session: Session | Connection, rows: Sequence[tuple | dict], prep
         return conn.exec_driver_sql(_SQL[dialect], columns).rowcount
     if dialect == "sqlite":
         return conn.exec_driver_sql(_SQL[dialect], rows if prepared else _sqlite_rows(rows)).rowcount
-    raise NotImplementedError(f"usage ingest supports SQLite and PostgreSQL, not {dialect}")
+    raise MarketplaceError("unsupported_database",
+                           f"usage ingest supports SQLite and PostgreSQL, not {dialect}", status=500)

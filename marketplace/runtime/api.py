@@ -8,6 +8,7 @@ from __future__ import annotations
 from flask import Blueprint, current_app, g, jsonify, request
 
 from marketplace import db
+from marketplace.web.api import json_body
 from marketplace.accounts.auth import require
 from marketplace.catalog.store import store_for
 from marketplace.errors import MarketplaceError
@@ -15,15 +16,6 @@ from marketplace.runtime import service
 from marketplace.runtime.models import Installation
 
 bp = Blueprint("runtime_api", __name__, url_prefix="/api/v1")
-
-
-def json_body() -> dict:
-    """The request's JSON object, or a 400 that says what to send."""
-    body = request.get_json(silent=True)
-    if not isinstance(body, dict):
-        raise MarketplaceError("invalid_json",
-                               "send a JSON object with Content-Type: application/json")
-    return body
 
 
 def _text(body: dict, key: str, required: bool = False) -> str | None:

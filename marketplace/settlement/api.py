@@ -5,7 +5,7 @@ from flask import Blueprint, Response, current_app, g, jsonify, request
 
 from marketplace import db
 from marketplace.accounts.models import Jurisdiction
-from marketplace.accounts.api import json_body
+from marketplace.web.api import json_body
 from marketplace.accounts.auth import require, require_admin
 from marketplace.errors import Forbidden, MarketplaceError, NotFound
 from marketplace.money import parse_amount, to_minor
