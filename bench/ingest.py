@@ -15,12 +15,10 @@ import sys
 import tempfile
 import threading
 import time
-import uuid
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timezone
 from pathlib import Path
 
 import requests
-import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -29,10 +27,9 @@ sys.path.insert(0, str(ROOT))
 from marketplace.accounts import service as accounts  # noqa: E402
 from marketplace.catalog.models import Module, ModuleVersion, Operation  # noqa: E402
 from marketplace.db import make_engine  # noqa: E402
-from marketplace.metering import service as metering  # noqa: E402
 from marketplace.migrate import upgrade  # noqa: E402
 from marketplace.runtime.models import Installation  # noqa: E402
-from tests.support.services import PostgresCluster, free_port, wait_port  # noqa: E402
+from tests.support.services import free_port, postgres_cluster, wait_port  # noqa: E402
 
 BATCH = 1000
 OCCURRED = "2026-10-05T08:00:00+08:00"
@@ -173,19 +170,9 @@ def main() -> None:
             bench("sqlite", f"sqlite:///{workdir / 'http.db'}", f"sqlite:///{workdir / 'raw.db'}",
                   workdir, args.seconds, args.clients)
         if args.only in (None, "postgresql"):
-            # its own /tmp folder: the postgres user cannot enter our private temp dir
-            cluster = PostgresCluster(Path(f"/tmp/gm-bench-pg-{uuid.uuid4().hex[:8]}"))
-            cluster.start()
-            try:
-                admin = make_engine(cluster.url("postgres"), isolation_level="AUTOCOMMIT")
-                with admin.connect() as conn:
-                    conn.execute(sa.text("CREATE DATABASE bench_http"))
-                    conn.execute(sa.text("CREATE DATABASE bench_raw"))
-                admin.dispose()
-                bench("postgresql", cluster.url("bench_http"), cluster.url("bench_raw"),
-                      workdir, args.seconds, args.clients)
-            finally:
-                cluster.stop()
+            with postgres_cluster() as cluster:
+                bench("postgresql", cluster.create_database("bench_http"),
+                      cluster.create_database("bench_raw"), workdir, args.seconds, args.clients)
 
 
 if __name__ == "__main__":

@@ -21,7 +21,6 @@ import statistics
 import sys
 import tempfile
 import time
-import uuid
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
@@ -159,20 +158,12 @@ def run_engine(engine: str, count: int, rounds: int) -> None:
             took = prepare(url, count)
             report("SQLite (FTS5, CJK bigrams)", measure(url, rounds), took)
         return
-    from marketplace.db import make_engine
-    from tests.support.services import PostgresCluster
+    from tests.support.services import postgres_cluster
 
-    cluster = PostgresCluster(Path(f"/tmp/gm-bench-{uuid.uuid4().hex[:8]}"))
-    cluster.start()
-    try:
-        admin = make_engine(cluster.url("postgres"), isolation_level="AUTOCOMMIT")
-        with admin.connect() as conn:
-            conn.execute(sa.text("CREATE DATABASE bench"))
-        admin.dispose()
-        took = prepare(cluster.url("bench"), count)
-        report("PostgreSQL (full-text tsvector GIN, CJK bigrams)", measure(cluster.url("bench"), rounds), took)
-    finally:
-        cluster.stop()
+    with postgres_cluster() as cluster:
+        url = cluster.create_database("bench")
+        took = prepare(url, count)
+        report("PostgreSQL (full-text tsvector GIN, CJK bigrams)", measure(url, rounds), took)
 
 
 # substrings a segmenter may cut differently from the document's words

@@ -14,7 +14,6 @@ import argparse
 import sys
 import tempfile
 import time
-import uuid
 from pathlib import Path
 
 import sqlalchemy as sa
@@ -30,7 +29,7 @@ from marketplace.db import make_engine  # noqa: E402
 from marketplace.migrate import upgrade  # noqa: E402
 from marketplace.runtime.models import Installation  # noqa: E402
 from marketplace.settlement import service  # noqa: E402
-from tests.support.services import PostgresCluster  # noqa: E402
+from tests.support.services import postgres_cluster  # noqa: E402
 
 PERIOD = "2026-10"
 BARE = sa.text("SELECT installation_id, SUM(units) FROM usage_events "
@@ -156,16 +155,8 @@ def main() -> None:
         with tempfile.TemporaryDirectory() as tmp:
             run("sqlite", f"sqlite:///{tmp}/bench.db", args.events, args.installations)
     if args.only in (None, "postgresql"):
-        cluster = PostgresCluster(Path(f"/tmp/gm-bench-{uuid.uuid4().hex[:8]}"))
-        cluster.start()
-        try:
-            admin = make_engine(cluster.url("postgres"), isolation_level="AUTOCOMMIT")
-            with admin.connect() as conn:
-                conn.exec_driver_sql("CREATE DATABASE bench")
-            admin.dispose()
-            run("postgresql", cluster.url("bench"), args.events, args.installations)
-        finally:
-            cluster.stop()
+        with postgres_cluster() as cluster:
+            run("postgresql", cluster.create_database("bench"), args.events, args.installations)
 
 
 if __name__ == "__main__":

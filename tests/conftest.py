@@ -17,7 +17,6 @@ from marketplace import create_app
 from marketplace.accounts import service as accounts
 from marketplace.db import make_engine
 from marketplace.migrate import upgrade
-from marketplace.models import Base
 from tests.support.services import PostgresCluster, StripeMock
 
 BACKEND = os.environ.get("MARKETPLACE_TEST_DB", "sqlite")
@@ -41,12 +40,7 @@ def pg_cluster(tmp_path_factory):
 def template_db(tmp_path_factory, request):
     """A database migrated to head with the divisions loaded, built once per session."""
     if BACKEND == "postgresql":
-        cluster = request.getfixturevalue("pg_cluster")
-        admin = make_engine(cluster.url("postgres"), isolation_level="AUTOCOMMIT")
-        with admin.connect() as conn:
-            conn.execute(sa.text("CREATE DATABASE marketplace_test"))
-        admin.dispose()
-        url = cluster.url("marketplace_test")
+        url = request.getfixturevalue("pg_cluster").create_database("marketplace_test")
     else:
         url = f"sqlite:///{tmp_path_factory.mktemp('template') / 'template.db'}"
     upgrade(url)

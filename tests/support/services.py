@@ -1,13 +1,16 @@
 """Throwaway PostgreSQL cluster and stripe-mock server, started by the test suite itself."""
 from __future__ import annotations
 
+import contextlib
 import os
 import pwd
+import uuid
 import shutil
 import socket
 import subprocess
 import time
 from pathlib import Path
+from typing import Iterator
 
 PG_BIN_CANDIDATES = [os.environ.get("PG_BIN", ""), "/usr/lib/postgresql/17/bin",
                      "/usr/lib/postgresql/16/bin", "/usr/lib/postgresql/15/bin"]
@@ -74,6 +77,16 @@ class PostgresCluster:
                   "-w", "start")
         return self.url("postgres")
 
+    def create_database(self, name: str) -> str:
+        """CREATE DATABASE ``name`` in this cluster; returns its SQLAlchemy URL."""
+        from marketplace.db import make_engine
+
+        admin = make_engine(self.url("postgres"), isolation_level="AUTOCOMMIT")
+        with admin.connect() as conn:
+            conn.exec_driver_sql(f'CREATE DATABASE "{name}"')
+        admin.dispose()
+        return self.url(name)
+
     def url(self, database: str) -> str:
         """SQLAlchemy URL of a database in this cluster."""
         return f"postgresql+psycopg://postgres@127.0.0.1:{self.port}/{database}"
@@ -84,6 +97,20 @@ class PostgresCluster:
             self._run("pg_ctl", "-D", str(self.data), "-m", "immediate", "stop")
         finally:
             shutil.rmtree(self.base, ignore_errors=True)
+
+
+@contextlib.contextmanager
+def postgres_cluster() -> Iterator[PostgresCluster]:
+    """A started throwaway cluster, stopped afterwards.
+
+    Its folder is under /tmp itself: the postgres user cannot enter a private temp dir.
+    """
+    cluster = PostgresCluster(Path(f"/tmp/gm-pg-{uuid.uuid4().hex[:8]}"))
+    cluster.start()
+    try:
+        yield cluster
+    finally:
+        cluster.stop()
 
 
 def stripe_mock_binary() -> str:
