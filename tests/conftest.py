@@ -60,7 +60,8 @@ def _reset_postgres(url: str) -> None:
 
     engine = make_engine(url)
     with engine.begin() as conn:
-        existing = set(sa.inspect(conn).get_table_names()) - {"alembic_version"}
+        kept = {"alembic_version", "route_generation"}      # bookkeeping rows, not data
+        existing = set(sa.inspect(conn).get_table_names()) - kept
         names = ", ".join(f'"{t}"' for t in sorted(existing))
         conn.execute(sa.text(f"TRUNCATE {names} RESTART IDENTITY CASCADE"))
     with Session(engine) as session:

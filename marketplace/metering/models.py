@@ -12,14 +12,23 @@ from marketplace.db import Base, BigId, UTCDateTime
 EVENT_STATUSES = ("ok", "error", "rejected")
 
 
+def derive_period_day(occurred_at: datetime) -> tuple[str, date]:
+    """The period ``YYYY-MM`` and calendar day of an instant, in the platform zone.
+
+    The one derivation: the column defaults below and the gateway's raw writer use it.
+    """
+    instant = as_utc(occurred_at)
+    return period_of(instant), local_day(instant)
+
+
 def _derived_period(context) -> str:
-    """Column default: the period of ``occurred_at`` in the platform zone (when a writer omits it)."""
-    return period_of(as_utc(context.get_current_parameters()["occurred_at"]))
+    """Column default: the period of ``occurred_at`` (when a writer omits it)."""
+    return derive_period_day(context.get_current_parameters()["occurred_at"])[0]
 
 
 def _derived_day(context) -> date:
-    """Column default: the calendar day of ``occurred_at`` in the platform zone."""
-    return local_day(as_utc(context.get_current_parameters()["occurred_at"]))
+    """Column default: the calendar day of ``occurred_at``."""
+    return derive_period_day(context.get_current_parameters()["occurred_at"])[1]
 
 
 class UsageEvent(Base):

@@ -20,7 +20,8 @@ from marketplace.catalog.models import Module, Operation
 from marketplace.clock import UTC, now, zone
 from marketplace.errors import MarketplaceError
 from marketplace.metering import writer
-from marketplace.metering.models import EVENT_STATUSES, UsageDigest, UsageEvent
+from marketplace.metering.models import (EVENT_STATUSES, UsageDigest, UsageEvent,
+                                         derive_period_day)
 from marketplace.runtime.models import Installation
 from marketplace.settlement.models import Period, period_lock_key
 
@@ -33,19 +34,21 @@ REJECTION_REASONS = ("not_installed", "unknown_operation", "invalid_units", "per
 _INSERT = sa.insert(UsageEvent)
 
 
-def record_call(conn: Connection | Session, *, installation_id: int, event_id: str, operation: str,
-                units: int, status: str, occurred_at: datetime | None = None,
-                duration_ms: int = 0, source: str = "gateway") -> None:
-    """Write one usage event of a gateway call (the caller commits).
-
-    ``period`` and ``day`` come from the model's column defaults (derived from
-    ``occurred_at`` in the platform zone), the one place that derives them.
-    """
+def call_event(*, installation_id: int, event_id: str, operation: str, units: int, status: str,
+               occurred_at: datetime | None = None, duration_ms: int = 0,
+               source: str = "gateway") -> dict:
+    """Every column of one gateway call's usage event, ``period`` and ``day`` derived."""
     stamp = now()
-    conn.execute(_INSERT, {"installation_id": installation_id, "event_id": event_id,
-                           "operation": operation, "units": units, "status": status,
-                           "occurred_at": occurred_at or stamp, "duration_ms": duration_ms,
-                           "source": source, "received_at": stamp})
+    occurred_at = occurred_at or stamp
+    period, day = derive_period_day(occurred_at)
+    return {"installation_id": installation_id, "event_id": event_id, "operation": operation,
+            "units": units, "status": status, "occurred_at": occurred_at, "period": period,
+            "day": day, "duration_ms": duration_ms, "source": source, "received_at": stamp}
+
+
+def record_call(conn: Connection | Session, **event: Any) -> None:
+    """Write one usage event of a gateway call (the caller commits); see :func:`call_event`."""
+    conn.execute(_INSERT, call_event(**event))
 
 
 class UsageError(MarketplaceError):

@@ -1,9 +1,10 @@
 """The metered gateway (DESIGN §5): ``POST /api/v1/invoke/{module}/{operation}``.
 
-Hot path, written for speed: one indexed token query, one Core query for
-installation + version + operation + quota counter, cached validators and
-plugin managers, the module call in a bounded thread pool with a time limit,
-then one usage event (plus counter and idempotent reply) and one commit.
+Hot path, written for speed on one pooled DBAPI connection: the route comes
+from the per-process cache (:mod:`~marketplace.runtime.routes`), confirmed by
+one primary-key read of the route generation and the quota counter; the module
+runs in a sandbox process with a time limit; then the usage event, the counter
+bump (and an idempotent reply) are written and committed before the answer.
 Every call that reaches an installation writes exactly one usage event.
 """
 from __future__ import annotations
@@ -15,20 +16,16 @@ import time
 import uuid
 from datetime import timedelta
 
-import sqlalchemy as sa
 from flask import Blueprint, Response, current_app, g, request
-from sqlalchemy.exc import IntegrityError
 
 from marketplace import db
 from marketplace.accounts.auth import require
 from marketplace.catalog.store import store_for
 from marketplace.clock import now
-from marketplace.errors import Conflict, MarketplaceError, NotFound
-from marketplace.metering.service import record_call
+from marketplace.errors import Conflict, MarketplaceError
+from marketplace.metering.service import call_event
 from marketplace.runtime import loader
-from marketplace.runtime.invocation import (bump_quota, lookup_query, operation_names,
-                                            validators_for)
-from marketplace.runtime.models import IdempotentReply
+from marketplace.runtime.routes import Route, RouteCache
 from marketplace.sdk import Context, JurisdictionRef, ModuleError
 
 log = logging.getLogger(__name__)
@@ -36,10 +33,6 @@ bp = Blueprint("gateway", __name__, url_prefix="/api/v1/invoke")
 
 REPLAY_WINDOW = timedelta(hours=24)
 REPLAYABLE = {200, 422, 502}        # settled answers; 429/504 are worth retrying for real
-_REPLY = IdempotentReply.__table__
-_FIND_REPLY = sa.select(_REPLY.c.id, _REPLY.c.request_hash, _REPLY.c.status, _REPLY.c.body,
-                        _REPLY.c.headers, _REPLY.c.created_at).where(
-    _REPLY.c.jurisdiction_code == sa.bindparam("code"), _REPLY.c.key == sa.bindparam("key"))
 
 
 def _json(status: int, body: dict | bytes | str, headers: dict | None = None) -> Response:
@@ -71,119 +64,125 @@ def invoke_interface(interface: str, operation: str):
     return _invoke(operation, interface=interface)
 
 
+def _routes() -> RouteCache:
+    """This app's route cache in this process."""
+    cache = current_app.extensions.get("gateway_routes")
+    if cache is None:
+        cache = current_app.extensions["gateway_routes"] = RouteCache(
+            current_app.extensions["db"].engine, _store)
+    return cache
+
+
 def _invoke(operation: str, module: str | None = None, interface: str | None = None) -> Response:
-    principal = g.principal
-    # A pooled Core connection of its own: no ORM session to build, flush and close per call.
-    with current_app.extensions["db"].engine.connect() as conn:
-        return _invoke_on(conn, principal, operation, module, interface)
+    routes = _routes()
+    connection = routes.engine.raw_connection()       # pooled; rolled back when returned
+    try:
+        return _invoke_on(routes, connection, g.principal, operation, module, interface)
+    finally:
+        connection.close()
 
 
-def _invoke_on(conn, principal, operation: str, module: str | None, interface: str | None):
-    """The call on one connection (committed in ``_Call.finish``)."""
+def _invoke_on(routes: RouteCache, connection, principal, operation: str, module: str | None,
+               interface: str | None) -> Response:
+    """The call on one DBAPI connection (committed in ``_Call.finish``)."""
     raw = request.get_data(cache=False)
     key = request.headers.get("Idempotency-Key")
     digest = None
+    cursor = connection.cursor()
+    code = principal.jurisdiction_code
     if key is not None:
         if not key or len(key) > 200:
             raise MarketplaceError("invalid_idempotency_key",
                                    "Idempotency-Key must be 1 to 200 characters")
         target = f"{'interface/' + interface if interface else module}/{operation}\n"
         digest = hashlib.sha256(target.encode() + raw).hexdigest()
-        replay = _replay(conn, principal.jurisdiction_code, key, digest)
+        replay = _replay(routes, cursor, code, key, digest)
         if replay is not None:
             return replay
-    row = conn.execute(lookup_query(interface is not None), {
-        "code": principal.jurisdiction_code, "name": interface or module, "op": operation}).first()
-    what = f"interface {interface}" if interface else f"module {module}"
-    if row is None:
-        raise NotFound("not_installed", f"{what} is not installed for {principal.jurisdiction_code}; "
-                       "install it with POST /api/v1/installations")
-    if row.op_id is None:
-        raise NotFound("unknown_operation", f"{what} ({row.module} {row.version}) has no operation "
-                       f"{operation!r}")
-    call = _Call(conn, row, operation, principal.jurisdiction_code, key, digest)
-    return call.run(raw)
+    route, minute, calls = routes.resolve(cursor, code, interface or module, operation,
+                                          interface is not None)
+    call = _Call(routes, connection, cursor, route, operation, code, key, digest)
+    return call.run(raw, minute, calls)
 
 
-def _replay(conn, code: str, key: str, digest: str) -> Response | None:
+def _replay(routes: RouteCache, cursor, code: str, key: str, digest: str) -> Response | None:
     """The stored first answer for this key, a 409 for a reused key, or None."""
-    found = conn.execute(_FIND_REPLY, {"code": code, "key": key}).first()
-    if found is None or now() - found.created_at > REPLAY_WINDOW:
+    found = routes.sql.find_reply.first(cursor, {"code": code, "key": key})
+    if found is None:
         return None
-    if found.request_hash != digest:
+    request_hash, status, body, headers, created_at = found
+    if now() - created_at > REPLAY_WINDOW:
+        return None
+    if request_hash != digest:
         raise Conflict("idempotency_key_reused", "this Idempotency-Key was used for a different "
                        "request in the last 24 h; use a fresh key for a new request")
-    return _json(found.status, found.body, {**(found.headers or {}), "Idempotent-Replayed": "true"})
+    return _json(status, body, {**(headers or {}), "Idempotent-Replayed": "true"})
 
 
 class _Call:
-    """One metered call of an installed operation."""
+    """One metered call of a routed operation."""
 
-    def __init__(self, conn, row, operation: str, code: str, key: str | None,
-                 digest: str | None) -> None:
-        self.conn, self.row = conn, row
-        self.operation, self.code = operation, code
+    def __init__(self, routes: RouteCache, connection, cursor, route: Route, operation: str,
+                 code: str, key: str | None, digest: str | None) -> None:
+        self.routes, self.connection, self.cursor = routes, connection, cursor
+        self.route, self.operation, self.code = route, operation, code
         self.key, self.digest = key, digest
         self.event_id = uuid.uuid4().hex
         self.started = time.perf_counter()
+        self.minute = int(time.time() // 60)
 
-    def run(self, raw: bytes) -> Response:
+    def run(self, raw: bytes, minute: int | None, calls: int | None) -> Response:
         """Validate, check the quota, call the module, meter, answer."""
-        row = self.row
+        route = self.route
         config = current_app.config
-        check_input, check_output = validators_for(self.conn, row.op_id, row.sha256,
-                                                   self.operation)
         try:
             payload = json.loads(raw) if raw else None
         except ValueError as exc:
             return self.finish(422, {"error": "invalid_input", "message": "the body is not JSON",
                                      "details": [{"where": "body", "message": str(exc)}]},
                                "rejected")
-        problems = check_input(payload)
+        problems = route.check_input(payload)
         if problems:
             return self.finish(422, {"error": "invalid_input", "message": "the input does not "
                                      f"match the input schema of {self.operation}",
                                      "details": problems}, "rejected")
-        limit = row.quota_per_minute or config["QUOTA_PER_MINUTE"]
-        self.minute = int(time.time() // 60)
-        used = row.calls if row.minute == self.minute else 0
+        limit = route.quota_per_minute or config["QUOTA_PER_MINUTE"]
+        used = calls if minute == self.minute else 0
         if used >= limit:
             return self.finish(429, {"error": "quota_exceeded", "message": f"quota of {limit} "
                                      "calls per minute used up; retry in the next minute"},
                                "rejected", extra={"Retry-After": str(60 - int(time.time()) % 60)})
-        ctx = Context(jurisdiction=JurisdictionRef(self.code, row.jurisdiction_name),
-                      installation_id=row.id, config=row.config or {}, request_id=self.event_id,
-                      module=row.module, version=row.version)
+        ctx = Context(jurisdiction=JurisdictionRef(self.code, route.jurisdiction_name),
+                      installation_id=route.id, config=route.config or {},
+                      request_id=self.event_id, module=route.module, version=route.version)
         try:
-            pm = loader.manager_for(_store(), row.id, row.version_id, row.sha256, row.entry,
-                                    lambda: operation_names(self.conn, row.version_id))
-            hook = getattr(pm.hook, self.operation)
-            output = loader.call_with_limit(row.id, config["INVOKE_TIMEOUT"], hook,
+            hook = getattr(self.routes.manager(route).hook, self.operation)
+            output = loader.call_with_limit(route.id, config["INVOKE_TIMEOUT"], hook,
                                             payload=payload, context=ctx)
         except loader.ModuleTimeout as exc:
-            return self.finish(504, {"error": "timeout", "message": f"{row.module} {row.version} "
-                                     f"did not answer in time ({exc})"}, "error",
+            return self.finish(504, {"error": "timeout", "message": f"{route.module} "
+                                     f"{route.version} did not answer in time ({exc})"}, "error",
                                counted=not isinstance(exc, loader.ModuleBusy))
         except ModuleError as exc:
             return self.finish(422, {"error": "module_error", "reason": exc.reason,
                                      "message": exc.message}, "rejected", counted=True)
         except BaseException as exc:  # noqa: BLE001 - a broken module must never break the gateway
-            log.warning("module %s %s failed on %s", row.module, row.version, self.operation,
+            log.warning("module %s %s failed on %s", route.module, route.version, self.operation,
                         exc_info=True)
-            return self.finish(502, {"error": "module_error", "message": f"{row.module} "
-                                     f"{row.version} failed: {type(exc).__name__}: {exc}"},
+            return self.finish(502, {"error": "module_error", "message": f"{route.module} "
+                                     f"{route.version} failed: {type(exc).__name__}: {exc}"},
                                "error", counted=True)
         try:
             body = json.dumps(output, ensure_ascii=False, separators=(",", ":"))
         except (TypeError, ValueError) as exc:
             problems = [{"where": "(root)", "message": f"not JSON: {exc}"}]
         else:
-            problems = check_output(output)
+            problems = route.check_output(output)
         if problems:
-            return self.finish(502, {"error": "module_error", "message": f"{row.module} "
-                                     f"{row.version} returned output that breaks its schema",
+            return self.finish(502, {"error": "module_error", "message": f"{route.module} "
+                                     f"{route.version} returned output that breaks its schema",
                                      "details": problems}, "error", counted=True)
-        return self.finish(200, body, "ok", counted=True, units=row.units)
+        return self.finish(200, body, "ok", counted=True, units=route.units)
 
     def finish(self, status: int, body: dict | str, event_status: str, units: int = 0,
                counted: bool = False, extra: dict | None = None) -> Response:
@@ -191,15 +190,19 @@ class _Call:
         if isinstance(body, dict):
             body = json.dumps(body, ensure_ascii=False, separators=(",", ":"))
         headers = {"X-Usage-Event": self.event_id, "X-Usage-Units": str(units)}
-        conn = self.conn
+        connection = self.connection
+        duplicate = self.routes.engine.dialect.loaded_dbapi.IntegrityError
         stored = True
-        with db.sqlite_write_turn(conn):
-            self._write(status, body, event_status, units, counted, headers)
+        with db.sqlite_write_turn(self.routes.engine):
             try:
-                conn.commit()
-            except IntegrityError:      # a concurrent retry stored its reply first: keep the event
-                conn.rollback()
+                self._write(status, body, event_status, units, counted, headers)
+                connection.commit()
+            except duplicate:           # a concurrent retry stored its reply first: keep the event
+                connection.rollback()
                 stored = False
+            except BaseException:
+                connection.rollback()
+                raise
         if not stored:
             self.key = None
             return self.finish(status, body, event_status, units, counted, extra)
@@ -208,16 +211,17 @@ class _Call:
     def _write(self, status: int, body: str, event_status: str, units: int, counted: bool,
                headers: dict) -> None:
         """The call's writes: usage event, quota counter, idempotent reply."""
-        conn = self.conn
-        record_call(conn, installation_id=self.row.id, event_id=self.event_id,
-                    operation=self.operation, units=units, status=event_status,
-                    duration_ms=int((time.perf_counter() - self.started) * 1000))
+        sql, cursor = self.routes.sql, self.cursor
+        sql.event.execute(cursor, call_event(
+            installation_id=self.route.id, event_id=self.event_id, operation=self.operation,
+            units=units, status=event_status,
+            duration_ms=int((time.perf_counter() - self.started) * 1000)))
         if counted:
-            bump_quota(conn, self.row.id, self.minute)
+            sql.bump.execute(cursor, {"iid": self.route.id, "minute": self.minute})
         if self.key is not None and status in REPLAYABLE:
-            conn.execute(sa.delete(_REPLY).where(      # an expired reply frees its key
-                _REPLY.c.jurisdiction_code == self.code, _REPLY.c.key == self.key,
-                _REPLY.c.created_at < now() - REPLAY_WINDOW))
-            conn.execute(sa.insert(_REPLY), {
+            stamp = now()                                # an expired reply frees its key
+            sql.drop_reply.execute(cursor, {"code": self.code, "key": self.key,
+                                            "cutoff": stamp - REPLAY_WINDOW})
+            sql.put_reply.execute(cursor, {
                 "jurisdiction_code": self.code, "key": self.key, "request_hash": self.digest,
-                "status": status, "body": body, "headers": headers, "created_at": now()})
+                "status": status, "body": body, "headers": headers, "created_at": stamp})

@@ -13,22 +13,27 @@ from sqlalchemy.orm import Session
 from marketplace.accounts.models import Jurisdiction
 from marketplace.catalog.models import Module, ModuleVersion, Operation
 from marketplace.catalog.manifest import schema_path
-from marketplace.runtime.models import Installation, QuotaCounter
+from marketplace.runtime.models import Installation, QuotaCounter, RouteGeneration
 
 MAX_DETAILS = 20
 Check = Callable[[Any], list]
 
 _I, _M, _V = Installation.__table__, Module.__table__, ModuleVersion.__table__
 _O, _J, _Q = Operation.__table__, Jurisdiction.__table__, QuotaCounter.__table__
+_G = RouteGeneration.__table__
+GENERATION = sa.select(_G.c.n).where(_G.c.id == 1).scalar_subquery()
 
 
 def _lookup(by_interface: bool) -> sa.Select:
-    """Active installation of the tenant + its version + the operation + the quota counter."""
+    """Active installation of the tenant + its version + the operation + the quota counter.
+
+    The last column is the route generation, read in the same snapshot.
+    """
     match = _M.c.implements if by_interface else _M.c.name
     return (sa.select(_I.c.id, _I.c.version_id, _I.c.config, _I.c.quota_per_minute,
                       _M.c.name.label("module"), _V.c.version, _V.c.sha256, _V.c.entry,
                       _O.c.id.label("op_id"), _O.c.units, _J.c.name.label("jurisdiction_name"),
-                      _Q.c.minute, _Q.c.calls)
+                      _Q.c.minute, _Q.c.calls, GENERATION.label("generation"))
             .select_from(_I.join(_M, _M.c.id == _I.c.module_id)
                          .join(_V, _V.c.id == _I.c.version_id)
                          .join(_J, _J.c.code == _I.c.jurisdiction_code)
@@ -44,8 +49,14 @@ _LOOKUPS = {False: _lookup(False), True: _lookup(True)}
 
 
 def lookup_query(by_interface: bool) -> sa.Select:
-    """The gateway's single read (by module name, or by interface name)."""
+    """The gateway's read on a route cache miss (by module name, or by interface name)."""
     return _LOOKUPS[by_interface]
+
+
+# A cache hit's one read: the route generation and the installation's quota counter.
+CHECK = (sa.select(GENERATION.label("generation"), _Q.c.minute, _Q.c.calls)
+         .select_from(sa.select(sa.literal(1).label("one")).subquery())
+         .outerjoin(_Q, _Q.c.installation_id == sa.bindparam("iid")))
 
 
 def operation_names(session: Connection | Session, version_id: int) -> list[str]:
@@ -95,6 +106,11 @@ def _upsert(dialect: str) -> sa.Insert:
 
 
 _UPSERTS = {name: _upsert(name) for name in ("sqlite", "postgresql")}
+
+
+def quota_upsert(dialect_name: str) -> sa.Insert:
+    """The counter bump of one call (``iid``, ``minute``) for a dialect."""
+    return _UPSERTS[dialect_name]
 
 
 def bump_quota(conn: Connection | Session, installation_id: int, minute: int) -> None:

@@ -1,12 +1,15 @@
-"""Installations (agreements) and idempotent gateway replies."""
+"""Installations (agreements), idempotent gateway replies, quota counters, the route generation."""
 from __future__ import annotations
 
 from datetime import datetime
+from itertools import chain
 
 import sqlalchemy as sa
-from sqlalchemy.orm import Mapped, mapped_column, relationship
+from sqlalchemy import event
+from sqlalchemy.orm import Mapped, Session, mapped_column, relationship
 
-from marketplace.catalog.models import Module, ModuleVersion
+from marketplace.accounts.models import Jurisdiction
+from marketplace.catalog.models import Module, ModuleVersion, Operation
 from marketplace.clock import now
 from marketplace.db import Base, JSONType, UTCDateTime
 
@@ -66,3 +69,30 @@ class QuotaCounter(Base):
                                                  primary_key=True, autoincrement=False)
     minute: Mapped[int] = mapped_column(sa.BigInteger)     # Unix time // 60
     calls: Mapped[int] = mapped_column(default=0)
+
+
+class RouteGeneration(Base):
+    """One row counting changes to what gateway routes are made of (see ``runtime.routes``).
+
+    Every commit that adds, changes or removes an installation, module, version,
+    operation or jurisdiction bumps ``n`` in the same transaction, so a worker
+    process holding cached routes learns of any change on its next call (any host).
+    """
+
+    __tablename__ = "route_generation"
+
+    id: Mapped[int] = mapped_column(primary_key=True, autoincrement=False)
+    n: Mapped[int] = mapped_column(sa.BigInteger, default=0)
+
+
+ROUTE_SOURCES = (Installation, Module, ModuleVersion, Operation, Jurisdiction)
+_BUMP = sa.update(RouteGeneration.__table__).where(RouteGeneration.__table__.c.id == 1).values(
+    n=RouteGeneration.__table__.c.n + 1)
+
+
+@event.listens_for(Session, "after_flush")
+def _bump_route_generation(session: Session, _context) -> None:
+    """Bump the generation in the flush's own transaction when a route source changed."""
+    if any(isinstance(item, ROUTE_SOURCES)
+           for item in chain(session.new, session.dirty, session.deleted)):
+        session.connection().execute(_BUMP)

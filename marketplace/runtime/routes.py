@@ -1,0 +1,151 @@
+"""Gateway routes, cached per worker process and checked against the route generation on every call.
+
+A route is what ``(jurisdiction, module or interface, operation)`` resolves to:
+the active installation, its version and operation, their compiled schema
+validators and the module's manager. Resolving one takes a six-table join plus
+a schema fetch; the gateway instead keeps routes per app in each process and,
+on every call, reads the route generation (``RouteGeneration``) together with
+the installation's quota counter in one primary-key query. Any committed change
+to installations, modules, versions, operations or jurisdictions bumps the
+generation in its own transaction, so a change made through another worker,
+the CLI or another host is seen on the very next call: a changed generation is
+a miss, and a miss runs the full join.
+
+The statements run as SQL text on the DBAPI cursor (:mod:`marketplace.rawsql`).
+"""
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass
+from typing import Any, Callable
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Dialect, Engine
+
+from marketplace.catalog.store import ArtifactStore
+from marketplace.errors import NotFound
+from marketplace.metering.models import UsageEvent
+from marketplace.rawsql import RawStatement
+from marketplace.runtime import loader
+from marketplace.runtime.invocation import (CHECK, Check, lookup_query, operation_names,
+                                            quota_upsert, validators_for)
+from marketplace.runtime.models import IdempotentReply
+
+MAX_ROUTES = 10_000
+_REPLY = IdempotentReply.__table__
+_EVENT_COLUMNS = [c.name for c in UsageEvent.__table__.columns if c.name != "id"]
+_REPLY_COLUMNS = [c.name for c in _REPLY.columns if c.name != "id"]
+
+
+@dataclass(slots=True)
+class Route:
+    """A resolved call target (everything but the quota counter, which is read per call)."""
+
+    id: int
+    version_id: int
+    config: dict | None
+    quota_per_minute: int | None
+    module: str
+    version: str
+    sha256: str
+    entry: str
+    op_id: int
+    units: int
+    jurisdiction_name: str
+    generation: int | None
+    check_input: Check
+    check_output: Check
+    manager: Any
+
+
+class HotStatements:
+    """The gateway's statements compiled for one dialect."""
+
+    def __init__(self, dialect: Dialect) -> None:
+        self.by_module = RawStatement(lookup_query(False), dialect)
+        self.by_interface = RawStatement(lookup_query(True), dialect)
+        self.check = RawStatement(CHECK, dialect)
+        self.bump = RawStatement(quota_upsert(dialect.name), dialect)
+        self.event = _insert(UsageEvent.__table__, _EVENT_COLUMNS, dialect)
+        self.find_reply = RawStatement(
+            sa.select(_REPLY.c.request_hash, _REPLY.c.status, _REPLY.c.body, _REPLY.c.headers,
+                      _REPLY.c.created_at)
+            .where(_REPLY.c.jurisdiction_code == sa.bindparam("code"),
+                   _REPLY.c.key == sa.bindparam("key")), dialect)
+        self.drop_reply = RawStatement(
+            sa.delete(_REPLY).where(_REPLY.c.jurisdiction_code == sa.bindparam("code"),
+                                    _REPLY.c.key == sa.bindparam("key"),
+                                    _REPLY.c.created_at < sa.bindparam("cutoff")), dialect)
+        self.put_reply = _insert(_REPLY, _REPLY_COLUMNS, dialect)
+
+
+def _insert(table: sa.Table, columns: list[str], dialect: Dialect) -> RawStatement:
+    """``INSERT`` of exactly ``columns`` (values bound by column name)."""
+    return RawStatement(sa.insert(table).inline(), dialect, column_keys=columns)
+
+
+_statements: dict[str, HotStatements] = {}
+_statements_lock = threading.Lock()
+
+
+def statements(dialect: Dialect) -> HotStatements:
+    """The hot statements of ``dialect`` (compiled once per process)."""
+    found = _statements.get(dialect.name)
+    if found is None:
+        with _statements_lock:
+            found = _statements.get(dialect.name) or HotStatements(dialect)
+            _statements[dialect.name] = found
+    return found
+
+
+class RouteCache:
+    """Routes of one app in this process, keyed by (jurisdiction, by interface?, name, operation)."""
+
+    def __init__(self, engine: Engine, store: Callable[[], ArtifactStore]) -> None:
+        self.engine, self.store = engine, store
+        self.sql = statements(engine.dialect)
+        self._routes: dict[tuple[str, bool, str, str], Route] = {}
+
+    def resolve(self, cursor: Any, code: str, name: str, operation: str,
+                by_interface: bool) -> tuple[Route, int | None, int | None]:
+        """(route, counter minute, counter calls) of a call; NotFound when there is no route."""
+        key = (code, by_interface, name, operation)
+        route = self._routes.get(key)
+        if route is not None and route.generation is not None:
+            generation, minute, calls = self.sql.check.first(cursor, {"iid": route.id})
+            if generation == route.generation:
+                return route, minute, calls
+        lookup = self.sql.by_interface if by_interface else self.sql.by_module
+        row = lookup.first(cursor, {"code": code, "name": name, "op": operation})
+        what = f"interface {name}" if by_interface else f"module {name}"
+        if row is None:
+            self._routes.pop(key, None)
+            raise NotFound("not_installed", f"{what} is not installed for {code}; "
+                           "install it with POST /api/v1/installations")
+        (iid, version_id, config, quota, module, version, sha256, entry, op_id, units,
+         jurisdiction_name, minute, calls, generation) = row
+        if op_id is None:
+            self._routes.pop(key, None)
+            raise NotFound("unknown_operation", f"{what} ({module} {version}) has no operation "
+                           f"{operation!r}")
+        with self.engine.connect() as conn:         # a miss: the operation's schemas
+            check_input, check_output = validators_for(conn, op_id, sha256, operation)
+        if len(self._routes) >= MAX_ROUTES:
+            self._routes.clear()
+        self._routes[key] = Route(iid, version_id, config, quota, module, version, sha256, entry,
+                                  op_id, units, jurisdiction_name, generation, check_input,
+                                  check_output, None)
+        return self._routes[key], minute, calls
+
+    def manager(self, route: Route) -> Any:
+        """The route's module manager, loaded from the verified bundle on first use.
+
+        Raises what loading raises (a bundle failing its sha256 check, say): the
+        gateway answers that call 502 and meters it like any module failure.
+        """
+        if route.manager is None:
+            with self.engine.connect() as conn:
+                route.manager = loader.manager_for(
+                    self.store(), route.id, route.version_id, route.sha256, route.entry,
+                    lambda: operation_names(conn, route.version_id))
+        return route.manager
