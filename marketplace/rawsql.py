@@ -49,9 +49,14 @@ class RawStatement:
         return cursor
 
     def first(self, cursor: Any, values: dict) -> tuple | None:
-        """The first result row, processed (None when there is none)."""
-        row = self.execute(cursor, values).fetchone()
-        if row is None:
+        """The first result row, processed (None when there is none).
+
+        Reads every row, so the statement is done: on SQLite an unfinished SELECT
+        would keep its read snapshot open (and hold back WAL checkpoints).
+        """
+        rows = self.execute(cursor, values).fetchall()
+        if not rows:
             return None
+        row = rows[0]
         return tuple(value if process is None or value is None else process(value)
                      for value, process in zip(row, self.results))

@@ -94,6 +94,8 @@ def app(database_url, tmp_path):
         "REQUIRE_REVIEW": True,
     })
     yield app
+    if "gateway_routes" in app.extensions:
+        app.extensions["gateway_routes"].close()
     app.extensions["db"].engine.dispose()
 
 

@@ -13,18 +13,17 @@ import hashlib
 import json
 import logging
 import time
-import uuid
 from datetime import timedelta
 
 from flask import Blueprint, Response, current_app, g, request
 
-from marketplace import db
 from marketplace.accounts.auth import require
 from marketplace.catalog.store import store_for
 from marketplace.clock import now
 from marketplace.errors import Conflict, MarketplaceError
 from marketplace.metering.service import call_event
 from marketplace.runtime import loader
+from marketplace.runtime.commits import CallWrite, event_id
 from marketplace.runtime.routes import Route, RouteCache
 from marketplace.sdk import Context, JurisdictionRef, ModuleError
 
@@ -73,22 +72,39 @@ def _routes() -> RouteCache:
     return cache
 
 
+class _Reconnect(Exception):
+    """The kept connection was found dead by the call's first reads: retry on a new one."""
+
+
+def _unavailable() -> MarketplaceError:
+    return MarketplaceError("database_unavailable", "the database connection was lost during "
+                            "the call; retry it (with an Idempotency-Key to be safe)", status=503)
+
+
 def _invoke(operation: str, module: str | None = None, interface: str | None = None) -> Response:
     routes = _routes()
-    connection = routes.engine.raw_connection()       # pooled; rolled back when returned
-    try:
-        return _invoke_on(routes, connection, g.principal, operation, module, interface)
-    finally:
-        connection.close()
+    for may_retry in (True, False):
+        connection = routes.connection()
+        try:
+            return _invoke_on(routes, connection, g.principal, operation, module, interface,
+                              may_retry)
+        except _Reconnect:
+            routes.discard(connection)
+        finally:
+            routes.release(connection)
+    raise AssertionError("unreachable: the second attempt never raises _Reconnect")
 
 
 def _invoke_on(routes: RouteCache, connection, principal, operation: str, module: str | None,
-               interface: str | None) -> Response:
-    """The call on one DBAPI connection (committed in ``_Call.finish``)."""
+               interface: str | None, may_retry: bool) -> Response:
+    """The call on one DBAPI connection (its writes committed by ``routes.commits``).
+
+    A connection lost before the module runs is retried once (nothing was done
+    yet); lost later, the call answers 503 and the connection is dropped.
+    """
     raw = request.get_data(cache=False)
     key = request.headers.get("Idempotency-Key")
     digest = None
-    cursor = connection.cursor()
     code = principal.jurisdiction_code
     if key is not None:
         if not key or len(key) > 200:
@@ -96,13 +112,24 @@ def _invoke_on(routes: RouteCache, connection, principal, operation: str, module
                                    "Idempotency-Key must be 1 to 200 characters")
         target = f"{'interface/' + interface if interface else module}/{operation}\n"
         digest = hashlib.sha256(target.encode() + raw).hexdigest()
-        replay = _replay(routes, cursor, code, key, digest)
+    try:
+        cursor = connection.cursor()
+        replay = _replay(routes, cursor, code, key, digest) if key is not None else None
         if replay is not None:
             return replay
-    route, minute, calls = routes.resolve(cursor, code, interface or module, operation,
-                                          interface is not None)
-    call = _Call(routes, connection, cursor, route, operation, code, key, digest)
-    return call.run(raw, minute, calls)
+        route, minute, calls = routes.resolve(cursor, code, interface or module, operation,
+                                              interface is not None)
+    except routes.disconnected as exc:
+        if may_retry:
+            raise _Reconnect() from exc
+        routes.discard(connection)
+        raise _unavailable() from exc
+    call = _Call(routes, connection, route, operation, code, key, digest)
+    try:
+        return call.run(raw, minute, calls)
+    except routes.disconnected as exc:
+        routes.discard(connection)
+        raise _unavailable() from exc
 
 
 def _replay(routes: RouteCache, cursor, code: str, key: str, digest: str) -> Response | None:
@@ -122,12 +149,12 @@ def _replay(routes: RouteCache, cursor, code: str, key: str, digest: str) -> Res
 class _Call:
     """One metered call of a routed operation."""
 
-    def __init__(self, routes: RouteCache, connection, cursor, route: Route, operation: str,
+    def __init__(self, routes: RouteCache, connection, route: Route, operation: str,
                  code: str, key: str | None, digest: str | None) -> None:
-        self.routes, self.connection, self.cursor = routes, connection, cursor
+        self.routes, self.connection = routes, connection
         self.route, self.operation, self.code = route, operation, code
         self.key, self.digest = key, digest
-        self.event_id = uuid.uuid4().hex
+        self.event_id = event_id()
         self.started = time.perf_counter()
         self.minute = int(time.time() // 60)
 
@@ -186,42 +213,21 @@ class _Call:
 
     def finish(self, status: int, body: dict | str, event_status: str, units: int = 0,
                counted: bool = False, extra: dict | None = None) -> Response:
-        """Write the usage event (and counter, and idempotent reply) in one commit; answer."""
+        """Commit the call's usage event (and counter, and idempotent reply); then answer."""
         if isinstance(body, dict):
             body = json.dumps(body, ensure_ascii=False, separators=(",", ":"))
         headers = {"X-Usage-Event": self.event_id, "X-Usage-Units": str(units)}
-        connection = self.connection
-        duplicate = self.routes.engine.dialect.loaded_dbapi.IntegrityError
-        stored = True
-        with db.sqlite_write_turn(self.routes.engine):
-            try:
-                self._write(status, body, event_status, units, counted, headers)
-                connection.commit()
-            except duplicate:           # a concurrent retry stored its reply first: keep the event
-                connection.rollback()
-                stored = False
-            except BaseException:
-                connection.rollback()
-                raise
-        if not stored:
-            self.key = None
-            return self.finish(status, body, event_status, units, counted, extra)
-        return _json(status, body, {**headers, **(extra or {})})
-
-    def _write(self, status: int, body: str, event_status: str, units: int, counted: bool,
-               headers: dict) -> None:
-        """The call's writes: usage event, quota counter, idempotent reply."""
-        sql, cursor = self.routes.sql, self.cursor
-        sql.event.execute(cursor, call_event(
+        item = CallWrite(call_event(
             installation_id=self.route.id, event_id=self.event_id, operation=self.operation,
             units=units, status=event_status,
             duration_ms=int((time.perf_counter() - self.started) * 1000)))
         if counted:
-            sql.bump.execute(cursor, {"iid": self.route.id, "minute": self.minute})
+            item.bump = (self.route.id, self.minute)
         if self.key is not None and status in REPLAYABLE:
             stamp = now()                                # an expired reply frees its key
-            sql.drop_reply.execute(cursor, {"code": self.code, "key": self.key,
-                                            "cutoff": stamp - REPLAY_WINDOW})
-            sql.put_reply.execute(cursor, {
-                "jurisdiction_code": self.code, "key": self.key, "request_hash": self.digest,
-                "status": status, "body": body, "headers": headers, "created_at": stamp})
+            item.reply = {"jurisdiction_code": self.code, "key": self.key,
+                          "request_hash": self.digest, "status": status, "body": body,
+                          "headers": headers, "created_at": stamp,
+                          "cutoff": stamp - REPLAY_WINDOW}
+        self.routes.commits.write(self.connection, item)
+        return _json(status, body, {**headers, **(extra or {})})

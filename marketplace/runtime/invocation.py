@@ -96,12 +96,16 @@ def validators_for(session: Connection | Session, op_id: int, sha256: str, name:
     return found
 
 
-def _upsert(dialect: str) -> sa.Insert:
+def _upsert(dialect: str, rows: sa.Select | None = None) -> sa.Insert:
     insert = (postgresql.insert if dialect == "postgresql" else sqlite.insert)(_Q)
-    stmt = insert.values(installation_id=sa.bindparam("iid"), minute=sa.bindparam("minute"),
-                         calls=1)
+    if rows is None:
+        stmt = insert.values(installation_id=sa.bindparam("iid"), minute=sa.bindparam("minute"),
+                             calls=sa.bindparam("n"))
+    else:
+        stmt = insert.from_select(["installation_id", "minute", "calls"], rows)
     return stmt.on_conflict_do_update(index_elements=[_Q.c.installation_id], set_={
-        "calls": sa.case((_Q.c.minute == stmt.excluded.minute, _Q.c.calls + 1), else_=1),
+        "calls": sa.case((_Q.c.minute == stmt.excluded.minute, _Q.c.calls + stmt.excluded.calls),
+                         else_=stmt.excluded.calls),
         "minute": stmt.excluded.minute})
 
 
@@ -109,12 +113,11 @@ _UPSERTS = {name: _upsert(name) for name in ("sqlite", "postgresql")}
 
 
 def quota_upsert(dialect_name: str) -> sa.Insert:
-    """The counter bump of one call (``iid``, ``minute``) for a dialect."""
+    """Count ``n`` calls of installation ``iid`` in ``minute`` (atomic in the database)."""
     return _UPSERTS[dialect_name]
 
 
-def bump_quota(conn: Connection | Session, installation_id: int, minute: int) -> None:
-    """Count one call in the installation's current minute (atomic in the database)."""
-    dialect = conn.dialect if isinstance(conn, Connection) else conn.get_bind().dialect
-    conn.execute(_UPSERTS[dialect.name],
-                    {"iid": installation_id, "minute": minute})
+# PostgreSQL, many counters in one statement: arrays ``iids``, ``minutes``, ``ns``.
+QUOTA_UPSERT_ARRAYS = _upsert("postgresql", sa.select(sa.text("*")).select_from(sa.text(
+    "unnest(CAST(:iids AS INTEGER[]), CAST(:minutes AS BIGINT[]), CAST(:ns AS INTEGER[]))"
+    " AS bumps")))

@@ -15,6 +15,7 @@ The statements run as SQL text on the DBAPI cursor (:mod:`marketplace.rawsql`).
 """
 from __future__ import annotations
 
+import os
 import threading
 from dataclasses import dataclass
 from typing import Any, Callable
@@ -27,8 +28,9 @@ from marketplace.errors import NotFound
 from marketplace.metering.models import UsageEvent
 from marketplace.rawsql import RawStatement
 from marketplace.runtime import loader
-from marketplace.runtime.invocation import (CHECK, Check, lookup_query, operation_names,
-                                            quota_upsert, validators_for)
+from marketplace.runtime.commits import GroupCommit
+from marketplace.runtime.invocation import (CHECK, QUOTA_UPSERT_ARRAYS, Check, lookup_query,
+                                            operation_names, quota_upsert, validators_for)
 from marketplace.runtime.models import IdempotentReply
 
 MAX_ROUTES = 10_000
@@ -77,6 +79,22 @@ class HotStatements:
                                     _REPLY.c.key == sa.bindparam("key"),
                                     _REPLY.c.created_at < sa.bindparam("cutoff")), dialect)
         self.put_reply = _insert(_REPLY, _REPLY_COLUMNS, dialect)
+        self.batch = _batch_statement(dialect) if dialect.name == "postgresql" else None
+
+
+def _batch_statement(dialect: Dialect) -> str:
+    """PostgreSQL: a batch's events and counter bumps as one statement (one round trip).
+
+    Events come as one array per column (``unnest``), inserted by a data-modifying
+    CTE; the counters by :data:`~marketplace.runtime.invocation.QUOTA_UPSERT_ARRAYS`.
+    One statement in autocommit mode is one atomic transaction.
+    """
+    table = UsageEvent.__table__
+    arrays = ", ".join(f"%({name})s::{table.c[name].type.compile(dialect=dialect)}[]"
+                       for name in _EVENT_COLUMNS)
+    events = (f"INSERT INTO usage_events ({', '.join(_EVENT_COLUMNS)}) "
+              f"SELECT * FROM unnest({arrays})")
+    return f"WITH events AS ({events}) {QUOTA_UPSERT_ARRAYS.compile(dialect=dialect)}"
 
 
 def _insert(table: sa.Table, columns: list[str], dialect: Dialect) -> RawStatement:
@@ -104,7 +122,65 @@ class RouteCache:
     def __init__(self, engine: Engine, store: Callable[[], ArtifactStore]) -> None:
         self.engine, self.store = engine, store
         self.sql = statements(engine.dialect)
+        self.commits = GroupCommit(engine, self.sql)
+        self.postgres = engine.dialect.name == "postgresql"
+        dbapi = engine.dialect.loaded_dbapi
+        self.disconnected = (dbapi.OperationalError, dbapi.InterfaceError)
         self._routes: dict[tuple[str, bool, str, str], Route] = {}
+        self._local = threading.local()
+        self._held: list[Any] = []
+
+    def connection(self) -> Any:
+        """This thread's DBAPI connection, kept from call to call.
+
+        Kept, not checked out per call: a pool checkout costs a round trip on
+        PostgreSQL (the engine pings before handing a connection out). A kept
+        connection that has died is noticed by the call's first read, which
+        :func:`~marketplace.runtime.gateway` retries once on a new connection.
+        """
+        held = getattr(self._local, "connection", None)
+        if held is None or self._local.pid != os.getpid():
+            held = self._local.connection = self.engine.raw_connection()
+            self._local.pid = os.getpid()
+            if self.postgres:       # reads end at once; writes run in GroupCommit's transaction
+                held.driver_connection.autocommit = True
+            with _statements_lock:
+                self._held.append(held)
+        return held
+
+    def discard(self, connection: Any) -> None:
+        """Drop a connection that failed (the next call of this thread opens a new one)."""
+        if getattr(self._local, "connection", None) is connection:
+            del self._local.connection
+        with _statements_lock:
+            if connection in self._held:
+                self._held.remove(connection)
+        try:
+            connection.invalidate()
+        except Exception:  # noqa: BLE001 - it is broken already; only forget it
+            pass
+
+    def release(self, connection: Any) -> None:
+        """End whatever transaction a call left open (a read, or an error's) on its connection."""
+        if getattr(self._local, "connection", None) is not connection:
+            return                                  # discarded
+        try:
+            connection.rollback()
+        except self.disconnected:
+            self.discard(connection)
+
+    def close(self) -> None:
+        """Give every kept connection back to the pool (tests, app shutdown)."""
+        with _statements_lock:
+            held, self._held = self._held, []
+        for connection in held:
+            try:
+                if self.postgres:
+                    connection.driver_connection.autocommit = False    # as the pool lent it
+                connection.close()
+            except Exception:  # noqa: BLE001 - closing is best effort
+                pass
+        self._local = threading.local()
 
     def resolve(self, cursor: Any, code: str, name: str, operation: str,
                 by_interface: bool) -> tuple[Route, int | None, int | None]:
