@@ -101,15 +101,16 @@ class GroupCommit:
     def _transaction(self, connection: Any, cursor: Any, batch: list[CallWrite]) -> None:
         """``batch`` in one transaction, committed (rolled back if anything fails).
 
-        On PostgreSQL the connection is in autocommit mode: a batch without
-        idempotent replies is one statement (one round trip, atomic by itself),
-        one with replies an explicit transaction.
+        On PostgreSQL the gateway's connections are in autocommit mode: a batch
+        without idempotent replies is one statement (one round trip, atomic by
+        itself); one with replies, or on another connection, a transaction.
         """
         if self.postgres:
-            if all(item.reply is None for item in batch):
-                cursor.execute(self.sql.batch, self._arrays(batch))    # autocommit: atomic
+            driver = connection.driver_connection
+            if driver.autocommit and all(item.reply is None for item in batch):
+                cursor.execute(self.sql.batch, self._arrays(batch))    # one statement: atomic
                 return
-            with connection.driver_connection.transaction():
+            with driver.transaction():
                 self._apply(cursor, batch)
             return
         try:

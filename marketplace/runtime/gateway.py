@@ -83,11 +83,12 @@ def _unavailable() -> MarketplaceError:
 
 def _invoke(operation: str, module: str | None = None, interface: str | None = None) -> Response:
     routes = _routes()
+    raw = request.get_data(cache=False)           # read once: a retry must see it too
     for may_retry in (True, False):
         connection = routes.connection()
         try:
-            return _invoke_on(routes, connection, g.principal, operation, module, interface,
-                              may_retry)
+            return _invoke_on(routes, connection, g.principal, raw, operation, module,
+                              interface, may_retry)
         except _Reconnect:
             routes.discard(connection)
         finally:
@@ -95,14 +96,13 @@ def _invoke(operation: str, module: str | None = None, interface: str | None = N
     raise AssertionError("unreachable: the second attempt never raises _Reconnect")
 
 
-def _invoke_on(routes: RouteCache, connection, principal, operation: str, module: str | None,
-               interface: str | None, may_retry: bool) -> Response:
+def _invoke_on(routes: RouteCache, connection, principal, raw: bytes, operation: str,
+               module: str | None, interface: str | None, may_retry: bool) -> Response:
     """The call on one DBAPI connection (its writes committed by ``routes.commits``).
 
     A connection lost before the module runs is retried once (nothing was done
     yet); lost later, the call answers 503 and the connection is dropped.
     """
-    raw = request.get_data(cache=False)
     key = request.headers.get("Idempotency-Key")
     digest = None
     code = principal.jurisdiction_code

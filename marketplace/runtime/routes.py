@@ -125,7 +125,10 @@ class RouteCache:
         self.commits = GroupCommit(engine, self.sql)
         self.postgres = engine.dialect.name == "postgresql"
         dbapi = engine.dialect.loaded_dbapi
-        self.disconnected = (dbapi.OperationalError, dbapi.InterfaceError)
+        self.disconnected: tuple[type[Exception], ...] = (dbapi.OperationalError,
+                                                          dbapi.InterfaceError)
+        if engine.dialect.name == "sqlite":     # sqlite3's word for a closed connection
+            self.disconnected += (dbapi.ProgrammingError,)
         self._routes: dict[tuple[str, bool, str, str], Route] = {}
         self._local = threading.local()
         self._held: list[Any] = []

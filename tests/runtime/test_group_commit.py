@@ -1,0 +1,99 @@
+"""Group commit of gateway writes, kept connections, time-ordered event ids."""
+from __future__ import annotations
+
+import time
+from concurrent.futures import ThreadPoolExecutor
+
+import sqlalchemy as sa
+
+from marketplace import db
+from marketplace.runtime.commits import CallWrite, GroupCommit, event_id
+from marketplace.runtime.models import IdempotentReply, QuotaCounter
+from marketplace.runtime.routes import statements
+from marketplace.metering.service import call_event
+from tests.conftest import BACKEND
+from tests.runtime.conftest import usage_rows
+
+
+def _installed(catalog, shenzhen) -> int:
+    catalog.toy()
+    return shenzhen.install("toy-echo").json["id"]
+
+
+def test_concurrent_calls_each_commit_exactly_one_event_and_count(app, catalog, shenzhen):
+    installed = _installed(catalog, shenzhen)
+    app.config["QUOTA_PER_MINUTE"] = 10 ** 6
+
+    def call(n: int) -> str:
+        client = app.test_client()
+        reply = client.post("/api/v1/invoke/toy-echo/echo", json={"text": str(n)},
+                            headers=shenzhen.headers)
+        assert reply.status_code == 200
+        return reply.headers["X-Usage-Event"]
+
+    with ThreadPoolExecutor(8) as pool:
+        acked = list(pool.map(call, range(64)))
+    rows = usage_rows(app, installed)
+    assert sorted(r.event_id for r in rows) == sorted(acked) and len(set(acked)) == 64
+    with app.app_context():
+        counter = db.session().get(QuotaCounter, installed)
+    assert counter.calls == 64 or counter.minute == int(time.time() // 60)  # a minute may turn
+
+
+def _write(item_id: str, installation: int, reply_key: str | None = None) -> CallWrite:
+    item = CallWrite(call_event(installation_id=installation, event_id=item_id,
+                                operation="echo", units=1, status="ok"), bump=(installation, 7))
+    if reply_key is not None:
+        from marketplace.clock import now
+
+        stamp = now()
+        item.reply = {"jurisdiction_code": "440300", "key": reply_key, "request_hash": "h",
+                      "status": 200, "body": "{}", "headers": {}, "created_at": stamp,
+                      "cutoff": stamp.replace(year=stamp.year - 1)}
+    return item
+
+
+def test_a_failing_write_costs_no_other_call_its_event(app, catalog, shenzhen):
+    installed = _installed(catalog, shenzhen)
+    engine = app.extensions["db"].engine
+    commits = GroupCommit(engine, statements(engine.dialect))
+    connection = engine.raw_connection()
+    try:
+        commits.write(connection, _write("first", installed, reply_key="k"))
+        batch = [_write("a", installed), _write("b", installed, reply_key="k"),
+                 _write("c", installed)]
+        commits._commit(connection, batch)          # "k" is stored already: the batch fails
+    finally:
+        connection.close()
+    assert [item.error for item in batch] == [None, None, None]
+    assert [item.reply_stored for item in batch] == [True, False, True]
+    assert sorted(r.event_id for r in usage_rows(app, installed)) == ["a", "b", "c", "first"]
+    with app.app_context():
+        session = db.session()
+        assert session.get(QuotaCounter, installed).calls == 4
+        assert session.scalar(sa.select(sa.func.count()).select_from(IdempotentReply)) == 1
+
+
+def test_a_dead_kept_connection_is_replaced_before_the_call(app, catalog, shenzhen):
+    installed = _installed(catalog, shenzhen)
+    assert shenzhen.invoke("toy-echo", "echo", {"text": "a"}).status_code == 200
+    routes = app.extensions["gateway_routes"]
+    kept = routes.connection()
+    if BACKEND == "postgresql":        # the server ends the session, as a restart would
+        with app.app_context():
+            pid = kept.driver_connection.info.backend_pid
+            db.session().execute(sa.text("SELECT pg_terminate_backend(:pid)"), {"pid": pid})
+    else:
+        kept.driver_connection.close()
+    reply = shenzhen.invoke("toy-echo", "echo", {"text": "b"})
+    assert reply.status_code == 200, reply.json
+    assert routes.connection() is not kept
+    assert [r.status for r in usage_rows(app, installed)] == ["ok", "ok"]
+
+
+def test_event_ids_are_uuid7_and_time_ordered():
+    first = event_id()
+    time.sleep(0.002)
+    second = event_id()
+    assert len(first) == 32 and first[12] == "7" and first[16] in "89ab"
+    assert first < second and len({event_id() for _ in range(1000)}) == 1000
