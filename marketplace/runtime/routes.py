@@ -131,33 +131,43 @@ class RouteCache:
             self.disconnected += (dbapi.ProgrammingError,)
         self._routes: dict[tuple[str, bool, str, str], Route] = {}
         self._local = threading.local()
-        self._held: list[Any] = []
+        self._held: list[tuple[threading.Thread, Any]] = []
+        self._pid = os.getpid()
 
     def connection(self) -> Any:
         """This thread's DBAPI connection, kept from call to call.
 
         Kept, not checked out per call: a pool checkout costs a round trip on
         PostgreSQL (the engine pings before handing a connection out). A kept
-        connection that has died is noticed by the call's first read, which
-        :func:`~marketplace.runtime.gateway` retries once on a new connection.
+        connection that has died is noticed by the call's first read, which the
+        gateway retries once on a new connection. Connections of threads that
+        have ended go back to the pool when the next one is opened.
         """
         held = getattr(self._local, "connection", None)
-        if held is None or self._local.pid != os.getpid():
-            held = self._local.connection = self.engine.raw_connection()
-            self._local.pid = os.getpid()
-            if self.postgres:       # reads end at once; writes run in GroupCommit's transaction
-                held.driver_connection.autocommit = True
-            with _statements_lock:
-                self._held.append(held)
+        if held is None or self._pid != os.getpid():
+            held = self._open()
         return held
+
+    def _open(self) -> Any:
+        if self._pid != os.getpid():            # a forked child: the parent's are not ours
+            self._held, self._local, self._pid = [], threading.local(), os.getpid()
+        connection = self._local.connection = self.engine.raw_connection()
+        if self.postgres:           # reads end at once; writes run in GroupCommit's transaction
+            connection.driver_connection.autocommit = True
+        with _statements_lock:
+            ended = [pair for pair in self._held if not pair[0].is_alive()]
+            self._held = [pair for pair in self._held if pair[0].is_alive()]
+            self._held.append((threading.current_thread(), connection))
+        for _, old in ended:
+            self._give_back(old)
+        return connection
 
     def discard(self, connection: Any) -> None:
         """Drop a connection that failed (the next call of this thread opens a new one)."""
         if getattr(self._local, "connection", None) is connection:
             del self._local.connection
         with _statements_lock:
-            if connection in self._held:
-                self._held.remove(connection)
+            self._held = [pair for pair in self._held if pair[1] is not connection]
         try:
             connection.invalidate()
         except Exception:  # noqa: BLE001 - it is broken already; only forget it
@@ -176,14 +186,17 @@ class RouteCache:
         """Give every kept connection back to the pool (tests, app shutdown)."""
         with _statements_lock:
             held, self._held = self._held, []
-        for connection in held:
-            try:
-                if self.postgres:
-                    connection.driver_connection.autocommit = False    # as the pool lent it
-                connection.close()
-            except Exception:  # noqa: BLE001 - closing is best effort
-                pass
+        for _, connection in held:
+            self._give_back(connection)
         self._local = threading.local()
+
+    def _give_back(self, connection: Any) -> None:
+        try:
+            if self.postgres:
+                connection.driver_connection.autocommit = False    # as the pool lent it
+            connection.close()
+        except Exception:  # noqa: BLE001 - returning is best effort
+            pass
 
     def resolve(self, cursor: Any, code: str, name: str, operation: str,
                 by_interface: bool) -> tuple[Route, int | None, int | None]:

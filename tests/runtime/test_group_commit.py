@@ -97,3 +97,20 @@ def test_event_ids_are_uuid7_and_time_ordered():
     second = event_id()
     assert len(first) == 32 and first[12] == "7" and first[16] in "89ab"
     assert first < second and len({event_id() for _ in range(1000)}) == 1000
+
+
+def test_connections_of_ended_threads_go_back_to_the_pool(app, catalog, shenzhen):
+    """A server that starts a thread per request (Flask's own) must not hold a connection each."""
+    import threading
+
+    _installed(catalog, shenzhen)
+    codes = []
+    for n in range(30):                  # more threads than the pool has connections (10 + 10)
+        worker = threading.Thread(target=lambda: codes.append(
+            shenzhen.invoke("toy-echo", "echo", {"text": "x"}).status_code))
+        worker.start()
+        worker.join()
+    assert codes == [200] * 30
+    routes = app.extensions["gateway_routes"]
+    assert len(routes._held) == 1        # only the last thread's, until the next one opens
+    assert app.extensions["db"].engine.pool.checkedout() <= 1
