@@ -77,6 +77,13 @@ class GroupCommit:
         if not item.done:
             try:
                 self._commit(connection, batch)
+            except BaseException as exc:    # unexpected (the lock file, say): nobody is committed
+                for each in batch:
+                    if each.error is None:
+                        each.error = exc if isinstance(exc, Exception) else RuntimeError(
+                            "the commit of this call was interrupted")
+                if not isinstance(exc, Exception):
+                    raise
             finally:
                 with self._ready:
                     for each in batch:

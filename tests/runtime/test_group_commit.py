@@ -114,3 +114,26 @@ def test_connections_of_ended_threads_go_back_to_the_pool(app, catalog, shenzhen
     routes = app.extensions["gateway_routes"]
     assert len(routes._held) == 1        # only the last thread's, until the next one opens
     assert app.extensions["db"].engine.pool.checkedout() <= 1
+
+
+def test_when_the_commit_itself_fails_no_call_is_told_it_was_committed(app, catalog, shenzhen,
+                                                                       monkeypatch):
+    installed = _installed(catalog, shenzhen)
+    engine = app.extensions["db"].engine
+    commits = GroupCommit(engine, statements(engine.dialect))
+
+    def broken(*_args):
+        raise OSError("lock file unavailable")
+    monkeypatch.setattr(commits, "_commit", broken)
+    connection = engine.raw_connection()
+    try:
+        item = _write("lost", installed)
+        try:
+            commits.write(connection, item)
+        except OSError as exc:
+            assert item.error is exc
+        else:
+            raise AssertionError("write() returned although nothing was committed")
+    finally:
+        connection.close()
+    assert usage_rows(app, installed) == []
