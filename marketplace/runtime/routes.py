@@ -132,6 +132,7 @@ class RouteCache:
         self._routes: dict[tuple[str, bool, str, str], Route] = {}
         self._local = threading.local()
         self._held: list[tuple[threading.Thread, Any]] = []
+        self._held_lock = threading.Lock()
         self._pid = os.getpid()
 
     def connection(self) -> Any:
@@ -154,7 +155,7 @@ class RouteCache:
         connection = self._local.connection = self.engine.raw_connection()
         if self.postgres:           # reads end at once; writes run in GroupCommit's transaction
             connection.driver_connection.autocommit = True
-        with _statements_lock:
+        with self._held_lock:
             ended = [pair for pair in self._held if not pair[0].is_alive()]
             self._held = [pair for pair in self._held if pair[0].is_alive()]
             self._held.append((threading.current_thread(), connection))
@@ -166,7 +167,7 @@ class RouteCache:
         """Drop a connection that failed (the next call of this thread opens a new one)."""
         if getattr(self._local, "connection", None) is connection:
             del self._local.connection
-        with _statements_lock:
+        with self._held_lock:
             self._held = [pair for pair in self._held if pair[1] is not connection]
         try:
             connection.invalidate()
@@ -184,7 +185,7 @@ class RouteCache:
 
     def close(self) -> None:
         """Give every kept connection back to the pool (tests, app shutdown)."""
-        with _statements_lock:
+        with self._held_lock:
             held, self._held = self._held, []
         for _, connection in held:
             self._give_back(connection)
