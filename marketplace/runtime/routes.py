@@ -117,7 +117,7 @@ def statements(dialect: Dialect) -> HotStatements:
 
 
 class RouteCache:
-    """Routes of one app in this process, keyed by (jurisdiction, by interface?, name, operation)."""
+    """Routes of one app in this process, by (jurisdiction, by interface?, name, operation)."""
 
     def __init__(self, engine: Engine, store: Callable[[], ArtifactStore]) -> None:
         self.engine, self.store = engine, store

@@ -1,4 +1,4 @@
-"""Cached gateway routes: every change to an installation, made anywhere, is seen on the next call."""
+"""Cached gateway routes: a change to an installation, made anywhere, is seen on the next call."""
 from __future__ import annotations
 
 import os
