@@ -225,10 +225,10 @@ class RouteCache:
             check_input, check_output = validators_for(conn, op_id, sha256, operation)
         if len(self._routes) >= MAX_ROUTES:
             self._routes.clear()
-        self._routes[key] = Route(iid, version_id, config, quota, module, version, sha256, entry,
-                                  op_id, units, jurisdiction_name, generation, check_input,
-                                  check_output, None)
-        return self._routes[key], minute, calls
+        route = self._routes[key] = Route(iid, version_id, config, quota, module, version, sha256,
+                                          entry, op_id, units, jurisdiction_name, generation,
+                                          check_input, check_output, None)
+        return route, minute, calls
 
     def manager(self, route: Route) -> Any:
         """The route's module manager, loaded from the verified bundle on first use.
