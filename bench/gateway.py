@@ -76,8 +76,17 @@ def bench_app():
     return app
 
 
-def prepare(workdir: Path) -> str:
-    """Migrate, publish and install the echo module for 深圳市; returns an invoke token."""
+def bench_environment(url: str, workdir: Path) -> None:
+    """Point this process (and the servers it starts) at ``url`` with a throwaway instance."""
+    os.environ.update({"MARKETPLACE_DATABASE_URL": url, "MARKETPLACE_INSTANCE": str(workdir),
+                       "MARKETPLACE_ARTIFACT_DIR": str(workdir / "artifacts"),
+                       "MARKETPLACE_SECRET_KEY": "bench", "MARKETPLACE_REQUIRE_REVIEW": "0",
+                       "MARKETPLACE_QUOTA_PER_MINUTE": str(10 ** 9)})
+    os.environ.pop("MARKETPLACE_NOW", None)
+
+
+def prepare(workdir: Path, scopes: str = "invoke") -> tuple[str, int]:
+    """Migrate, publish the echo module, install it for 深圳市; (token, installation id)."""
     from marketplace import create_app, db
     from marketplace.accounts import service as accounts
     from marketplace.catalog import service as catalog
@@ -101,11 +110,30 @@ def prepare(workdir: Path) -> str:
         adopter = accounts.add_user(session, "bench@gov.example.cn", "bench password", "440300",
                                     "adopter")
         catalog.publish(session, data, publisher, store_for(app.config), require_review=False)
-        runtime.install(session, adopter, "bench-echo", accept_terms=True)
-        _, token = accounts.issue_token(session, adopter, "invoke")
+        item = runtime.install(session, adopter, "bench-echo", accept_terms=True)
+        _, token = accounts.issue_token(session, adopter, scopes)
         session.commit()
+        installation_id = item.id
     app.extensions["db"].engine.dispose()
-    return token
+    return token, installation_id
+
+
+def start_server(workdir: Path, workers: int, factory: str = "") -> tuple[subprocess.Popen, int]:
+    """gunicorn via ``marketplace.server.serve`` on a free port (``factory``: "module:function")."""
+    from tests.support.services import free_port, wait_port
+
+    port = free_port()
+    load = "from %s import %s as factory" % tuple(factory.split(":")) if factory else "factory = None"
+    code = ("import sys; sys.path.insert(0, %r); %s; from marketplace.server import serve; "
+            "serve('127.0.0.1', %d, %d, factory=factory)" % (str(ROOT), load, port, workers))
+    server = subprocess.Popen([sys.executable, "-c", code], cwd=str(workdir),
+                              env={**os.environ, "PYTHONPATH": str(ROOT)})
+    try:
+        wait_port(port)
+    except BaseException:
+        server.terminate()
+        raise
+    return server, port
 
 
 def wrk_round(port: int, path: str, token: str, seconds: float, connections: int) -> dict:
@@ -160,25 +188,13 @@ def python_round(port: int, path: str, token: str, seconds: float, connections: 
 
 def serve_and_measure(url: str, workdir: Path, args: argparse.Namespace) -> tuple[str, dict]:
     """Prepare the database at ``url``, serve it, run the alternating rounds."""
-    from tests.support.services import free_port, wait_port
-
-    env = {"MARKETPLACE_DATABASE_URL": url, "MARKETPLACE_INSTANCE": str(workdir),
-           "MARKETPLACE_ARTIFACT_DIR": str(workdir / "artifacts"), "MARKETPLACE_SECRET_KEY": "b",
-           "MARKETPLACE_QUOTA_PER_MINUTE": str(10 ** 9), "MARKETPLACE_REQUIRE_REVIEW": "0"}
-    os.environ.update(env)
-    os.environ.pop("MARKETPLACE_NOW", None)
-    token = prepare(workdir)
-    port = free_port()
-    code = ("import sys; sys.path.insert(0, %r); from bench.gateway import bench_app; "
-            "from marketplace.server import serve; serve('127.0.0.1', %d, 2, factory=bench_app)"
-            % (str(ROOT), port))
-    server = subprocess.Popen([sys.executable, "-c", code], cwd=str(workdir),
-                              env={**os.environ, "PYTHONPATH": str(ROOT)})
+    bench_environment(url, workdir)
+    token, _ = prepare(workdir)
+    server, port = start_server(workdir, 2, "bench.gateway:bench_app")
     measure = wrk_round if shutil.which("wrk") else python_round
     routes = {"echo": "/bench/echo", "gateway": "/api/v1/invoke/bench-echo/echo"}
     results: dict[str, list[dict]] = {name: [] for name in routes}
     try:
-        wait_port(port)
         for path in routes.values():                   # warm up: load module, caches, pools
             measure(port, path, token, 1, args.connections)
         for _ in range(args.rounds):

@@ -13,10 +13,8 @@ from __future__ import annotations
 import argparse
 import json
 import multiprocessing
-import os
 import shutil
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -115,40 +113,6 @@ def summary(result: dict, checked: dict) -> dict:
     return out
 
 
-def prepare(url: str, workdir: Path) -> tuple[str, int]:
-    """Migrate, publish the gateway benchmark's echo module, install it; (token, installation id)."""
-    from bench.gateway import TOY_CODE, TOY_MANIFEST
-    from marketplace import create_app, db
-    from marketplace.accounts import service as accounts
-    from marketplace.catalog import service as catalog
-    from marketplace.catalog.bundle import build_bundle
-    from marketplace.catalog.store import store_for
-    from marketplace.migrate import upgrade
-    from marketplace.runtime import service as runtime
-
-    app = create_app()
-    upgrade(url)
-    src = workdir / "src"
-    (src / "bench_echo").mkdir(parents=True)
-    (src / "manifest.toml").write_text(TOY_MANIFEST, encoding="utf-8")
-    (src / "bench_echo" / "__init__.py").write_text(TOY_CODE, encoding="utf-8")
-    data = build_bundle(src, workdir / "dist").read_bytes()
-    with app.app_context():
-        session = db.session()
-        accounts.load_divisions(session)
-        publisher = accounts.add_user(session, "pub@gov.example.cn", "soak password", "440000",
-                                      "publisher")
-        adopter = accounts.add_user(session, "soak@gov.example.cn", "soak password", "440300",
-                                    "adopter")
-        catalog.publish(session, data, publisher, store_for(app.config), require_review=False)
-        item = runtime.install(session, adopter, "bench-echo", accept_terms=True)
-        _, token = accounts.issue_token(session, adopter, "invoke usage")
-        session.commit()
-        installation_id = item.id
-    app.extensions["db"].engine.dispose()
-    return token, installation_id
-
-
 def main() -> None:
     """Set up a database and a gunicorn server, soak it, print the figures as JSON."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -157,41 +121,32 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=4)
     parser.add_argument("--db", choices=["sqlite", "postgresql"], default="sqlite")
     args = parser.parse_args()
-    from tests.support.services import PostgresCluster, free_port, wait_port
+    from bench.gateway import bench_environment, prepare, start_server
+    from tests.support.services import postgres_cluster
+
+    def soak(url: str, workdir: Path) -> dict:
+        bench_environment(url, workdir)
+        token, installation_id = prepare(workdir, "invoke usage")
+        server, port = start_server(workdir, args.workers)
+        try:
+            result = run_soak(f"http://127.0.0.1:{port}", token, "bench-echo", "echo",
+                              {"text": "soak"}, args.seconds, args.processes)
+            return summary(result, verify(url, installation_id, result["acked"]))
+        finally:
+            server.terminate()
+            server.wait(30)
 
     workdir = Path(tempfile.mkdtemp(prefix="gm-bench-soak-"))
-    workdir.chmod(0o755)                     # the postgres user must reach its data folder
-    cluster = None
-    if args.db == "postgresql":
-        cluster = PostgresCluster(workdir / "pg")
-        cluster.start()
-        url = cluster.url("postgres")
-    else:
-        url = f"sqlite:///{workdir / 'soak.db'}"
-    os.environ.update({"MARKETPLACE_DATABASE_URL": url, "MARKETPLACE_INSTANCE": str(workdir),
-                       "MARKETPLACE_ARTIFACT_DIR": str(workdir / "artifacts"),
-                       "MARKETPLACE_SECRET_KEY": "soak", "MARKETPLACE_REQUIRE_REVIEW": "0",
-                       "MARKETPLACE_QUOTA_PER_MINUTE": str(10 ** 9)})
-    os.environ.pop("MARKETPLACE_NOW", None)
-    token, installation_id = prepare(url, workdir)
-    port = free_port()
-    code = ("import sys; sys.path.insert(0, %r); from marketplace.server import serve; "
-            "serve('127.0.0.1', %d, %d)" % (str(ROOT), port, args.workers))
-    server = subprocess.Popen([sys.executable, "-c", code], cwd=str(workdir))
     try:
-        wait_port(port)
-        result = run_soak(f"http://127.0.0.1:{port}", token, "bench-echo", "echo", {"text": "soak"},
-                          args.seconds, args.processes)
-        figures = summary(result, verify(url, installation_id, result["acked"]))
-        figures.update(db=args.db, workers=args.workers, processes=args.processes)
-        print(json.dumps(figures, indent=2))
+        if args.db == "postgresql":
+            with postgres_cluster() as cluster:
+                figures = soak(cluster.create_database("soak"), workdir)
+        else:
+            figures = soak(f"sqlite:///{workdir / 'soak.db'}", workdir)
     finally:
-        server.terminate()
-        server.wait(30)
-        if cluster:
-            cluster.stop()
         shutil.rmtree(workdir, ignore_errors=True)
-
+    figures.update(db=args.db, workers=args.workers, processes=args.processes)
+    print(json.dumps(figures, indent=2))
 
 if __name__ == "__main__":
     main()
