@@ -6,7 +6,7 @@ from datetime import date, datetime
 import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, mapped_column
 
-from marketplace.clock import as_utc, local_day, now, period_of
+from marketplace.clock import local, now
 from marketplace.db import Base, BigId, UTCDateTime
 
 EVENT_STATUSES = ("ok", "error", "rejected")
@@ -15,10 +15,10 @@ EVENT_STATUSES = ("ok", "error", "rejected")
 def derive_period_day(occurred_at: datetime) -> tuple[str, date]:
     """The period ``YYYY-MM`` and calendar day of an instant, in the platform zone.
 
-    The one derivation: the column defaults below and the gateway's raw writer use it.
+    The one derivation: the column defaults below, reported usage and the gateway use it.
     """
-    instant = as_utc(occurred_at)
-    return period_of(instant), local_day(instant)
+    moment = local(occurred_at)
+    return f"{moment.year:04d}-{moment.month:02d}", moment.date()
 
 
 def _derived_period(context) -> str:

@@ -17,11 +17,10 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Session
 
 from marketplace.catalog.models import Module, Operation
-from marketplace.clock import UTC, now, zone
+from marketplace.clock import UTC, now
 from marketplace.errors import MarketplaceError
 from marketplace.metering import writer
-from marketplace.metering.models import (EVENT_STATUSES, UsageDigest, UsageEvent,
-                                         derive_period_day)
+from marketplace.metering.models import EVENT_STATUSES, UsageDigest, derive_period_day
 from marketplace.runtime.models import Installation
 from marketplace.settlement.models import Period, period_lock_key
 
@@ -31,7 +30,6 @@ FUTURE_SLACK = timedelta(minutes=5)
 REJECTION_REASONS = ("not_installed", "unknown_operation", "invalid_units", "period_closed",
                      "in_future", "invalid")
 
-_INSERT = sa.insert(UsageEvent)
 
 
 def call_event(*, installation_id: int, event_id: str, operation: str, units: int, status: str,
@@ -44,11 +42,6 @@ def call_event(*, installation_id: int, event_id: str, operation: str, units: in
     return {"installation_id": installation_id, "event_id": event_id, "operation": operation,
             "units": units, "status": status, "occurred_at": occurred_at, "period": period,
             "day": day, "duration_ms": duration_ms, "source": source, "received_at": stamp}
-
-
-def record_call(conn: Connection | Session, **event: Any) -> None:
-    """Write one usage event of a gateway call (the caller commits); see :func:`call_event`."""
-    conn.execute(_INSERT, call_event(**event))
 
 
 class UsageError(MarketplaceError):
@@ -152,7 +145,6 @@ class _Validator:
         self.source = source
         received = now()
         self.latest = received + FUTURE_SLACK
-        self.zone = zone()
         # SQLite keeps instants and days as text: write them in SQLAlchemy's format straight away
         self.sqlite_text = sqlite_text
         self.received = writer.sqlite_instant(received) if sqlite_text else received
@@ -185,8 +177,7 @@ class _Validator:
         weight = agreement.operations.get(operation)
         if weight is None:
             return "unknown_operation"
-        local = occurred.astimezone(self.zone)
-        period, day = f"{local.year:04d}-{local.month:02d}", local.date()
+        period, day = derive_period_day(occurred)
         if period in self.closed or (agreement.sealed_through and day <= agreement.sealed_through):
             return "period_closed"
         if self.sqlite_text:

@@ -59,21 +59,28 @@ def _sqlite_rows(rows: Sequence[tuple]) -> list[tuple]:
     return out
 
 
-def insert_new(session: Session | Connection, rows: Sequence[tuple | dict], prepared: bool = False) -> int:
-    """Insert the rows (tuples in COLUMNS order, or dicts) not stored yet; returns how many were new.
+def insert_statement(dialect: str, rows: Sequence[tuple | dict],
+                     prepared: bool = False) -> tuple[str, Sequence]:
+    """(SQL, parameters) inserting the rows not stored yet, for a DBAPI cursor.
 
-    ``prepared``: the tuples already hold SQLite's text for instants and days.
+    SQLite: run with ``executemany``; PostgreSQL: with ``execute`` (one array per
+    column). Rows are tuples in COLUMNS order or dicts; ``prepared``: the tuples
+    already hold SQLite's text for instants and days.
     """
-    if not rows:
-        return 0
-    if isinstance(rows[0], dict):
+    if rows and isinstance(rows[0], dict):
         rows = [tuple(r[c] for c in COLUMNS) for r in rows]
-    conn = session.connection() if isinstance(session, Session) else session
-    dialect = conn.dialect.name
     if dialect == "postgresql":
-        columns = tuple(list(values) for values in zip(*rows))
-        return conn.exec_driver_sql(_SQL[dialect], columns).rowcount
+        return _SQL[dialect], tuple(list(values) for values in zip(*rows))
     if dialect == "sqlite":
-        return conn.exec_driver_sql(_SQL[dialect], rows if prepared else _sqlite_rows(rows)).rowcount
+        return _SQL[dialect], rows if prepared else _sqlite_rows(rows)
     raise MarketplaceError("unsupported_database",
                            f"usage ingest supports SQLite and PostgreSQL, not {dialect}", status=500)
+
+
+def insert_new(session: Session | Connection, rows: Sequence[tuple | dict], prepared: bool = False) -> int:
+    """Insert the rows (tuples in COLUMNS order, or dicts) not stored yet; returns how many were new."""
+    if not rows:
+        return 0
+    conn = session.connection() if isinstance(session, Session) else session
+    sql, parameters = insert_statement(conn.dialect.name, rows, prepared)
+    return conn.exec_driver_sql(sql, parameters).rowcount

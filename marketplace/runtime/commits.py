@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy.engine import Engine
 
 from marketplace import db
+from marketplace.metering import writer
 
 if TYPE_CHECKING:
     from marketplace.runtime.routes import HotStatements
@@ -115,7 +116,7 @@ class GroupCommit:
         if self.postgres:
             driver = connection.driver_connection
             if driver.autocommit and all(item.reply is None for item in batch):
-                cursor.execute(self.sql.batch, self._arrays(batch))    # one statement: atomic
+                cursor.execute(self.sql.batch, self._one_statement(batch))  # one statement: atomic
                 return
             with driver.transaction():
                 self._apply(cursor, batch)
@@ -141,20 +142,30 @@ class GroupCommit:
         item.reply, item.reply_stored = None, False    # a racing retry stored its reply first
         self._commit_alone(connection, cursor, item)
 
-    def _arrays(self, batch: list[CallWrite]) -> dict:
-        """PostgreSQL: the batch as one array per event column, plus the counter arrays."""
-        rows = [self.sql.event.parameters(item.event) for item in batch]
-        arrays = {name: [row[name] for row in rows] for name in rows[0]}
-        bumps = Counter(item.bump for item in batch if item.bump is not None)
-        arrays["iids"] = [iid for iid, _ in bumps]
-        arrays["minutes"] = [minute for _, minute in bumps]
-        arrays["ns"] = list(bumps.values())
-        return arrays
+    def _rows(self, batch: list[CallWrite]) -> tuple[str, Any]:
+        """The batch's events as metering's own insert (SQL, parameters)."""
+        return writer.insert_statement(self.engine.dialect.name, [item.event for item in batch])
+
+    @staticmethod
+    def _bumps(batch: list[CallWrite]) -> Counter:
+        """Calls per (installation, minute) of the batch."""
+        return Counter(item.bump for item in batch if item.bump is not None)
+
+    def _one_statement(self, batch: list[CallWrite]) -> tuple:
+        """PostgreSQL: parameters of ``sql.batch``: the event arrays, then the counter arrays."""
+        _, arrays = self._rows(batch)
+        bumps = self._bumps(batch)
+        return (*arrays, [iid for iid, _ in bumps], [minute for _, minute in bumps],
+                list(bumps.values()))
 
     def _apply(self, cursor: Any, batch: list[CallWrite]) -> None:
         sql = self.sql
-        cursor.executemany(sql.event.sql, [sql.event.parameters(item.event) for item in batch])
-        bumps = Counter(item.bump for item in batch if item.bump is not None)
+        events, parameters = self._rows(batch)
+        if self.postgres:
+            cursor.execute(events, parameters)
+        else:
+            cursor.executemany(events, parameters)
+        bumps = self._bumps(batch)
         if bumps:
             cursor.executemany(sql.bump.sql, [
                 sql.bump.parameters({"iid": iid, "minute": minute, "n": n})

@@ -21,11 +21,12 @@ from dataclasses import dataclass
 from typing import Any, Callable
 
 import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql
 from sqlalchemy.engine import Dialect, Engine
 
 from marketplace.catalog.store import ArtifactStore
 from marketplace.errors import NotFound
-from marketplace.metering.models import UsageEvent
+from marketplace.metering import writer
 from marketplace.rawsql import RawStatement
 from marketplace.runtime import loader
 from marketplace.runtime.commits import GroupCommit
@@ -35,7 +36,6 @@ from marketplace.runtime.models import IdempotentReply
 
 MAX_ROUTES = 10_000
 _REPLY = IdempotentReply.__table__
-_EVENT_COLUMNS = [c.name for c in UsageEvent.__table__.columns if c.name != "id"]
 _REPLY_COLUMNS = [c.name for c in _REPLY.columns if c.name != "id"]
 
 
@@ -68,7 +68,6 @@ class HotStatements:
         self.by_interface = RawStatement(lookup_query(True), dialect)
         self.check = RawStatement(CHECK, dialect)
         self.bump = RawStatement(quota_upsert(dialect.name), dialect)
-        self.event = _insert(UsageEvent.__table__, _EVENT_COLUMNS, dialect)
         self.find_reply = RawStatement(
             sa.select(_REPLY.c.request_hash, _REPLY.c.status, _REPLY.c.body, _REPLY.c.headers,
                       _REPLY.c.created_at)
@@ -79,22 +78,21 @@ class HotStatements:
                                     _REPLY.c.key == sa.bindparam("key"),
                                     _REPLY.c.created_at < sa.bindparam("cutoff")), dialect)
         self.put_reply = _insert(_REPLY, _REPLY_COLUMNS, dialect)
-        self.batch = _batch_statement(dialect) if dialect.name == "postgresql" else None
+        self.batch = _batch_statement() if dialect.name == "postgresql" else None
 
 
-def _batch_statement(dialect: Dialect) -> str:
+def _batch_statement() -> str:
     """PostgreSQL: a batch's events and counter bumps as one statement (one round trip).
 
-    Events come as one array per column (``unnest``), inserted by a data-modifying
-    CTE; the counters by :data:`~marketplace.runtime.invocation.QUOTA_UPSERT_ARRAYS`.
-    One statement in autocommit mode is one atomic transaction.
+    The events go in by metering's own insert (``writer.insert_statement``, one
+    array per column) as a data-modifying CTE; the counters by
+    :data:`~marketplace.runtime.invocation.QUOTA_UPSERT_ARRAYS`. Parameters are
+    positional: the event arrays, then ``iids``, ``minutes``, ``ns``. One
+    statement in autocommit mode is one atomic transaction.
     """
-    table = UsageEvent.__table__
-    arrays = ", ".join(f"%({name})s::{table.c[name].type.compile(dialect=dialect)}[]"
-                       for name in _EVENT_COLUMNS)
-    events = (f"INSERT INTO usage_events ({', '.join(_EVENT_COLUMNS)}) "
-              f"SELECT * FROM unnest({arrays})")
-    return f"WITH events AS ({events}) {QUOTA_UPSERT_ARRAYS.compile(dialect=dialect)}"
+    events, _ = writer.insert_statement("postgresql", [])
+    bumps = QUOTA_UPSERT_ARRAYS.compile(dialect=postgresql.psycopg.dialect(paramstyle="format"))
+    return f"WITH events AS ({events}) {bumps}"
 
 
 def _insert(table: sa.Table, columns: list[str], dialect: Dialect) -> RawStatement:

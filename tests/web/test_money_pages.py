@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import pytest
+import sqlalchemy as sa
 
 from marketplace.clock import clock, parse_instant
 from tests.web.conftest import csrf_of, login
@@ -12,7 +13,8 @@ def october_usage(app, client, people, published):
     """深圳市 installs in October and makes 7 successful calls of 1 unit on 2026-10-20."""
     from marketplace import db
     from marketplace.accounts.service import find_user
-    from marketplace.metering.service import record_call
+    from marketplace.metering.models import UsageEvent
+    from marketplace.metering.service import call_event
     from marketplace.runtime import service as runtime
 
     clock.configure("2026-10-20T10:00:00+08:00", "Asia/Shanghai")
@@ -21,8 +23,9 @@ def october_usage(app, client, people, published):
         item = runtime.install(session, find_user(session, people["adopter"]), published,
                                accept_terms=True)
         for i in range(7):
-            record_call(session, installation_id=item.id, event_id=f"e{i}", operation="verify_id",
-                        units=1, status="ok", occurred_at=parse_instant("2026-10-20T09:00:00+08:00"))
+            session.execute(sa.insert(UsageEvent), call_event(
+                installation_id=item.id, event_id=f"e{i}", operation="verify_id", units=1,
+                status="ok", occurred_at=parse_instant("2026-10-20T09:00:00+08:00")))
         session.commit()
     yield
     clock.configure("", "Asia/Shanghai")
