@@ -77,7 +77,8 @@ class HotStatements:
             sa.delete(_REPLY).where(_REPLY.c.jurisdiction_code == sa.bindparam("code"),
                                     _REPLY.c.key == sa.bindparam("key"),
                                     _REPLY.c.created_at < sa.bindparam("cutoff")), dialect)
-        self.put_reply = _insert(_REPLY, _REPLY_COLUMNS, dialect)
+        self.put_reply = RawStatement(sa.insert(_REPLY).inline(), dialect,
+                                      column_keys=_REPLY_COLUMNS)       # every column but id
         self.batch = _batch_statement() if dialect.name == "postgresql" else None
 
 
@@ -93,11 +94,6 @@ def _batch_statement() -> str:
     events, _ = writer.insert_statement("postgresql", [])
     bumps = QUOTA_UPSERT_ARRAYS.compile(dialect=postgresql.psycopg.dialect(paramstyle="format"))
     return f"WITH events AS ({events}) {bumps}"
-
-
-def _insert(table: sa.Table, columns: list[str], dialect: Dialect) -> RawStatement:
-    """``INSERT`` of exactly ``columns`` (values bound by column name)."""
-    return RawStatement(sa.insert(table).inline(), dialect, column_keys=columns)
 
 
 _statements: dict[str, HotStatements] = {}
