@@ -36,6 +36,9 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     app.config.from_mapping(from_environment(app.instance_path))
     if test_config:
         app.config.update(test_config)
+    from marketplace.confine import protect_platform_files
+
+    protect_platform_files(app.instance_path, str(app.config.get("DATABASE_URL", "")))
     app.json.ensure_ascii = False
     app.json.sort_keys = False
 

@@ -5,7 +5,9 @@ Started by :func:`marketplace.catalog.checker.check_module` as
 It sets its own resource limits before touching module code (rather than a
 ``preexec_fn``, which may deadlock a threaded parent), imports only the stdlib,
 pluggy and ``marketplace.sdk`` / ``marketplace.hookspecs`` (no Flask: the
-``marketplace`` package is stubbed so its ``__init__`` is not run) and writes its
+``marketplace`` package is stubbed so its ``__init__`` is not run), confines itself
+(:mod:`marketplace.confine`: a user of its own when started as root, owning only
+the job's folder; no new processes or threads) and writes its
 findings as JSON to the job's result file: never to stdout, which the module may
 pollute. The host judges outputs against the schemas; this process only calls.
 """
@@ -251,6 +253,12 @@ def main(job_path: str) -> int:
     trap = _StdoutTrap()
     sys.stdout = trap
     import pluggy  # noqa: F401 - loaded before module code so its cost is not the module's
+
+    import marketplace.hookspecs  # noqa: F401 - loaded while the platform's folders are readable
+    import marketplace.sdk  # noqa: F401
+    from marketplace.confine import confine
+
+    confine(writable=(os.path.dirname(os.path.abspath(job_path)),))
 
     module = _import(job, trap)
     if module is not None and _check_hookimpls(module, job):

@@ -193,10 +193,15 @@ def check_module(source: bytes | Bundle | str | os.PathLike[str], manifest: Mani
             manifest = manifest or load_manifest(source)
             root = extract_to(source, tmp / "bundle")
         else:
-            root = Path(source).resolve()
+            source = Path(source).resolve()
+            files = folder_files(source)
             if manifest is None:
-                text = (root / "manifest.toml").read_text("utf-8-sig")
-                manifest = validate_manifest(parse_toml(text), folder_files(root))
+                text = (source / "manifest.toml").read_text("utf-8-sig")
+                manifest = validate_manifest(parse_toml(text), files)
+            root = tmp / "bundle"       # a copy: the confined worker can't read just anywhere
+            for name in files:
+                (root / name).parent.mkdir(parents=True, exist_ok=True)
+                (root / name).write_bytes(files[name])
         job = _job(manifest, root, tmp, memory_mb, timeout, report)
         rc, stdout, report.stderr = _run_worker(job, tmp, timeout)
         failure = _process_problem(rc, tmp, timeout, memory_mb, report.stderr)

@@ -5,8 +5,9 @@ Started by :mod:`marketplace.runtime.sandbox` as
 whose PYTHONPATH holds only a stand-in ``marketplace`` package (``sdk.py``: no
 Flask, no database). Before any module code runs it caps its own resources, moves
 the real stdout pipe to a private descriptor (fd 1 then points to /dev/null, so a
-module's prints can't corrupt the protocol) and, when started as root, becomes
-``nobody``. Messages both ways are a 4-byte big-endian length and compact JSON.
+module's prints can't corrupt the protocol) and confines itself
+(:mod:`marketplace.confine`: a user of its own when started as root, no new
+processes or threads, not dumpable). Messages both ways are a 4-byte big-endian length and compact JSON.
 Request: ``{sha256, hook, payload?, context, entry?, bundle_dir?, operations?}``;
 answer: ``{"ok": output}`` | ``{"error": type, "message": ...}`` |
 ``{"module_error": reason, "message": ...}``. EOF on stdin ends the process.
@@ -51,26 +52,13 @@ def _forget_platform() -> None:
     sys.path_importer_cache.clear()
 
 
-def _drop_privileges() -> None:
-    """Become ``nobody`` when started as root (the platform's files are 0600/0700)."""
-    if os.getuid() != 0:
-        return
-    import pwd
-
-    nobody = pwd.getpwnam("nobody")
-    # The interpreter may live where nobody can't pass (/root/.pyenv): reach its import paths
-    # through a folder descriptor opened now, as root (/proc/self/fd/N needs no search
-    # permission on the folders above it).
-    base = sys.base_prefix
-    own = [p for p in sys.path if os.path.isabs(p) and p.startswith(base + os.sep)]
-    if own:
-        via = f"/proc/self/fd/{os.open(base, os.O_RDONLY | os.O_DIRECTORY)}"
-        sys.path[:] = [via + p[len(base):] if p in own else p for p in sys.path]
-        sys.path_importer_cache.clear()
-    os.setgroups([])
-    os.setgid(nobody.pw_gid)
-    os.setuid(nobody.pw_uid)
-    os.environ["HOME"] = "/nonexistent"
+def _load_confine() -> types.ModuleType:
+    """``marketplace/confine.py``, loaded by path (this process can't import the platform)."""
+    path = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "confine.py")
+    spec = importlib.util.spec_from_file_location("_govmarket_confine", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
 
 
 def _spec_namespace(name: str, functions: dict) -> types.ModuleType:
@@ -179,9 +167,10 @@ def main(hookspecs_path: str, memory_mb: str) -> int:
     spec.loader.exec_module(specs)
     lifecycle = _spec_namespace("lifecycle_specs", {
         k: v for k, v in vars(specs.ModuleLifecycleSpec).items() if k in LIFECYCLE})
+    confine = _load_confine()
     _forget_platform()
     _limit(int(memory_mb))
-    _drop_privileges()
+    confine.confine()
     while True:
         try:
             size = int.from_bytes(_read(0, 4), "big")

@@ -33,6 +33,7 @@ from typing import Any, Callable, Iterable
 
 import pluggy
 
+from marketplace import confine
 from marketplace.catalog.bundle import extract_to, read_bundle
 from marketplace.catalog.store import ArtifactStore
 from marketplace.hookspecs import ModuleLifecycleSpec
@@ -253,7 +254,7 @@ def sandbox_pool() -> sandbox.SandboxPool:
                 else:
                     _busy.clear()               # a forked child: the parent's calls aren't ours
                 found = settings()
-                sandbox.protect_platform_files(found.get("instance_path"),
+                confine.protect_platform_files(found.get("instance_path"),
                                                str(found.get("DATABASE_URL", "")))
                 pool = _sandboxes = sandbox.SandboxPool(_cache_root(), shape[1], shape[2])
     return pool

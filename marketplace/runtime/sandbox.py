@@ -3,14 +3,15 @@
 Each web worker process gets its own pool (created lazily after gunicorn's fork,
 checked by pid) of ``SANDBOX_PROCESSES`` children running ``_sandbox_worker.py``
 with a bare environment (no platform secrets), an address-space cap of
-``SANDBOX_MEMORY_MB``, and, when the platform runs as root, the uid of ``nobody``.
+``SANDBOX_MEMORY_MB``, and the confinement of :mod:`marketplace.confine` (as root,
+a uid of its own per sandbox; never a new process or thread).
 A call takes an idle sandbox, writes one length-prefixed JSON request and waits
 on the pipe with ``select`` up to the time limit. Too late: the sandbox's whole
 process group is SIGKILLed, a fresh one started, and :class:`ModuleTimeout`
 raised. A sandbox that dies mid-call (memory limit, ``os._exit``) raises
 :class:`ModuleCrashed` and is replaced. Platform files: when running as root,
-:func:`protect_platform_files` makes the instance folder 0700 and the secret key
-and SQLite files 0600 so ``nobody`` cannot read them.
+:func:`marketplace.confine.protect_platform_files` makes the instance folder 0700
+and the secret key and SQLite files 0600 so sandboxes cannot read them.
 """
 from __future__ import annotations
 
@@ -107,24 +108,6 @@ def standin_package(root: Path) -> Path:
         for path in (root, root / "sdk", pkg):
             path.chmod(0o755)
     return root / "sdk"
-
-
-def protect_platform_files(instance_path: str | None, database_url: str) -> None:
-    """Make the instance folder 0700 and secret key / SQLite files 0600 (root only)."""
-    if os.getuid() != 0:
-        return
-    paths: list[tuple[Path, int]] = []
-    if instance_path and os.path.isdir(instance_path):
-        paths += [(Path(instance_path), 0o700), (Path(instance_path) / "secret_key", 0o600)]
-    if database_url.startswith("sqlite:///") and len(database_url) > len("sqlite:///"):
-        db_file = Path(database_url[len("sqlite:///"):])
-        paths += [(db_file.with_name(db_file.name + s), 0o600) for s in ("", "-wal", "-shm")]
-    for path, mode in paths:
-        try:
-            if path.exists() and path.stat().st_mode & 0o077:
-                path.chmod(mode)
-        except OSError:
-            pass
 
 
 class Sandbox:

@@ -1,6 +1,7 @@
 """The module check: the entry package runs in a separate, limited process (DESIGN §3 check 3)."""
 from __future__ import annotations
 
+import os
 import sys
 import time
 from pathlib import Path
@@ -51,6 +52,37 @@ def test_worker_stays_lean_and_sees_no_secrets(tmp_path, monkeypatch):
             "assert 'sqlalchemy' not in sys.modules\n"
             "assert 'MARKETPLACE_SECRET_KEY' not in os.environ, 'secret leaked'\n" + GOOD_INIT)
     assert check(tmp_path, init).ok
+
+
+def test_checked_code_can_read_no_private_file_nor_start_a_process(tmp_path):
+    """The publisher learns what its code returned (in the diff): it must not be a secret."""
+    secret = tmp_path / "private" / "secret_key"
+    secret.parent.mkdir()
+    secret.write_text("s3cret")
+    secret.chmod(0o600)
+    init = GOOD_INIT.replace('"status": "valid"', '"status": _probe()') + f'''
+
+def _probe():
+    import os
+    seen = []
+    try:
+        seen.append(open({str(secret)!r}).read())
+    except OSError as exc:
+        seen.append(type(exc).__name__)
+    try:
+        seen.append("forked" if os.fork() else "child")
+    except OSError as exc:
+        seen.append(type(exc).__name__)
+    return " ".join(seen)
+'''
+    report = check(tmp_path, init)
+    assert [e["where"] for e in report.errors] == [
+        "operation lookup_licence: example 1 output", "operation lookup_licence: example 2 output"]
+    message = report.errors[0]["message"]
+    if os.getuid() == 0:          # a user of its own: root's private files are out of reach
+        assert message.endswith('got "PermissionError BlockingIOError"'), message
+    else:                         # the platform's own user: its files are its own
+        assert message.endswith('got "s3cret BlockingIOError"'), message
 
 
 def test_undeclared_hookimpl(tmp_path):

@@ -8,6 +8,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
+from marketplace import confine
 from marketplace.runtime import loader
 
 ROGUE = '''
@@ -79,10 +80,62 @@ def events(payload, context):
 
 
 @hookimpl
+def spawn(payload, context):
+    """Try to start what could outlive the sandbox: a forked child, a program, a thread."""
+    import subprocess
+    import threading
+
+    tried = {}
+    try:
+        if os.fork() == 0:
+            os.setsid()                      # leave the process group the gateway kills
+            while True:
+                pass
+        tried["fork"] = "started"
+    except OSError as exc:
+        tried["fork"] = type(exc).__name__
+    try:
+        subprocess.Popen(["sleep", "600"], start_new_session=True)
+        tried["program"] = "started"
+    except OSError as exc:
+        tried["program"] = type(exc).__name__
+    try:
+        threading.Thread(target=lambda: None).start()
+        tried["thread"] = "started"
+    except RuntimeError as exc:
+        tried["thread"] = type(exc).__name__
+    return tried
+
+
+@hookimpl
+def neighbours(payload, context):
+    """Reach the other sandboxes: signal them, read their memory and environment."""
+    found = {"uid": os.getuid(), "gid": os.getgid(), "pid": os.getpid(), "others": {}}
+    for pid in payload["pids"]:
+        if pid == os.getpid():
+            continue
+        seen = {}
+        try:
+            os.kill(pid, 0)                  # signal 0: the permission check alone
+            seen["signal"] = "allowed"
+        except OSError as exc:
+            seen["signal"] = type(exc).__name__
+        for part in ("environ", "mem"):
+            try:
+                with open(f"/proc/{pid}/{part}", "rb") as fh:
+                    fh.read(1)
+                seen[part] = "read"
+            except OSError as exc:
+                seen[part] = type(exc).__name__
+        found["others"][str(pid)] = seen
+    return found
+
+
+@hookimpl
 def module_installed(context):
     EVENTS.append(["installed", context.installation_id])
 '''
-OPS = ["echo", "spin", "hog", "die", "leave", "shout", "snoop", "events"]
+OPS = ["echo", "spin", "hog", "die", "leave", "shout", "snoop", "events", "spawn", "neighbours"]
 
 
 def _rogue_folder(tmp_path):
@@ -172,6 +225,30 @@ def test_environment_is_scrubbed_and_platform_files_are_out_of_reach(app, rogue)
         assert found["uid"] != 0
         for path in files:
             assert found[path] == "PermissionError"
+
+
+def test_module_can_start_no_process_or_thread(rogue):
+    reply = rogue.invoke("rogue-mod", "spawn", {})
+    assert reply.status_code == 200, reply.json
+    assert reply.json == {"fork": "BlockingIOError", "program": "BlockingIOError",
+                          "thread": "RuntimeError"}
+    assert _echo(rogue, "after")["text"] == "after"
+
+
+def test_sandboxes_cannot_reach_each_other(app, rogue, hangzhou):
+    _echo(rogue)
+    _echo(hangzhou)
+    with app.app_context():
+        pids = sorted(box.proc.pid for box in loader.sandbox_pool()._idle)
+    assert len(pids) >= 2
+    found = rogue.invoke("rogue-mod", "neighbours", {"pids": pids}).json
+    others = found["others"]
+    assert len(others) == len(pids) - 1
+    for seen in others.values():             # not dumpable: no ptrace-style reads at all
+        assert seen["environ"] == "PermissionError" and seen["mem"] == "PermissionError"
+    if os.getuid() == 0:                     # a uid of its own per sandbox: no signals either
+        assert found["uid"] == found["gid"] == confine.sandbox_uid(found["pid"])
+        assert {seen["signal"] for seen in others.values()} == {"PermissionError"}
 
 
 def test_other_tenants_are_served_while_one_spins(app, rogue, hangzhou):

@@ -1,9 +1,9 @@
 """Module sandbox: hostile module code against a real gunicorn server with two workers.
 
 How modules run (marketplace/runtime/sandbox.py): in a pool of long-lived sandbox
-processes per web worker, with a bare environment, a 512 MiB address-space cap and
-(as root) the uid of ``nobody``; the gateway waits for the answer up to
-``INVOKE_TIMEOUT``. What that contains, and these tests pin:
+processes per web worker, with a bare environment, a 512 MiB address-space cap,
+no new processes or threads and (as root) a uid of its own per sandbox; the gateway
+waits for the answer up to ``INVOKE_TIMEOUT``. What that contains, and these tests pin:
 * hanging or busy-looping code → 504 at the time limit; the sandbox is SIGKILLed and
   replaced, so even an endless loop stops costing CPU; one installation may use all
   sandboxes of a worker but one;
@@ -241,7 +241,7 @@ def test_module_cannot_read_platform_secrets_or_other_tenants_data(arena):
     answer, _ = _call(server, world, "adopter", "/api/v1/invoke/hostile-mod/snoop",
                       {"file": db_file})
     found = answer.json()
-    if db_file and os.getuid() == 0:                   # sandboxes run as nobody
+    if db_file and os.getuid() == 0:                   # each sandbox runs as a user of its own
         assert found["file"] == "PermissionError"
     assert found.get("secret_key") is None and found.get("database_url") is None
     assert found.get("stripe") is None and found["marketplace"] == []

@@ -1,0 +1,94 @@
+"""Confinement of a process about to run module code (the sandbox and the publish checker).
+
+Standard library only: both worker scripts load this file by path before any
+module code runs, and neither may import the platform. :func:`confine` is the
+last step before the module's code:
+
+* **Its own user.** Started as root, the process becomes uid and gid
+  ``UID_BASE + pid``, with no supplementary groups. Each sandbox therefore has
+  a user of its own: it cannot signal, trace or read the files of another
+  tenant's sandbox, nor the platform's (0600/0700, see
+  ``sandbox.protect_platform_files``). Not started as root, it keeps the
+  platform's user (a development setup); the two points below still hold.
+* **No new processes or threads** (``RLIMIT_NPROC`` 0). A fork bomb fails at its
+  first fork, and nothing can outlive the sandbox's SIGKILL by leaving its
+  process group with ``setsid``.
+* **Not dumpable** (``PR_SET_DUMPABLE`` 0). Processes of the same user cannot
+  ptrace it or read its ``/proc/PID/mem`` or ``environ``.
+"""
+from __future__ import annotations
+
+import ctypes
+import os
+import resource
+import sys
+from pathlib import Path
+
+UID_BASE = 2_000_000_000            # above any real account; pid ≤ 4,194,304 keeps it < 2**31
+_PR_SET_DUMPABLE = 4
+
+
+def sandbox_uid(pid: int) -> int:
+    """The uid (and gid) a confined process with this pid runs as, when started as root."""
+    return UID_BASE + pid
+
+
+def confine(writable: tuple[str, ...] = ()) -> None:
+    """Confine this process; ``writable`` folders (recursively) become its own first."""
+    if os.getuid() == 0:
+        uid = sandbox_uid(os.getpid())
+        for folder in writable:
+            _chown_tree(folder, uid)
+        _keep_import_paths()
+        os.setgroups([])
+        os.setgid(uid)
+        os.setuid(uid)
+        os.environ["HOME"] = "/nonexistent"
+    resource.setrlimit(resource.RLIMIT_NPROC, (0, 0))
+    libc = ctypes.CDLL(None, use_errno=True)
+    if libc.prctl(_PR_SET_DUMPABLE, 0, 0, 0, 0) != 0:
+        raise OSError(ctypes.get_errno(), "prctl(PR_SET_DUMPABLE, 0) failed")
+
+
+def _chown_tree(folder: str, uid: int) -> None:
+    os.chown(folder, uid, uid)
+    for top, dirs, files in os.walk(folder):
+        for name in dirs + files:
+            os.chown(os.path.join(top, name), uid, uid, follow_symlinks=False)
+
+
+def _keep_import_paths() -> None:
+    """Reach the interpreter's own import paths once root's folders are closed to us.
+
+    The interpreter may live where other users can't pass (``/root/.pyenv``). A
+    folder descriptor opened now, as root, stays usable: ``/proc/self/fd/N`` needs
+    no search permission on the folders above it.
+    """
+    base = sys.base_prefix
+    own = [p for p in sys.path if os.path.isabs(p) and p.startswith(base + os.sep)]
+    if own:
+        via = f"/proc/self/fd/{os.open(base, os.O_RDONLY | os.O_DIRECTORY)}"
+        sys.path[:] = [via + p[len(base):] if p in own else p for p in sys.path]
+        sys.path_importer_cache.clear()
+
+
+def protect_platform_files(instance_path: str | None, database_url: str) -> None:
+    """Make the instance folder 0700 and secret key / SQLite files 0600 (root only).
+
+    Run by the platform (not the confined process): at app start and again when a
+    web worker starts its sandboxes (the SQLite file may be newer than the app).
+    """
+    if os.getuid() != 0:
+        return
+    paths: list[tuple[Path, int]] = []
+    if instance_path and os.path.isdir(instance_path):
+        paths += [(Path(instance_path), 0o700), (Path(instance_path) / "secret_key", 0o600)]
+    if database_url.startswith("sqlite:///") and len(database_url) > len("sqlite:///"):
+        db_file = Path(database_url[len("sqlite:///"):])
+        paths += [(db_file.with_name(db_file.name + s), 0o600) for s in ("", "-wal", "-shm")]
+    for path, mode in paths:
+        try:
+            if path.exists() and path.stat().st_mode & 0o077:
+                path.chmod(mode)
+        except OSError:
+            pass
