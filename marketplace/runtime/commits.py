@@ -12,23 +12,33 @@ A lone call is its own leader and pays nothing extra.
 
 A batch that fails (a reply key stored by a racing retry, say) is rolled back and
 each write applied alone, so one call's failure never costs another its event.
+
+Replies live 24 h (:data:`REPLAY_WINDOW`). A leader also deletes the expired ones,
+at most once a minute per process, in a transaction of its own after its batch.
 """
 from __future__ import annotations
 
+import logging
 import os
 import threading
 import time
 from collections import Counter
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy.engine import Engine
 
 from marketplace import db
+from marketplace.clock import now
 from marketplace.metering import writer
 
 if TYPE_CHECKING:
     from marketplace.runtime.routes import HotStatements
+
+log = logging.getLogger(__name__)
+REPLAY_WINDOW = timedelta(hours=24)     # how long an Idempotency-Key's first reply is kept
+SWEEP_EVERY = 60.0                      # seconds between two sweeps of expired replies
 
 
 def event_id() -> str:
@@ -65,6 +75,7 @@ class GroupCommit:
         self._ready = threading.Condition()
         self._queued: list[CallWrite] = []
         self._leading = False
+        self._next_sweep = 0.0
 
     def write(self, connection: Any, item: CallWrite) -> None:
         """Return once ``item`` is committed (raises what its own write raised)."""
@@ -91,8 +102,33 @@ class GroupCommit:
                         each.done = True
                     self._leading = False
                     self._ready.notify_all()
+            if time.monotonic() >= self._next_sweep:
+                self._sweep(connection)
         if item.error is not None:
             raise item.error
+
+    def _sweep(self, connection: Any) -> None:
+        """Delete the idempotent replies older than the replay window (never fatal)."""
+        self._next_sweep = time.monotonic() + SWEEP_EVERY
+        try:
+            with db.sqlite_write_turn(self.engine):
+                self._run_alone(connection, self.sql.sweep_replies,
+                                {"cutoff": now() - REPLAY_WINDOW})
+        except Exception:  # noqa: BLE001 - the next sweep tries again; the call is committed
+            log.warning("sweeping expired idempotent replies failed", exc_info=True)
+
+    def _run_alone(self, connection: Any, statement: Any, values: dict) -> None:
+        """One statement in a transaction of its own (autocommit on PostgreSQL)."""
+        cursor = connection.cursor()
+        if self.postgres and connection.driver_connection.autocommit:
+            statement.execute(cursor, values)
+            return
+        try:
+            statement.execute(cursor, values)
+            connection.commit()
+        except BaseException:
+            connection.rollback()
+            raise
 
     def _commit(self, connection: Any, batch: list[CallWrite]) -> None:
         """Apply and commit ``batch`` at once; on failure, each write alone."""

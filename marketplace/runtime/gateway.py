@@ -13,7 +13,6 @@ import hashlib
 import json
 import logging
 import time
-from datetime import timedelta
 
 from flask import Blueprint, Response, current_app, g, request
 
@@ -23,14 +22,13 @@ from marketplace.clock import now
 from marketplace.errors import Conflict, MarketplaceError
 from marketplace.metering.service import call_event
 from marketplace.runtime import loader
-from marketplace.runtime.commits import CallWrite, event_id
+from marketplace.runtime.commits import REPLAY_WINDOW, CallWrite, event_id
 from marketplace.runtime.routes import Route, RouteCache
 from marketplace.sdk import Context, JurisdictionRef, ModuleError
 
 log = logging.getLogger(__name__)
 bp = Blueprint("gateway", __name__, url_prefix="/api/v1/invoke")
 
-REPLAY_WINDOW = timedelta(hours=24)
 REPLAYABLE = {200, 422, 502}        # settled answers; 429/504 are worth retrying for real
 
 

@@ -79,6 +79,8 @@ class HotStatements:
                                     _REPLY.c.created_at < sa.bindparam("cutoff")), dialect)
         self.put_reply = RawStatement(sa.insert(_REPLY).inline(), dialect,
                                       column_keys=_REPLY_COLUMNS)       # every column but id
+        self.sweep_replies = RawStatement(
+            sa.delete(_REPLY).where(_REPLY.c.created_at < sa.bindparam("cutoff")), dialect)
         self.batch = _batch_statement() if dialect.name == "postgresql" else None
 
 

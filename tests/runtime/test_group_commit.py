@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import time
 from concurrent.futures import ThreadPoolExecutor
+from datetime import timedelta
 
 import sqlalchemy as sa
 
@@ -143,3 +144,37 @@ def test_when_the_commit_itself_fails_no_call_is_told_it_was_committed(app, cata
     finally:
         connection.close()
     assert usage_rows(app, installed) == []
+
+
+def test_expired_idempotent_replies_are_swept_at_most_once_a_minute(app, catalog, shenzhen):
+    from marketplace.clock import now
+    from marketplace.runtime import commits
+
+    _installed(catalog, shenzhen)
+
+    def reply(key: str, hours: float) -> IdempotentReply:
+        return IdempotentReply(jurisdiction_code="440300", key=key, request_hash="h", status=200,
+                               body="{}", headers={}, created_at=now() - timedelta(hours=hours))
+
+    def keys() -> set[str]:
+        with app.app_context():
+            return set(db.session().scalars(sa.select(IdempotentReply.key)))
+
+    def call() -> None:
+        assert shenzhen.invoke("toy-echo", "echo", {"text": "x"}).status_code == 200
+
+    with app.app_context():
+        db.session().add_all([reply("old", 25), reply("recent", 23)])
+        db.session().commit()
+    call()                                   # a process's first commit sweeps
+    assert keys() == {"recent"}
+    with app.app_context():
+        db.session().add(reply("older", 30))
+        db.session().commit()
+    call()                                   # within the minute: left for the next sweep
+    assert keys() == {"recent", "older"}
+    group = app.extensions["gateway_routes"].commits
+    group._next_sweep = time.monotonic() - 1     # a minute later
+    call()
+    assert keys() == {"recent"}
+    assert group._next_sweep > time.monotonic() + commits.SWEEP_EVERY - 5
