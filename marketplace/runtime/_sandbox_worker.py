@@ -135,15 +135,23 @@ def _answer(job: dict, lifecycle: types.ModuleType) -> dict:
                 "recycle": isinstance(exc, (SystemExit, KeyboardInterrupt))}
 
 
-def _read(fd: int, size: int) -> bytes:
-    chunks, left = [], size
-    while left:
-        chunk = os.read(fd, left)
-        if not chunk:
-            raise EOFError
-        chunks.append(chunk)
-        left -= len(chunk)
-    return b"".join(chunks)
+def _messages(fd: int):
+    """The requests arriving on ``fd``, one at a time (usually one read each)."""
+    buf = b""
+    while True:
+        need = 4
+        while True:
+            if len(buf) >= need:
+                if need == 4:
+                    need = 4 + int.from_bytes(buf[:4], "big")
+                    continue
+                break
+            chunk = os.read(fd, max(1 << 16, need - len(buf)))
+            if not chunk:
+                return
+            buf += chunk
+        yield json.loads(buf[4:need])
+        buf = buf[need:]
 
 
 def _write(fd: int, answer: dict) -> None:
@@ -171,16 +179,12 @@ def main(hookspecs_path: str, memory_mb: str) -> int:
     _forget_platform()
     _limit(int(memory_mb))
     confine.confine()
-    while True:
-        try:
-            size = int.from_bytes(_read(0, 4), "big")
-            job = json.loads(_read(0, size))
-        except EOFError:
-            return 0
+    for job in _messages(0):
         answer = _answer(job, lifecycle)
         _write(answer_fd, answer)
         if answer.get("recycle"):
             return 0            # state after MemoryError/SystemExit is suspect: start afresh
+    return 0                    # the parent closed the pipe
 
 
 if __name__ == "__main__":
