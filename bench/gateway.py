@@ -4,11 +4,18 @@ One gunicorn server (marketplace.server.serve: 2 workers, gthread) serves the
 real app plus a bare ``POST /bench/echo`` route; the load generator (``wrk``
 when installed, else a keep-alive Python client) alternates between the two
 routes in rounds, so both see the same machine state. The gateway call is the
-full stack: token lookup, installation query, input/output schema checks, the
-pluggy call in the module thread pool, one usage event and quota counter write.
+full stack: token lookup, route check (generation and quota counter), input and
+output schema checks, the pluggy call in a sandbox process, and the usage event
+with its quota counter bump committed before the answer.
 Target (DESIGN §11): gateway throughput ≥ 60 % of the echo route.
 
     python bench/gateway.py [--seconds 3] [--rounds 6] [--connections 8] [--db sqlite|postgresql]
+                            [--without write] [--without sandbox]
+
+``--without`` is a diagnostic, not the product: the served app drops the commit of
+the usage write (``write``: the call is answered and nothing is stored) or calls the
+module in the request thread instead of a sandbox process (``sandbox``: no time
+limit, no isolation), to show what each guarantee costs against the target.
 """
 from __future__ import annotations
 
@@ -68,12 +75,29 @@ def bench_app():
     from marketplace import create_app, web
 
     app = create_app()
+    _drop_for_diagnosis(app, os.environ.get("BENCH_WITHOUT", ""))
 
     @app.post("/bench/echo")
     def bench_echo():
         return jsonify(request.get_json())
     web.csrf.exempt(bench_echo)              # like every /api/ route: no cookies, no CSRF
     return app
+
+
+def _drop_for_diagnosis(app, without: str) -> None:
+    """``--without``: take the usage write and/or the sandbox out of the served gateway."""
+    parts = {part for part in without.split(",") if part}
+    if "write" in parts:
+        from marketplace.runtime import commits
+
+        commits.GroupCommit.write = lambda self, connection, item: None
+    if "sandbox" in parts:
+        from marketplace.runtime import gateway, loader
+
+        app.config["SANDBOX"] = "thread"
+        gateway.loader = type("InThread", (), {
+            "call_with_limit": staticmethod(lambda _iid, _timeout, func, **kw: func(**kw)),
+            "ModuleTimeout": loader.ModuleTimeout, "ModuleBusy": loader.ModuleBusy})
 
 
 def bench_environment(url: str, workdir: Path) -> None:
@@ -190,6 +214,7 @@ def serve_and_measure(url: str, workdir: Path, args: argparse.Namespace) -> tupl
     """Prepare the database at ``url``, serve it, run the alternating rounds."""
     bench_environment(url, workdir)
     token, _ = prepare(workdir)
+    os.environ["BENCH_WITHOUT"] = ",".join(args.without)
     server, port = start_server(workdir, 2, "bench.gateway:bench_app")
     measure = wrk_round if shutil.which("wrk") else python_round
     routes = {"echo": "/bench/echo", "gateway": "/api/v1/invoke/bench-echo/echo"}
@@ -218,6 +243,8 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=6)
     parser.add_argument("--connections", type=int, default=8)
     parser.add_argument("--db", choices=["sqlite", "postgresql"], default="sqlite")
+    parser.add_argument("--without", action="append", choices=["write", "sandbox"], default=[],
+                        help="diagnostic: serve the gateway without this guarantee")
     args = parser.parse_args()
     from tests.support.services import postgres_cluster
 
@@ -232,6 +259,8 @@ def main() -> None:
         shutil.rmtree(workdir, ignore_errors=True)
     print(f"gateway benchmark ({args.db}, gunicorn 2 workers gthread x4, {args.connections} "
           f"connections, load: {load}, {args.rounds} alternating rounds x {args.seconds:g} s)")
+    if args.without:
+        print(f"  DIAGNOSTIC, not the product: gateway served without {' and '.join(args.without)}")
     for name, runs in results.items():
         rps = statistics.median(r["rps"] for r in runs)
         p50 = statistics.median(r["p50"] for r in runs)

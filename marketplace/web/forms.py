@@ -6,10 +6,16 @@ from flask_wtf import FlaskForm
 from flask_wtf.file import FileField, FileRequired
 from wtforms import (BooleanField, EmailField, HiddenField, PasswordField, SelectField,
                      SelectMultipleField, StringField, TextAreaField)
+from wtforms.fields.choices import SelectChoice
 from wtforms.validators import DataRequired, Length, Regexp, ValidationError
 from wtforms.widgets import CheckboxInput, ListWidget
 
 from marketplace.accounts.models import ROLES, SCOPES
+
+
+def options(values, labels=None) -> list[SelectChoice]:
+    """Choices of a select field: each value labelled by itself or by ``labels[value]``."""
+    return [SelectChoice(v, (labels or {}).get(v, v)) for v in values]
 
 
 class MultiCheckboxField(SelectMultipleField):
@@ -67,14 +73,14 @@ class TokenForm(FlaskForm):
     """A new API token for the adopter's own systems."""
 
     name = StringField(_l("名称"), validators=[DataRequired(), Length(max=100)])
-    scopes = MultiCheckboxField(_l("权限"), choices=[(s, s) for s in SCOPES],
+    scopes = MultiCheckboxField(_l("权限"), choices=options(SCOPES),
                                 default=["invoke"], validators=[at_least_one])
 
 
 class ReviewForm(FlaskForm):
     """Approve or reject a pending version."""
 
-    decision = SelectField(_l("决定"), choices=[("approve", _l("通过")), ("reject", _l("驳回"))])
+    decision = SelectField(_l("决定"), choices=options(["approve", "reject"], {"approve": _l("通过"), "reject": _l("驳回")}))
     reason = TextAreaField(_l("说明"), validators=[Length(max=1000)])
 
 
@@ -85,7 +91,7 @@ class UserForm(FlaskForm):
     name = StringField(_l("姓名"), validators=[Length(max=100)])
     jurisdiction = StringField(_l("行政区划代码"), validators=[
         DataRequired(), Regexp(r"^[1-9]\d{5}$", message=_l("须为 6 位行政区划代码，如 440300"))])
-    role = SelectField(_l("角色"), choices=[(r, r) for r in ROLES])
+    role = SelectField(_l("角色"), choices=options(ROLES))
     password = PasswordField(_l("初始密码"), validators=[DataRequired(), Length(min=8)])
 
 

@@ -16,7 +16,8 @@ from marketplace.errors import MarketplaceError
 from marketplace.runtime import service as runtime
 from marketplace.web.consoles import (chosen_period, days_of, estimate, language, recent_periods,
                                       role_required)
-from marketplace.web.forms import (ActionForm, InstallForm, SwitchForm, TokenForm, UpgradeForm)
+from marketplace.web.forms import (ActionForm, InstallForm, SwitchForm, TokenForm, UpgradeForm,
+                                   options)
 
 bp = Blueprint("adopter", __name__, url_prefix="/adopter")
 
@@ -29,13 +30,13 @@ def _announce(item, hook: str) -> None:
 
 def _choices(session, item) -> tuple[list, list]:
     """Installable versions of the same module, and modules sharing its interface."""
-    versions = [(v.version, v.version) for v in sorted(item.module.versions, key=lambda v: v.sort_key,
-                                                       reverse=True)
-                if v.state == "published" and not v.yanked and v.id != item.version_id]
+    versions = options(v.version for v in sorted(item.module.versions, key=lambda v: v.sort_key,
+                                                 reverse=True)
+                       if v.state == "published" and not v.yanked and v.id != item.version_id)
     others = []
     if item.module.implements:
-        others = [(m, m) for m in session.scalars(sa.select(Module.name).where(
-            Module.implements == item.module.implements, Module.id != item.module_id))]
+        others = options(session.scalars(sa.select(Module.name).where(
+            Module.implements == item.module.implements, Module.id != item.module_id)))
     return versions, others
 
 
@@ -65,7 +66,7 @@ def install(name: str):
     live = sorted((v for v in module.versions if v.state == "published" and not v.yanked),
                   key=lambda v: v.sort_key, reverse=True)
     form = InstallForm()
-    form.version.choices = [(v.version, v.version) for v in live]
+    form.version.choices = options(v.version for v in live)
     chosen = next((v for v in live if v.version == (form.version.data or request.args.get("version"))),
                   live[0] if live else None)
     status = 200
@@ -111,7 +112,7 @@ def _change(action) -> Response:
 def upgrade(installation_id: int):
     """Change the installed version (new terms must be accepted)."""
     form = UpgradeForm(prefix=f"u{installation_id}")
-    form.version.choices = [(form.version.data, form.version.data)]
+    form.version.choices = options([form.version.data])
     if not form.validate_on_submit():
         flash(_("表单已过期，请重试。"), "error")
         return redirect(url_for("adopter.home"))
@@ -126,7 +127,7 @@ def upgrade(installation_id: int):
 def switch(installation_id: int):
     """Replace by another module implementing the same interface."""
     form = SwitchForm(prefix=f"s{installation_id}")
-    form.module.choices = [(form.module.data, form.module.data)]
+    form.module.choices = options([form.module.data])
     if not form.validate_on_submit():
         flash(_("切换前须接受新模块条款。"), "error")
         return redirect(url_for("adopter.home"))
@@ -157,7 +158,7 @@ def tokens():
     session = db.session()
     form = TokenForm()
     allowed = [s for s in SCOPES if s in ROLE_SCOPES[current_user.role]]
-    form.scopes.choices = [(s, s) for s in allowed]
+    form.scopes.choices = options(allowed)
     secret, status = None, 200
     if form.validate_on_submit():
         try:
