@@ -8,8 +8,10 @@ last step before the module's code:
   ``UID_BASE + pid``, with no supplementary groups. Each sandbox therefore has
   a user of its own: it cannot signal, trace or read the files of another
   tenant's sandbox, nor the platform's (0600/0700, see
-  ``sandbox.protect_platform_files``). Not started as root, it keeps the
-  platform's user (a development setup); the two points below still hold.
+  :func:`protect_platform_files`). In a user namespace that does not map those
+  ids (a rootless container, say) it becomes ``nobody`` instead. Not started as
+  root, it keeps the platform's user (a development setup); the two points
+  below still hold.
 * **No new processes or threads** (``RLIMIT_NPROC`` 0). A fork bomb fails at its
   first fork, and nothing can outlive the sandbox's SIGKILL by leaving its
   process group with ``setsid``.
@@ -33,10 +35,30 @@ def sandbox_uid(pid: int) -> int:
     return UID_BASE + pid
 
 
+def _mapped(ident: int, id_map: str) -> bool:
+    """Whether ``ident`` exists in this user namespace (``/proc/self/uid_map`` lines)."""
+    try:
+        with open(id_map, encoding="ascii") as fh:
+            ranges = [tuple(int(x) for x in line.split()) for line in fh if line.strip()]
+    except OSError:
+        return True                                 # no user namespaces here: every id exists
+    return any(first <= ident < first + count for first, _outside, count in ranges)
+
+
+def _own_id() -> int:
+    """This process's own uid/gid, or ``nobody``'s where the namespace lacks it."""
+    uid = sandbox_uid(os.getpid())
+    if _mapped(uid, "/proc/self/uid_map") and _mapped(uid, "/proc/self/gid_map"):
+        return uid
+    import pwd
+
+    return pwd.getpwnam("nobody").pw_uid
+
+
 def confine(writable: tuple[str, ...] = ()) -> None:
     """Confine this process; ``writable`` folders (recursively) become its own first."""
     if os.getuid() == 0:
-        uid = sandbox_uid(os.getpid())
+        uid = _own_id()
         for folder in writable:
             _chown_tree(folder, uid)
         _keep_import_paths()
