@@ -95,6 +95,20 @@ class UserForm(FlaskForm):
     password = PasswordField(_l("初始密码"), validators=[DataRequired(), Length(min=8)])
 
 
+class PaymentForm(FlaskForm):
+    """Book a payment in the built-in ledger: money from a jurisdiction, or paid out to it."""
+
+    jurisdiction = SelectField(_l("地区"), choices=[], validators=[DataRequired()])
+    direction = SelectField(_l("方向"), choices=options(["in", "out"], {
+        "in": _l("收款：该地区向平台付款"), "out": _l("付款：平台向该地区付款")}))
+    amount = StringField(_l("金额（元）"), validators=[DataRequired(), Regexp(
+        r"^(\d{1,3}(,\d{3})+|\d{1,15})(\.\d{1,2})?$",
+        message=_l("金额须为正数，最多两位小数，如 1234.50 或 1,234.50"))])
+    period = StringField(_l("账期"), validators=[DataRequired(), Regexp(
+        r"^\d{4}-(0[1-9]|1[0-2])$", message=_l("账期格式为 YYYY-MM，如 2026-10"))])
+    reference = StringField(_l("银行流水号（可选；同一流水号只记一次）"), validators=[Length(max=100)])
+
+
 class SettleForm(FlaskForm):
     """Settle one ended period."""
 

@@ -142,7 +142,8 @@ def record_payment(session: Session, code: str, amount_minor: int, period: str,
                    direction: str = "in", reference: str = "", currency: str = "CNY") -> dict:
     """Book a payment: ``in`` = the jurisdiction paid the platform, ``out`` = the platform paid it.
 
-    With a ``reference`` the same payment is booked only once.  The caller commits.
+    With a ``reference`` the same payment is booked only once: the answer is the
+    balance with ``booked`` false when it was booked before.  The caller commits.
     """
     check_period(period)
     if direction not in ("in", "out"):
@@ -153,7 +154,7 @@ def record_payment(session: Session, code: str, amount_minor: int, period: str,
     if reference:
         key = records.idempotency_key(period, code, f"payment-{reference}")
         if records.find(session, key) is not None:
-            return balances(session, code)[0]
+            return {**balances(session, code)[0], "booked": False}
         session.add(records.ProviderRecord(provider=NAME, key=key, object_type="payment",
                                            period=period, jurisdiction_code=code, status="done",
                                            amount_minor=amount_minor, external_id=reference))
@@ -164,11 +165,11 @@ def record_payment(session: Session, code: str, amount_minor: int, period: str,
         _book(session, [_entry(period, "payable", code, currency, ref, debit=amount_minor),
                         _entry(period, "cash", None, currency, ref, credit=amount_minor)])
     session.flush()
-    return balances(session, code)[0]
+    return {**balances(session, code)[0], "booked": True}
 
 
-def balances(session: Session, code: str | None = None, currency: str = "CNY") -> list[dict]:
-    """Per jurisdiction: receivable (owes the platform), payable (is owed) and net = payable − receivable."""
+def balance_sums(session: Session, code: str | None = None) -> dict[str, dict[str, int]]:
+    """Per jurisdiction, in minor units: ``receivable`` (owes the platform), ``payable`` (is owed)."""
     query = (sa.select(JournalEntry.jurisdiction_code, JournalEntry.account,
                        sa.func.sum(JournalEntry.debit_minor), sa.func.sum(JournalEntry.credit_minor))
              .where(JournalEntry.jurisdiction_code.is_not(None))
@@ -184,11 +185,30 @@ def balances(session: Session, code: str | None = None, currency: str = "CNY") -
             item["payable"] += int(credit) - int(debit)
     if code is not None:
         sums.setdefault(code, {"receivable": 0, "payable": 0})
+    return dict(sorted(sums.items()))
+
+
+def recent_payments(session: Session, limit: int = 20) -> list[dict]:
+    """The latest payments, newest first: when, jurisdiction, direction, amount, period, ref."""
+    cash = sa.select(JournalEntry.ref).where(JournalEntry.account == "cash")
+    lines = session.scalars(
+        sa.select(JournalEntry).where(JournalEntry.account.in_(("receivable", "payable")),
+                                      JournalEntry.ref.in_(cash))
+        .order_by(JournalEntry.id.desc()).limit(limit))
+    return [{"at": line.created_at, "jurisdiction": line.jurisdiction_code, "period": line.period,
+             "direction": "in" if line.account == "receivable" else "out",
+             "amount_minor": line.credit_minor or line.debit_minor, "currency": line.currency,
+             "ref": line.ref} for line in lines]
+
+
+def balances(session: Session, code: str | None = None, currency: str = "CNY") -> list[dict]:
+    """Per jurisdiction: receivable (owes the platform), payable (is owed) and net = payable − receivable."""
+    sums = balance_sums(session, code)
     return [{"jurisdiction": juris, "currency": currency,
              "receivable": format_amount(v["receivable"], currency),
              "payable": format_amount(v["payable"], currency),
              "net": format_amount(v["payable"] - v["receivable"], currency)}
-            for juris, v in sorted(sums.items())]
+            for juris, v in sums.items()]
 
 
 def trial_balance(session: Session) -> tuple[int, int]:

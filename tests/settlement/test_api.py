@@ -73,10 +73,11 @@ def test_ledger_payments_change_balances(app, market, client, factory):
         "jurisdiction": "440300", "amount": "15853.33", "period": ex.PERIOD, "reference": "bank-1"})
     assert paid.status_code == 201
     assert paid.get_json() == {"jurisdiction": "440300", "currency": "CNY", "receivable": "0.00",
-                               "payable": "0.00", "net": "0.00"}
+                               "payable": "0.00", "net": "0.00", "booked": True}
     again = client.post("/api/v1/ledger/payments", headers=headers, json={
         "jurisdiction": "440300", "amount": "15853.33", "period": ex.PERIOD, "reference": "bank-1"})
     assert again.get_json()["receivable"] == "0.00"  # same reference: booked once
+    assert again.get_json()["booked"] is False
     payout = client.post("/api/v1/ledger/payments", headers=headers, json={
         "jurisdiction": "440000", "amount": "5000.00", "period": ex.PERIOD, "direction": "out"})
     assert payout.get_json()["net"] == "10364.80"

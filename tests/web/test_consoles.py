@@ -10,7 +10,8 @@ from tests.web.conftest import csrf_of, login
 PAGES = {
     "publisher": ["/publisher/", "/publisher/usage", "/publisher/earnings"],
     "adopter": ["/adopter/", "/adopter/tokens", "/adopter/usage", "/adopter/statements"],
-    "admin": ["/admin/reviews", "/admin/jurisdictions", "/admin/periods", "/admin/audit"],
+    "admin": ["/admin/reviews", "/admin/jurisdictions", "/admin/periods", "/admin/ledger",
+              "/admin/audit"],
 }
 ALL = [(role, path) for role, paths in PAGES.items() for path in paths]
 

@@ -1,5 +1,8 @@
-"""Operator console: review queue, jurisdictions and users, periods and settlement, audit journal."""
+"""Operator console: review queue, jurisdictions and users, periods and settlement, ledger,
+audit journal."""
 from __future__ import annotations
+
+from decimal import Decimal
 
 import sqlalchemy as sa
 from flask import Blueprint, flash, redirect, render_template, request, url_for
@@ -11,8 +14,9 @@ from marketplace.accounts import service as accounts
 from marketplace.accounts.models import AuditEntry, Jurisdiction, User
 from marketplace.catalog import service as catalog
 from marketplace.errors import MarketplaceError
+from marketplace.money import format_display, to_minor
 from marketplace.web.consoles import config, recent_periods, role_required
-from marketplace.web.forms import ReviewForm, SettleForm, UserForm
+from marketplace.web.forms import PaymentForm, ReviewForm, SettleForm, UserForm, options
 
 bp = Blueprint("admin", __name__, url_prefix="/admin")
 AUDIT_PAGE = 100
@@ -117,3 +121,56 @@ def settle():
     else:
         settlement_view.settle(form.period.data, current_user)
     return redirect(url_for("admin.periods", period=form.period.data))
+
+
+@bp.route("/ledger", methods=["GET", "POST"])
+@role_required("admin")
+def ledger():
+    """The built-in ledger: balances, trial balance, latest payments, and booking a payment."""
+    from govmarket_plugins import ledger as book
+
+    from marketplace.clock import previous_period
+
+    session = db.session()
+    balances = book.balance_sums(session)
+    taking_part = sa.select(User.jurisdiction_code).union(     # with users or with a balance
+        sa.select(Jurisdiction.code).where(Jurisdiction.code.in_(list(balances))))
+    places = {p.code: p.name for p in session.scalars(
+        sa.select(Jurisdiction).where(Jurisdiction.code.in_(taking_part))
+        .order_by(Jurisdiction.code))}
+    form = PaymentForm()
+    form.jurisdiction.choices = options(places, {code: f"{code} {name}"
+                                                 for code, name in places.items()})
+    if not form.is_submitted():
+        form.period.data = previous_period(recent_periods(1)[0])   # usually last period's bill
+    status = 200
+    if form.validate_on_submit():
+        amount = to_minor(Decimal(form.amount.data.replace(",", "")), "CNY")
+        code, reference = form.jurisdiction.data, form.reference.data.strip()
+        try:
+            result = book.record_payment(session, code, amount, form.period.data,
+                                         form.direction.data, reference)
+            if result["booked"]:
+                accounts.audit(session, current_user, "ledger.payment", code,
+                               amount=format_display(amount, "CNY"), period=form.period.data,
+                               direction=form.direction.data, reference=reference)
+            session.commit()
+        except MarketplaceError as exc:
+            session.rollback()
+            form.amount.errors = [*form.amount.errors, exc.message]
+            status = exc.status
+        else:
+            if result["booked"]:
+                flash(_("已记账：%(code)s %(name)s %(amount)s（%(period)s）。", code=code,
+                        name=places[code], amount=format_display(amount, "CNY"),
+                        period=form.period.data), "info")
+            else:
+                flash(_("流水号 %(ref)s 已记过账，本次未重复记账。", ref=reference), "error")
+            return redirect(url_for("admin.ledger"))
+    elif form.is_submitted():
+        status = 400
+    debit, credit = book.trial_balance(session)
+    return render_template(
+        "admin/ledger.html", form=form, places=places, balances=balances,
+        payments=book.recent_payments(session), debit=debit, credit=credit,
+        provider=config("SETTLEMENT_PROVIDER", "ledger")), status

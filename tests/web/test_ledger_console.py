@@ -1,0 +1,87 @@
+"""The operator's ledger page: balances, trial balance, latest payments, booking a payment."""
+from __future__ import annotations
+
+import re
+
+import sqlalchemy as sa
+
+from tests.web.conftest import csrf_of, login
+
+
+def _pay(client, **fields):
+    html = client.get("/admin/ledger").get_data(as_text=True)
+    data = {"csrf_token": csrf_of(html), "jurisdiction": "440300", "direction": "in",
+            "amount": "1,234.50", "period": "2026-10", "reference": ""}
+    return client.post("/admin/ledger", data={**data, **fields})
+
+
+def _journal(app) -> list[tuple]:
+    from marketplace import db
+    from marketplace.settlement.models import JournalEntry
+
+    with app.app_context():
+        return db.session().execute(sa.select(
+            JournalEntry.account, JournalEntry.jurisdiction_code, JournalEntry.debit_minor,
+            JournalEntry.credit_minor).order_by(JournalEntry.id)).all()
+
+
+def test_admin_books_a_payment_and_sees_balances_and_the_audit(app, client, people):
+    login(client, people["admin"])
+    page = client.get("/admin/ledger").get_data(as_text=True)
+    assert "账本中还没有记录" in page                                # empty so far
+    assert re.search(r'name="period"[^>]*value="\d{4}-\d{2}"', page)   # last period by default
+    response = _pay(client, reference="BOC-20261105-001")
+    assert response.status_code == 302
+    page = client.get("/admin/ledger").get_data(as_text=True)
+    assert "已记账：440300 深圳市 ¥1,234.50（2026-10）" in page
+    assert _journal(app) == [("cash", None, 123450, 0), ("receivable", "440300", 0, 123450)]
+    row = page[page.index('id="balance-440300"'):]
+    row = row[:row.index("</tr>")]
+    assert "-¥1,234.50" in row and row.count("¥1,234.50") == 2   # prepaid: it is owed that
+    assert "✔" in page[page.index('id="trial-balance"'):]         # debits equal credits
+    payments = page[page.index('id="payments"'):]
+    assert "BOC-20261105-001" in payments and "收款" in payments
+    audit = client.get("/admin/audit?action=ledger").get_data(as_text=True)
+    assert "ledger.payment" in audit and "BOC-20261105-001" in audit
+
+
+def test_the_same_bank_reference_is_booked_once(app, client, people):
+    login(client, people["admin"])
+    assert _pay(client, reference="ICBC-7").status_code == 302
+    assert _pay(client, reference="ICBC-7", amount="99.00").status_code == 302
+    page = client.get("/admin/ledger").get_data(as_text=True)
+    assert "流水号 ICBC-7 已记过账，本次未重复记账。" in page
+    assert len(_journal(app)) == 2
+
+
+def test_a_payout_is_booked_against_payable(app, client, people):
+    login(client, people["admin"])
+    assert _pay(client, jurisdiction="440000", direction="out", amount="500").status_code == 302
+    assert _journal(app) == [("payable", "440000", 50000, 0), ("cash", None, 0, 50000)]
+    page = client.get("/admin/ledger").get_data(as_text=True)
+    assert "付款" in page[page.index('id="payments"'):]
+
+
+def test_bad_input_is_shown_in_place_and_books_nothing(app, client, people):
+    login(client, people["admin"])
+    for fields, message in [({"amount": "12.345"}, "最多两位小数"), ({"amount": "-5"}, "最多两位小数"),
+                            ({"amount": "0"}, "the payment amount must be positive"),
+                            ({"period": "2026-13"}, "YYYY-MM"),
+                            ({"jurisdiction": "999999"}, "不是有效的选择")]:
+        response = _pay(client, **fields)
+        assert response.status_code in (400, 422), fields
+        assert message in response.get_data(as_text=True), fields
+    assert _journal(app) == []
+
+
+def test_only_jurisdictions_taking_part_are_offered(client, people):
+    login(client, people["admin"])
+    html = client.get("/admin/ledger").get_data(as_text=True)
+    offered = re.findall(r'<option value="(\d{6})"', html)
+    assert offered == ["110000", "440000", "440300"]       # the people fixture's users
+
+
+def test_english_ledger_page(client, people):
+    login(client, people["admin"])
+    html = client.get("/admin/ledger?lang=en").get_data(as_text=True)
+    assert "Trial balance" in html and "Record a payment" in html and "试算平衡" not in html
