@@ -132,7 +132,8 @@ def spec() -> dict:
             _resp("balances", obj, 401, 403, 404),
             params=[_query("jurisdiction", {"type": "string"})])},
         "/api/v1/ledger/payments": {"post": _op(
-            "Record a payment in the built-in ledger", "admin",
+            "Record a payment in the built-in ledger; answers the jurisdiction's balance, with "
+            "booked false when the reference was booked before", "admin",
             _resp("booked", obj, 400, 401, 403, 404, 409, 422), created=True,
             body={"type": "object", "required": ["jurisdiction", "amount", "period"], "properties": {
                 "jurisdiction": {"type": "string"}, "amount": {"type": "string"},
