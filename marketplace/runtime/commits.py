@@ -25,7 +25,7 @@ import time
 from collections import Counter
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Callable
 
 from sqlalchemy.engine import Engine
 
@@ -112,19 +112,20 @@ class GroupCommit:
         self._next_sweep = time.monotonic() + SWEEP_EVERY
         try:
             with db.sqlite_write_turn(self.engine):
-                self._run_alone(connection, self.sql.sweep_replies,
-                                {"cutoff": now() - REPLAY_WINDOW})
+                self._atomically(connection, connection.cursor(),
+                                 lambda cursor: self.sql.sweep_replies.execute(
+                                     cursor, {"cutoff": now() - REPLAY_WINDOW}))
         except Exception:  # noqa: BLE001 - the next sweep tries again; the call is committed
             log.warning("sweeping expired idempotent replies failed", exc_info=True)
 
-    def _run_alone(self, connection: Any, statement: Any, values: dict) -> None:
-        """One statement in a transaction of its own (autocommit on PostgreSQL)."""
-        cursor = connection.cursor()
-        if self.postgres and connection.driver_connection.autocommit:
-            statement.execute(cursor, values)
+    def _atomically(self, connection: Any, cursor: Any, work: Callable[[Any], None]) -> None:
+        """``work(cursor)`` in one transaction: committed, or rolled back if it raises."""
+        if self.postgres:
+            with connection.driver_connection.transaction():
+                work(cursor)
             return
         try:
-            statement.execute(cursor, values)
+            work(cursor)
             connection.commit()
         except BaseException:
             connection.rollback()
@@ -149,20 +150,11 @@ class GroupCommit:
         without idempotent replies is one statement (one round trip, atomic by
         itself); one with replies, or on another connection, a transaction.
         """
-        if self.postgres:
-            driver = connection.driver_connection
-            if driver.autocommit and all(item.reply is None for item in batch):
-                cursor.execute(self.sql.batch, self._one_statement(batch))  # one statement: atomic
-                return
-            with driver.transaction():
-                self._apply(cursor, batch)
+        if (self.postgres and connection.driver_connection.autocommit
+                and all(item.reply is None for item in batch)):
+            cursor.execute(self.sql.batch, self._one_statement(batch))   # one statement: atomic
             return
-        try:
-            self._apply(cursor, batch)
-            connection.commit()
-        except BaseException:
-            connection.rollback()
-            raise
+        self._atomically(connection, cursor, lambda cursor: self._apply(cursor, batch))
 
     def _commit_alone(self, connection: Any, cursor: Any, item: CallWrite) -> None:
         try:
