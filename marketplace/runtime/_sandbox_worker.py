@@ -1,4 +1,4 @@
-"""Long-lived sandbox process: loads module versions and answers hook calls over a pipe.
+"""Long-lived sandbox process: loads one module version and answers its hook calls over a pipe.
 
 Started by :mod:`marketplace.runtime.sandbox` as
 ``python -P -B _sandbox_worker.py HOOKSPECS_PATH MEMORY_MB`` with a bare environment
@@ -7,9 +7,13 @@ Flask, no database). Before any module code runs it caps its own resources, move
 the real stdout pipe to a private descriptor (fd 1 then points to /dev/null, so a
 module's prints can't corrupt the protocol) and confines itself
 (:mod:`marketplace.confine`: a user of its own when started as root, no new
-processes or threads, not dumpable). Messages both ways are a 4-byte big-endian length and compact JSON.
-Request: ``{sha256, hook, payload?, context, entry?, bundle_dir?, operations?}``;
-answer: ``{"ok": output}`` | ``{"error": type, "message": ...}`` |
+processes or threads, not dumpable). It runs the first version it is sent and
+refuses any other: module code of two versions in one process could patch each
+other and read or change each other's calls.
+
+Messages both ways are a 4-byte big-endian length and compact JSON. Request:
+``{sha256, hook, payload?, context, entry, bundle_dir, operations}``; answer:
+``{"ok": output}`` | ``{"error": type, "message": ...}`` |
 ``{"module_error": reason, "message": ...}``. EOF on stdin ends the process.
 """
 from __future__ import annotations
@@ -23,7 +27,8 @@ import types
 
 _dumps = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
 LIFECYCLE = ("module_installed", "module_uninstalled", "module_health")
-_managers: dict[str, object] = {}           # sha256 → PluginManager
+_managers: dict[str, object] = {}           # sha256 → PluginManager (one at most)
+_bound: list[str] = []                      # the one version this process may run
 
 
 def _limit(memory_mb: int) -> None:
@@ -77,13 +82,14 @@ def _operation_spec(name: str):
 
 
 def _manager(job: dict, lifecycle: types.ModuleType):
-    """The cached PluginManager of a version (imported on first use)."""
+    """The PluginManager of this process's one version (imported on first use)."""
     sha = job["sha256"]
     pm = _managers.get(sha)
     if pm is not None:
         return pm
-    if "bundle_dir" not in job:
-        raise LookupError("not loaded")
+    if _bound and _bound[0] != sha:             # the host never asks this; refuse if it did
+        raise LookupError(f"this sandbox runs version {_bound[0][:12]}, not {sha[:12]}")
+    _bound[:] = [sha]
     import pluggy
 
     name = f"govmarket_mod_{sha[:16]}"
@@ -121,10 +127,6 @@ def _answer(job: dict, lifecycle: types.ModuleType) -> dict:
         if "payload" in job:
             return {"ok": hook(payload=job["payload"], context=ctx)}
         return {"ok": hook(context=ctx)}
-    except LookupError as exc:
-        if str(exc) == "not loaded" and "bundle_dir" not in job:
-            return {"error": "NotLoaded", "message": "send the bundle"}
-        return {"error": type(exc).__name__, "message": str(exc)}
     except ModuleError as exc:
         return {"module_error": exc.reason, "message": exc.message}
     except MemoryError:
@@ -139,19 +141,19 @@ def _messages(fd: int):
     """The requests arriving on ``fd``, one at a time (usually one read each)."""
     buf = b""
     while True:
-        need = 4
-        while True:
-            if len(buf) >= need:
-                if need == 4:
-                    need = 4 + int.from_bytes(buf[:4], "big")
-                    continue
-                break
-            chunk = os.read(fd, max(1 << 16, need - len(buf)))
+        while len(buf) < 4:
+            chunk = os.read(fd, 1 << 16)
             if not chunk:
                 return
             buf += chunk
-        yield json.loads(buf[4:need])
-        buf = buf[need:]
+        end = 4 + int.from_bytes(buf[:4], "big")
+        while len(buf) < end:
+            chunk = os.read(fd, max(1 << 16, end - len(buf)))
+            if not chunk:
+                return
+            buf += chunk
+        yield json.loads(buf[4:end])
+        buf = buf[end:]
 
 
 def _write(fd: int, answer: dict) -> None:

@@ -111,7 +111,13 @@ def standin_package(root: Path) -> Path:
 
 
 class Sandbox:
-    """One child process and its two pipe ends; ``loaded`` holds the versions it imported."""
+    """One child process and its two pipe ends; ``owner``: the one version it may run.
+
+    A sandbox runs one module version (bundle sha256) for its whole life: module
+    code shares the process with whatever else runs there, so two modules in one
+    process could patch each other (or pluggy) and read or change each other's
+    calls. A sandbox wanted for another version is killed and replaced.
+    """
 
     def __init__(self, root: Path, memory_mb: int) -> None:
         env = {"PATH": os.environ.get("PATH", os.defpath), "LANG": "C.UTF-8",
@@ -121,7 +127,7 @@ class Sandbox:
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, env=env, cwd=root,
             start_new_session=True, bufsize=0)
         self.wfd, self.rfd = self.proc.stdin.fileno(), self.proc.stdout.fileno()
-        self.loaded: set[str] = set()
+        self.owner: str | None = None
 
     def call(self, request: dict, timeout: float) -> dict:
         """Send one request and wait at most ``timeout`` seconds for its answer."""
@@ -186,11 +192,24 @@ class SandboxPool:
         self._idle = deque(Sandbox(root, memory_mb) for _ in range(self.size))
         self._ready = threading.Condition()
 
-    def _acquire(self, timeout: float) -> Sandbox:
+    def _acquire(self, sha256: str, timeout: float) -> Sandbox:
+        """An idle sandbox of this version (the warmest), else a fresh one, else the coldest
+        sandbox of another version, killed and replaced (never two versions in a process)."""
         with self._ready:
             if not self._ready.wait_for(lambda: self._idle, timeout):
                 raise ModuleBusy(f"all {self.size} sandboxes are busy")
-            return self._idle.pop()             # LIFO: the warmest sandbox first
+            idle = self._idle
+            found = next((i for i in range(len(idle) - 1, -1, -1) if idle[i].owner == sha256),
+                         None)
+            if found is None:
+                found = next((i for i in range(len(idle) - 1, -1, -1) if idle[i].owner is None), 0)
+            box = idle[found]
+            del idle[found]
+        if box.owner not in (None, sha256):
+            box.kill()
+            box = self._fresh(box)
+        box.owner = sha256
+        return box
 
     def _release(self, box: Sandbox) -> None:
         with self._ready:
@@ -201,14 +220,13 @@ class SandboxPool:
              lifecycle: bool = False) -> Any:
         """Run ``hook`` of ``target`` (sha256, entry, bundle_dir, operations) in a sandbox."""
         started = time.monotonic()
-        box = self._acquire(timeout)
+        box = self._acquire(target.sha256, timeout)
         try:
-            request = {"sha256": target.sha256, "hook": hook, "context": context}
+            request = {"sha256": target.sha256, "hook": hook, "context": context,
+                       "entry": target.entry, "bundle_dir": target.bundle_dir,
+                       "operations": target.operations}
             if not lifecycle:
                 request["payload"] = payload
-            if target.sha256 not in box.loaded:
-                request.update(entry=target.entry, bundle_dir=target.bundle_dir,
-                               operations=target.operations)
             answer = box.call(request, timeout - (time.monotonic() - started))
             if answer.get("recycle"):           # it exits after MemoryError/SystemExit
                 box.kill()
@@ -219,7 +237,7 @@ class SandboxPool:
             raise
         finally:
             self._release(box)
-        return _result(box, target.sha256, answer)
+        return _result(answer)
 
     def _fresh(self, old: Sandbox) -> Sandbox:
         """A new sandbox in place of a killed one (the old, dead one if none can start)."""
@@ -235,13 +253,11 @@ class SandboxPool:
                 self._idle.pop().kill()
 
 
-def _result(box: Sandbox, sha256: str, answer: dict) -> Any:
+def _result(answer: dict) -> Any:
     """The output of an answer, or the matching exception."""
     if "ok" in answer:
-        box.loaded.add(sha256)
         return answer["ok"]
     if "module_error" in answer:
-        box.loaded.add(sha256)
         raise ModuleError(answer["module_error"], answer["message"])
     if answer["error"] == "MemoryError":
         raise ModuleCrashed(answer["message"])

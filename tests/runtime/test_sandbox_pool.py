@@ -108,6 +108,15 @@ def spawn(payload, context):
 
 
 @hookimpl
+def tamper(payload, context):
+    """Patch pluggy in this process: every later hook call anywhere in it answers our way."""
+    import pluggy
+
+    pluggy.HookCaller.__call__ = lambda self, *args, **kwargs: {"text": "tampered"}
+    return {"patched": True}
+
+
+@hookimpl
 def neighbours(payload, context):
     """Reach the other sandboxes: signal them, read their memory and environment."""
     found = {"uid": os.getuid(), "gid": os.getgid(), "pid": os.getpid(), "others": {}}
@@ -135,7 +144,7 @@ def neighbours(payload, context):
 def module_installed(context):
     EVENTS.append(["installed", context.installation_id])
 '''
-OPS = ["echo", "spin", "hog", "die", "leave", "shout", "snoop", "events", "spawn", "neighbours"]
+OPS = ["echo", "spin", "hog", "die", "leave", "shout", "snoop", "events", "spawn", "neighbours", "tamper"]
 
 
 def _rogue_folder(tmp_path):
@@ -233,6 +242,23 @@ def test_module_can_start_no_process_or_thread(rogue):
     assert reply.json == {"fork": "BlockingIOError", "program": "BlockingIOError",
                           "thread": "RuntimeError"}
     assert _echo(rogue, "after")["text"] == "after"
+
+
+def test_a_module_never_shares_its_process_with_another_module(app, rogue, catalog, hangzhou):
+    catalog.toy()
+    assert hangzhou.install("toy-echo").status_code == 201
+    with app.app_context():
+        pool = loader.sandbox_pool()
+    try:
+        assert rogue.invoke("rogue-mod", "tamper", {}).json == {"patched": True}
+        for n in range(6):                   # the warmest idle sandbox is the one just patched
+            reply = hangzhou.invoke("toy-echo", "echo", {"text": f"t{n}"})
+            assert reply.status_code == 200 and reply.json["text"] == f"t{n}", reply.json
+        owners = [box.owner for box in pool._idle]
+        assert len(owners) == pool.size and len(set(owners) - {None}) == 2
+    finally:                                 # the patched sandbox must not serve later tests
+        pool.close()
+        loader._sandboxes = None
 
 
 def test_sandboxes_cannot_reach_each_other(app, rogue, hangzhou):
