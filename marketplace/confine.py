@@ -45,9 +45,11 @@ def _mapped(ident: int, id_map: str) -> bool:
     return any(first <= ident < first + count for first, _outside, count in ranges)
 
 
-def _own_id() -> int:
-    """This process's own uid/gid, or ``nobody``'s where the namespace lacks it."""
-    uid = sandbox_uid(os.getpid())
+def confined_uid(pid: int) -> int:
+    """The uid (= gid) the confined process ``pid`` runs as (what the platform expects)."""
+    if os.getuid() != 0:
+        return os.getuid()
+    uid = sandbox_uid(pid)
     if _mapped(uid, "/proc/self/uid_map") and _mapped(uid, "/proc/self/gid_map"):
         return uid
     import pwd
@@ -58,7 +60,10 @@ def _own_id() -> int:
 def confine(writable: tuple[str, ...] = ()) -> None:
     """Confine this process; ``writable`` folders (recursively) become its own first."""
     if os.getuid() == 0:
-        uid = _own_id()
+        uid = confined_uid(os.getpid())
+        if uid != sandbox_uid(os.getpid()):
+            print(f"confine: uid {sandbox_uid(os.getpid())} is not mapped in this user namespace; "
+                  "running as nobody, which other confined processes share", file=sys.stderr)
         for folder in writable:
             _chown_tree(folder, uid)
         _keep_import_paths()

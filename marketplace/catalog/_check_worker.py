@@ -7,7 +7,7 @@ It sets its own resource limits before touching module code (rather than a
 pluggy and ``marketplace.sdk`` / ``marketplace.hookspecs`` (no Flask: the
 ``marketplace`` package is stubbed so its ``__init__`` is not run), confines itself
 (:mod:`marketplace.confine`: a user of its own when started as root, owning only
-the job's folder; no new processes or threads) and writes its
+its working folder and the report folder ``out/``; no new processes or threads) and writes its
 findings as JSON to the job's result file: never to stdout, which the module may
 pollute. The host judges outputs against the schemas; this process only calls.
 """
@@ -258,7 +258,7 @@ def main(job_path: str) -> int:
     import marketplace.sdk  # noqa: F401
     from marketplace.confine import confine
 
-    confine(writable=(os.path.dirname(os.path.abspath(job_path)),))
+    confine(writable=(os.path.dirname(job["result_path"]), os.getcwd()))
 
     module = _import(job, trap)
     if module is not None and _check_hookimpls(module, job):

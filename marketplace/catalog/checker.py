@@ -10,6 +10,7 @@ import json
 import math
 import os
 import signal
+import stat
 import subprocess
 import sys
 import tempfile
@@ -21,12 +22,14 @@ from typing import Any
 
 from jsonschema import Draft202012Validator
 
+from marketplace import confine
 from marketplace.catalog.bundle import (Bundle, BundleError, extract_to, folder_files, parse_toml,
                                         read_bundle)
 from marketplace.catalog.manifest import Manifest, load_manifest, schema_path, validate_manifest
 
 WORKER = Path(__file__).with_name("_check_worker.py")
 _TAIL = 2000
+MAX_REPORT = 32 << 20          # bytes of findings the host reads at most
 
 
 @dataclass
@@ -99,7 +102,8 @@ def _job(manifest: Manifest, root: Path, tmp: Path, memory_mb: int, timeout: flo
             "version": manifest.version, "operations": operations,
             "unique_name": f"_govcheck_{manifest.entry}_{uuid.uuid4().hex[:12]}",
             "memory_mb": memory_mb, "cpu_seconds": math.ceil(timeout) + 1,
-            "result_path": str(tmp / "result.json"), "progress_path": str(tmp / "progress")}
+            "result_path": str(tmp / "out" / "result.json"),
+            "progress_path": str(tmp / "out" / "progress")}
 
 
 def _environment() -> dict[str, str]:
@@ -110,12 +114,29 @@ def _environment() -> dict[str, str]:
             "PYTHONIOENCODING": "utf-8", "PYTHONPATH": os.pathsep.join(paths)}
 
 
-def _run_worker(job: dict[str, Any], tmp: Path, timeout: float) -> tuple[int | None, str, str]:
-    """Run the worker in its own process group; kill the whole group when done or late."""
+@dataclass
+class _Run:
+    """How the worker ended and what it left: its report files are read defensively."""
+
+    rc: int | None
+    stdout: str
+    stderr: str
+    progress: str | None
+    result: str | None
+
+
+def _run_worker(job: dict[str, Any], tmp: Path, timeout: float) -> _Run:
+    """Run the worker in its own process group; kill the whole group when done or late.
+
+    The worker (confined: :mod:`marketplace.confine`) may write only in ``out/`` and
+    its working folder; the bundle, the job and the logs stay the platform's.
+    """
     job_path = tmp / "job.json"
     job_path.write_text(json.dumps(job, ensure_ascii=False), encoding="utf-8")
     work = tmp / "cwd"
-    work.mkdir()
+    for folder in (work, tmp / "out"):
+        folder.mkdir()
+    tmp.chmod(0o755)                  # a confined user must reach the bundle and the job
     with open(tmp / "stdout.log", "wb") as out, open(tmp / "stderr.log", "wb") as err:
         proc = subprocess.Popen([sys.executable, "-P", "-B", str(WORKER), str(job_path)],
                                 cwd=work, env=_environment(), stdin=subprocess.DEVNULL,
@@ -130,7 +151,39 @@ def _run_worker(job: dict[str, Any], tmp: Path, timeout: float) -> tuple[int | N
             except (ProcessLookupError, PermissionError):
                 pass
             proc.wait()
-    return rc, _tail(tmp / "stdout.log"), _tail(tmp / "stderr.log")
+    owner = confine.confined_uid(proc.pid)
+    return _Run(rc, _tail(tmp / "stdout.log"), _tail(tmp / "stderr.log"),
+                _worker_file(Path(job["progress_path"]), owner, 200),
+                _worker_file(Path(job["result_path"]), owner, MAX_REPORT))
+
+
+def _worker_file(path: Path, owner: int, limit: int) -> str | None:
+    """Text the worker wrote at ``path``, or None.
+
+    The folder is module code's to write in, so this is never a link, a FIFO or a
+    device, never another user's file (a hard link) and never more than ``limit`` bytes.
+    """
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+    except OSError:
+        return None
+    with os.fdopen(fd, "rb") as fh:
+        found = os.fstat(fd)
+        if not stat.S_ISREG(found.st_mode) or found.st_uid != owner or found.st_size > limit:
+            return None
+        return fh.read(limit + 1)[:limit].decode("utf-8", "replace")
+
+
+def _report(text: str) -> dict[str, Any]:
+    """The worker's findings (a report that is not one counts as none)."""
+    try:
+        answer = json.loads(text)
+    except ValueError:
+        answer = None
+    if not isinstance(answer, dict):
+        return {"errors": [{"where": "report", "message": "the check's report was damaged "
+                            "(did module code write over it?)"}]}
+    return answer
 
 
 def _tail(path: Path) -> str:
@@ -139,10 +192,9 @@ def _tail(path: Path) -> str:
         return fh.read().decode("utf-8", "replace")
 
 
-def _process_problem(rc: int | None, tmp: Path, timeout: float, memory_mb: int,
-                     stderr: str) -> dict[str, str] | None:
+def _process_problem(run: _Run, timeout: float, memory_mb: int) -> dict[str, str] | None:
     """A located error when the worker timed out, was killed or died without a report."""
-    stage = (tmp / "progress").read_text("utf-8") if (tmp / "progress").exists() else "start"
+    rc, stage = run.rc, run.progress or "start"
     if rc is None or rc == -signal.SIGXCPU:
         return {"where": stage, "message": f"timed out after {timeout:g}s"}
     if rc < 0:
@@ -151,8 +203,8 @@ def _process_problem(rc: int | None, tmp: Path, timeout: float, memory_mb: int,
             return {"where": stage, "message": "wrote a file larger than the 64 MB limit"}
         return {"where": stage, "message": f"killed by {name}: exceeded memory limit "
                 f"({memory_mb} MB) or crashed"}
-    if not (tmp / "result.json").exists():
-        last = stderr.strip().splitlines()[-1:] or ["no output"]
+    if run.result is None:
+        last = run.stderr.strip().splitlines()[-1:] or ["no output"]
         return {"where": stage, "message": f"worker exited with status {rc} without a report "
                 f"(os._exit or a crash in module code?): {last[0]}"}
     return None
@@ -203,9 +255,10 @@ def check_module(source: bytes | Bundle | str | os.PathLike[str], manifest: Mani
                 (root / name).parent.mkdir(parents=True, exist_ok=True)
                 (root / name).write_bytes(files[name])
         job = _job(manifest, root, tmp, memory_mb, timeout, report)
-        rc, stdout, report.stderr = _run_worker(job, tmp, timeout)
-        failure = _process_problem(rc, tmp, timeout, memory_mb, report.stderr)
-        answer = {} if failure else json.loads((tmp / "result.json").read_text("utf-8"))
+        run = _run_worker(job, tmp, timeout)
+        stdout, report.stderr = run.stdout, run.stderr
+        failure = _process_problem(run, timeout, memory_mb)
+        answer = {} if failure else _report(run.result)
     report.errors += answer.get("errors", []) + ([failure] if failure else [])
     report.warnings += answer.get("warnings", [])
     report.hookimpls = answer.get("hookimpls", [])

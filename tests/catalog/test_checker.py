@@ -85,6 +85,37 @@ def _probe():
         assert message.endswith('got "s3cret BlockingIOError"'), message
 
 
+@pytest.mark.parametrize("plant", ["link", "fifo"])
+def test_a_report_swapped_by_module_code_is_not_read(tmp_path, plant):
+    """Module code may write in the report folder: the host reads no link, FIFO or device."""
+    secret = tmp_path / "private" / "findings.json"
+    secret.parent.mkdir()
+    secret.write_text('{"errors": [{"where": "x", "message": "s3cret"}]}')
+    secret.chmod(0o600)
+    init = GOOD_INIT + f'''
+
+def _swap():
+    import os
+    path = os.path.join(os.path.dirname(os.getcwd()), "out", "result.json")
+    os.unlink(path)
+    if {plant!r} == "link":
+        os.symlink({str(secret)!r}, path)
+    else:
+        os.mkfifo(path)
+
+
+import atexit
+
+atexit.register(_swap)               # after the worker wrote its findings
+'''
+    started = time.monotonic()
+    report = check(tmp_path, init)
+    assert time.monotonic() - started < 8          # a FIFO does not hold the check
+    assert "s3cret" not in str(report.errors)
+    where, message = only_error(report)
+    assert "without a report" in message, message
+
+
 def test_undeclared_hookimpl(tmp_path):
     init = GOOD_INIT + "\n@hookimpl\ndef lookup_lisence(payload, context):\n    return {}\n"
     where, message = only_error(check(tmp_path, init))
