@@ -13,8 +13,9 @@ A lone call is its own leader and pays nothing extra.
 A batch that fails (a reply key stored by a racing retry, say) is rolled back and
 each write applied alone, so one call's failure never costs another its event.
 
-Replies live 24 h (:data:`REPLAY_WINDOW`). A leader also deletes the expired ones,
-at most once a minute per process, in a transaction of its own after its batch.
+Replies live 24 h (:data:`REPLAY_WINDOW`). A leader also deletes expired ones, up
+to ``SWEEP_BATCH`` at a time, at most once a minute per process (at once again while
+batches come back full), in a transaction of its own after its batch.
 """
 from __future__ import annotations
 
@@ -39,6 +40,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 REPLAY_WINDOW = timedelta(hours=24)     # how long an Idempotency-Key's first reply is kept
 SWEEP_EVERY = 60.0                      # seconds between two sweeps of expired replies
+SWEEP_BATCH = 500                       # expired replies deleted per sweep at most
 
 
 def event_id() -> str:
@@ -108,15 +110,23 @@ class GroupCommit:
             raise item.error
 
     def _sweep(self, connection: Any) -> None:
-        """Delete the idempotent replies older than the replay window (never fatal)."""
+        """Delete a batch of the idempotent replies past the replay window (never fatal).
+
+        A full batch means more are waiting (after downtime, say): the next commit
+        sweeps again, so no single call holds the write turn for long.
+        """
         self._next_sweep = time.monotonic() + SWEEP_EVERY
+        deleted = []
         try:
             with db.sqlite_write_turn(self.engine):
-                self._atomically(connection, connection.cursor(),
-                                 lambda cursor: self.sql.sweep_replies.execute(
-                                     cursor, {"cutoff": now() - REPLAY_WINDOW}))
+                self._atomically(connection, connection.cursor(), lambda cursor: deleted.append(
+                    self.sql.sweep_replies.execute(cursor, {"cutoff": now() - REPLAY_WINDOW,
+                                                            "batch": SWEEP_BATCH}).rowcount))
         except Exception:  # noqa: BLE001 - the next sweep tries again; the call is committed
             log.warning("sweeping expired idempotent replies failed", exc_info=True)
+            return
+        if deleted and deleted[0] >= SWEEP_BATCH:
+            self._next_sweep = 0.0
 
     def _atomically(self, connection: Any, cursor: Any, work: Callable[[Any], None]) -> None:
         """``work(cursor)`` in one transaction: committed, or rolled back if it raises."""

@@ -79,8 +79,11 @@ class HotStatements:
                                     _REPLY.c.created_at < sa.bindparam("cutoff")), dialect)
         self.put_reply = RawStatement(sa.insert(_REPLY).inline(), dialect,
                                       column_keys=_REPLY_COLUMNS)       # every column but id
-        self.sweep_replies = RawStatement(
-            sa.delete(_REPLY).where(_REPLY.c.created_at < sa.bindparam("cutoff")), dialect)
+        self.sweep_replies = RawStatement(      # the oldest expired replies, a batch at a time
+            sa.delete(_REPLY).where(_REPLY.c.id.in_(
+                sa.select(_REPLY.c.id).where(_REPLY.c.created_at < sa.bindparam("cutoff"))
+                .order_by(_REPLY.c.created_at).limit(sa.bindparam("batch", type_=sa.Integer))
+                .scalar_subquery())), dialect)
         self.batch = _batch_statement() if dialect.name == "postgresql" else None
 
 

@@ -178,3 +178,28 @@ def test_expired_idempotent_replies_are_swept_at_most_once_a_minute(app, catalog
     call()
     assert keys() == {"recent"}
     assert group._next_sweep > time.monotonic() + commits.SWEEP_EVERY - 5
+
+
+def test_a_backlog_of_expired_replies_is_swept_in_batches(app, catalog, shenzhen, monkeypatch):
+    from marketplace.clock import now
+    from marketplace.runtime import commits
+
+    _installed(catalog, shenzhen)
+    monkeypatch.setattr(commits, "SWEEP_BATCH", 3)
+    with app.app_context():
+        db.session().add_all([IdempotentReply(
+            jurisdiction_code="440300", key=f"k{n}", request_hash="h", status=200, body="{}",
+            headers={}, created_at=now() - timedelta(days=2, minutes=n)) for n in range(7)])
+        db.session().commit()
+
+    def left() -> int:
+        with app.app_context():
+            return db.session().scalar(sa.select(sa.func.count()).select_from(IdempotentReply))
+
+    counts = []
+    for _ in range(4):
+        assert shenzhen.invoke("toy-echo", "echo", {"text": "x"}).status_code == 200
+        counts.append(left())
+    assert counts == [4, 1, 0, 0]                     # full batches sweep again at once
+    group = app.extensions["gateway_routes"].commits
+    assert group._next_sweep > time.monotonic()       # then back to once a minute
