@@ -1,6 +1,8 @@
 """Flask-WTF forms of the consoles: every state-changing page action carries a CSRF token."""
 from __future__ import annotations
 
+from decimal import Decimal, InvalidOperation
+
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from flask_wtf.file import FileField, FileRequired
@@ -11,6 +13,7 @@ from wtforms.validators import DataRequired, Length, Regexp, ValidationError
 from wtforms.widgets import CheckboxInput, ListWidget
 
 from marketplace.accounts.models import ROLES, SCOPES
+from marketplace.money import to_minor
 
 
 def options(values, labels=None) -> list[SelectChoice]:
@@ -29,6 +32,16 @@ def at_least_one(_form, field) -> None:
     """At least one box ticked (no HTML ``required``: it would demand every box)."""
     if not field.data:
         raise ValidationError(_l("至少选择一项权限"))
+
+
+def above_zero(_form, field) -> None:
+    """A money amount (already checked for its shape) greater than zero."""
+    try:
+        zero = Decimal(str(field.data or "").replace(",", "")) == 0
+    except InvalidOperation:
+        return                                   # the shape check reports it
+    if zero:
+        raise ValidationError(_l("金额须大于 0"))
 
 
 class ActionForm(FlaskForm):
@@ -102,11 +115,16 @@ class PaymentForm(FlaskForm):
     direction = SelectField(_l("方向"), choices=options(["in", "out"], {
         "in": _l("收款：该地区向平台付款"), "out": _l("付款：平台向该地区付款")}))
     amount = StringField(_l("金额（元）"), validators=[DataRequired(), Regexp(
-        r"^(\d{1,3}(,\d{3})+|\d{1,15})(\.\d{1,2})?$",
-        message=_l("金额须为正数，最多两位小数，如 1234.50 或 1,234.50"))])
+        r"^(\d{1,3}(,\d{3}){1,4}|\d{1,15})(\.\d{1,2})?$",
+        message=_l("金额须为正数，最多两位小数，如 1234.50 或 1,234.50")), above_zero])
     period = StringField(_l("账期"), validators=[DataRequired(), Regexp(
         r"^\d{4}-(0[1-9]|1[0-2])$", message=_l("账期格式为 YYYY-MM，如 2026-10"))])
-    reference = StringField(_l("银行流水号（可选；同一流水号只记一次）"), validators=[Length(max=100)])
+    reference = StringField(_l("银行流水号（可选；同一地区同一账期只记一次）"),
+                            validators=[Length(max=100)])
+
+    def amount_minor(self) -> int:
+        """The amount in fen (after validation)."""
+        return to_minor(Decimal(self.amount.data.replace(",", "")), "CNY")
 
 
 class SettleForm(FlaskForm):

@@ -150,7 +150,7 @@ def record_payment(session: Session, code: str, amount_minor: int, period: str,
         raise MarketplaceError("invalid_direction", 'direction must be "in" or "out"')
     if isinstance(amount_minor, bool) or not isinstance(amount_minor, int) or amount_minor <= 0:
         raise MarketplaceError("invalid_amount", "the payment amount must be positive")
-    ref = reference or f"payment:{code}:{period}:{direction}"
+    ref = reference or _payment_ref(code, period, direction)
     if reference:
         key = records.idempotency_key(period, code, f"payment-{reference}")
         if records.find(session, key) is not None:
@@ -189,16 +189,25 @@ def balance_sums(session: Session, code: str | None = None) -> dict[str, dict[st
 
 
 def recent_payments(session: Session, limit: int = 20) -> list[dict]:
-    """The latest payments, newest first: when, jurisdiction, direction, amount, period, ref."""
+    """The latest payments, newest first: when, jurisdiction, direction, amount, period and
+    bank reference ("" when none was given)."""
     cash = sa.select(JournalEntry.ref).where(JournalEntry.account == "cash")
     lines = session.scalars(
         sa.select(JournalEntry).where(JournalEntry.account.in_(("receivable", "payable")),
                                       JournalEntry.ref.in_(cash))
         .order_by(JournalEntry.id.desc()).limit(limit))
     return [{"at": line.created_at, "jurisdiction": line.jurisdiction_code, "period": line.period,
-             "direction": "in" if line.account == "receivable" else "out",
-             "amount_minor": line.credit_minor or line.debit_minor, "currency": line.currency,
-             "ref": line.ref} for line in lines]
+             "direction": direction, "amount_minor": line.credit_minor or line.debit_minor,
+             "currency": line.currency,
+             "reference": "" if line.ref == _payment_ref(line.jurisdiction_code, line.period,
+                                                         direction) else line.ref}
+            for line in lines
+            for direction in ["in" if line.account == "receivable" else "out"]]
+
+
+def _payment_ref(code: str, period: str, direction: str) -> str:
+    """The journal ref of a payment booked without a bank reference."""
+    return f"payment:{code}:{period}:{direction}"
 
 
 def balances(session: Session, code: str | None = None, currency: str = "CNY") -> list[dict]:

@@ -41,6 +41,9 @@ def test_admin_books_a_payment_and_sees_balances_and_the_audit(app, client, peop
     assert "✔" in page[page.index('id="trial-balance"'):]         # debits equal credits
     payments = page[page.index('id="payments"'):]
     assert "BOC-20261105-001" in payments and "收款" in payments
+    assert _pay(client, amount="10").status_code == 302           # no bank reference
+    payments = client.get("/admin/ledger").get_data(as_text=True).split('id="payments"')[1]
+    assert "payment:" not in payments                               # no internal ref shown
     audit = client.get("/admin/audit?action=ledger").get_data(as_text=True)
     assert "ledger.payment" in audit and "BOC-20261105-001" in audit
 
@@ -65,7 +68,8 @@ def test_a_payout_is_booked_against_payable(app, client, people):
 def test_bad_input_is_shown_in_place_and_books_nothing(app, client, people):
     login(client, people["admin"])
     for fields, message in [({"amount": "12.345"}, "最多两位小数"), ({"amount": "-5"}, "最多两位小数"),
-                            ({"amount": "0"}, "the payment amount must be positive"),
+                            ({"amount": "0.00"}, "金额须大于 0"),
+                            ({"amount": "1,000,000,000,000,000,000.00"}, "最多两位小数"),
                             ({"period": "2026-13"}, "YYYY-MM"),
                             ({"jurisdiction": "999999"}, "不是有效的选择")]:
         response = _pay(client, **fields)
@@ -85,3 +89,26 @@ def test_english_ledger_page(client, people):
     login(client, people["admin"])
     html = client.get("/admin/ledger?lang=en").get_data(as_text=True)
     assert "Trial balance" in html and "Record a payment" in html and "试算平衡" not in html
+
+
+def test_a_racing_post_of_the_same_reference_is_reported_not_a_500(app, client, people,
+                                                                   monkeypatch):
+    from marketplace.settlement import records
+
+    login(client, people["admin"])
+    assert _pay(client, reference="CCB-1").status_code == 302
+    monkeypatch.setattr(records, "find", lambda session, key: None)  # as if not yet committed
+    response = _pay(client, reference="CCB-1")
+    assert response.status_code == 302
+    assert "流水号 CCB-1 已记过账" in client.get("/admin/ledger").get_data(as_text=True)
+    assert len(_journal(app)) == 2
+
+
+def test_no_booking_in_the_ledger_when_stripe_settles(app, client, people):
+    login(client, people["admin"])
+    app.config["SETTLEMENT_PROVIDER"] = "stripe"
+    page = client.get("/admin/ledger").get_data(as_text=True)
+    assert 'id="record-payment"' not in page and "stripe" in page
+    response = _pay(client)
+    assert response.status_code == 409 and "不在内置账本记账" in response.get_data(as_text=True)
+    assert _journal(app) == []

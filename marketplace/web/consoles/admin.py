@@ -2,8 +2,6 @@
 audit journal."""
 from __future__ import annotations
 
-from decimal import Decimal
-
 import sqlalchemy as sa
 from flask import Blueprint, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
@@ -14,7 +12,7 @@ from marketplace.accounts import service as accounts
 from marketplace.accounts.models import AuditEntry, Jurisdiction, User
 from marketplace.catalog import service as catalog
 from marketplace.errors import MarketplaceError
-from marketplace.money import format_display, to_minor
+from marketplace.money import format_display
 from marketplace.web.consoles import config, recent_periods, role_required
 from marketplace.web.forms import PaymentForm, ReviewForm, SettleForm, UserForm, options
 
@@ -144,8 +142,12 @@ def ledger():
     if not form.is_submitted():
         form.period.data = previous_period(recent_periods(1)[0])   # usually last period's bill
     status = 200
-    if form.validate_on_submit():
-        amount = to_minor(Decimal(form.amount.data.replace(",", "")), "CNY")
+    provider = config("SETTLEMENT_PROVIDER", "ledger")
+    if form.is_submitted() and provider != "ledger":
+        flash(_("结算渠道为 %(provider)s，不在内置账本记账。", provider=provider), "error")
+        status = 409
+    elif form.validate_on_submit():
+        amount = form.amount_minor()
         code, reference = form.jurisdiction.data, form.reference.data.strip()
         try:
             result = book.record_payment(session, code, amount, form.period.data,
@@ -159,7 +161,10 @@ def ledger():
             session.rollback()
             form.amount.errors = [*form.amount.errors, exc.message]
             status = exc.status
-        else:
+        except sa.exc.IntegrityError:            # the same reference, booked by a racing post
+            session.rollback()
+            result = {"booked": False}
+        if status == 200:
             if result["booked"]:
                 flash(_("已记账：%(code)s %(name)s %(amount)s（%(period)s）。", code=code,
                         name=places[code], amount=format_display(amount, "CNY"),
@@ -173,4 +178,4 @@ def ledger():
     return render_template(
         "admin/ledger.html", form=form, places=places, balances=balances,
         payments=book.recent_payments(session), debit=debit, credit=credit,
-        provider=config("SETTLEMENT_PROVIDER", "ledger")), status
+        provider=provider), status
