@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import ctypes
 import os
+import re
 import resource
 import sys
 from pathlib import Path
@@ -110,8 +111,9 @@ def protect_platform_files(instance_path: str | None, database_url: str) -> None
     paths: list[tuple[Path, int]] = []
     if instance_path and os.path.isdir(instance_path):
         paths += [(Path(instance_path), 0o700), (Path(instance_path) / "secret_key", 0o600)]
-    if database_url.startswith("sqlite:///") and len(database_url) > len("sqlite:///"):
-        db_file = Path(database_url[len("sqlite:///"):])
+    sqlite = re.match(r"sqlite(\+\w+)?:///([^?]+)", database_url)     # any driver, no query
+    if sqlite and sqlite.group(2) != ":memory:":
+        db_file = Path(sqlite.group(2))
         paths += [(db_file.with_name(db_file.name + s), 0o600) for s in ("", "-wal", "-shm")]
     for path, mode in paths:
         try:
