@@ -131,6 +131,8 @@ class Sandbox:
 
     def call(self, request: dict, timeout: float) -> dict:
         """Send one request and wait at most ``timeout`` seconds for its answer."""
+        if self.wfd < 0:
+            raise ModuleCrashed("no sandbox process could be started")
         data = _dumps(request).encode()
         try:
             data = len(data).to_bytes(4, "big") + data
@@ -139,23 +141,28 @@ class Sandbox:
         except OSError:
             raise ModuleCrashed("the sandbox process is gone") from None
         deadline = time.monotonic() + timeout
-        buf = b""
-        need = 4
-        while True:
-            if len(buf) < need:
-                left = deadline - time.monotonic()
-                if left <= 0 or not select.select((self.rfd,), (), (), left)[0]:
-                    raise ModuleTimeout(f"no answer within {timeout:g} s")
-                chunk = os.read(self.rfd, 1 << 16)
-                if not chunk:
-                    raise ModuleCrashed(self._death())
-                buf += chunk
-            if need == 4 and len(buf) >= 4:
-                need = 4 + int.from_bytes(buf[:4], "big")
-                if need > MAX_ANSWER:
+        buf, end = b"", None
+        while end is None or len(buf) < end:
+            left = deadline - time.monotonic()
+            if left <= 0 or not select.select((self.rfd,), (), (), left)[0]:
+                raise ModuleTimeout(f"no answer within {timeout:g} s")
+            chunk = os.read(self.rfd, 1 << 16)
+            if not chunk:
+                raise ModuleCrashed(self._death())
+            buf += chunk
+            if end is None and len(buf) >= 4:
+                end = 4 + int.from_bytes(buf[:4], "big")
+                if end > MAX_ANSWER:
                     raise ModuleCrashed("the module's answer is larger than 32 MB")
-            if need > 4 and len(buf) >= need:
-                return json.loads(buf[4:need])
+        try:
+            if len(buf) > end:
+                raise ValueError("bytes after the answer")
+            answer = json.loads(buf[4:end])
+            if not isinstance(answer, dict):
+                raise ValueError("not an object")
+        except ValueError as exc:       # module code wrote on the answer pipe itself
+            raise ModuleCrashed(f"the sandbox broke the answer protocol ({exc})") from None
+        return answer
 
     def _death(self) -> str:
         """Words for how the sandbox ended."""
@@ -169,17 +176,20 @@ class Sandbox:
         return f"the module ended its sandbox process (exit status {rc})"
 
     def kill(self) -> None:
-        """SIGKILL the sandbox and anything it started; reap it."""
-        try:
-            os.killpg(self.proc.pid, signal.SIGKILL)
-        except (ProcessLookupError, PermissionError):
-            pass
+        """SIGKILL the sandbox and anything it started; reap it. Its descriptors are
+        forgotten (their numbers will be reused), so a dead sandbox is never written to."""
+        if self.proc.returncode is None:        # not reaped: its process group is still its own
+            try:
+                os.killpg(self.proc.pid, signal.SIGKILL)
+            except (ProcessLookupError, PermissionError):
+                pass
         for pipe in (self.proc.stdin, self.proc.stdout):
             try:
                 pipe.close()
             except OSError:
                 pass
         self.proc.wait()
+        self.wfd = self.rfd = -1
 
 
 class SandboxPool:

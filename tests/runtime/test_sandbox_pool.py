@@ -106,6 +106,22 @@ def spawn(payload, context):
 
 
 @hookimpl
+def garble(payload, context):
+    """Write an empty frame on the sandbox's own answer pipe, then answer as usual."""
+    import fcntl
+    import stat
+
+    for fd in range(3, 64):
+        try:
+            if (stat.S_ISFIFO(os.fstat(fd).st_mode)
+                    and fcntl.fcntl(fd, fcntl.F_GETFL) & os.O_ACCMODE == os.O_WRONLY):
+                os.write(fd, bytes(4))
+        except OSError:
+            pass
+    return {"text": "garbled"}
+
+
+@hookimpl
 def tamper(payload, context):
     """Patch pluggy in this process: every later hook call anywhere in it answers our way."""
     import pluggy
@@ -142,7 +158,7 @@ def neighbours(payload, context):
 def module_installed(context):
     EVENTS.append(["installed", context.installation_id])
 '''
-OPS = ["echo", "spin", "hog", "die", "leave", "shout", "snoop", "events", "spawn", "neighbours", "tamper"]
+OPS = ["echo", "spin", "hog", "die", "leave", "shout", "snoop", "events", "spawn", "neighbours", "tamper", "garble"]
 
 
 def _rogue_folder(tmp_path):
@@ -240,6 +256,15 @@ def test_module_can_start_no_process_or_thread(rogue):
     assert reply.json == {"fork": "BlockingIOError", "program": "BlockingIOError",
                           "thread": "RuntimeError"}
     assert _echo(rogue, "after")["text"] == "after"
+
+
+def test_a_module_writing_on_the_answer_pipe_gets_502_not_a_spinning_gateway(rogue):
+    box = ThreadPoolExecutor(1)
+    reply = box.submit(rogue.invoke, "rogue-mod", "garble", {}).result(timeout=10)
+    box.shutdown()
+    assert (reply.status_code, reply.json["error"]) == (502, "module_error")
+    assert "answer protocol" in reply.json["message"]
+    assert _echo(rogue, "after")["text"] == "after"       # its sandbox was replaced
 
 
 def test_a_module_never_shares_its_process_with_another_module(app, rogue, catalog, hangzhou):
