@@ -58,8 +58,9 @@ def confined_uid(pid: int) -> int:
     return pwd.getpwnam("nobody").pw_uid
 
 
-def confine(writable: tuple[str, ...] = ()) -> None:
-    """Confine this process; ``writable`` folders (recursively) become its own first."""
+def confine(writable: tuple[str, ...] = (), readable: tuple[str, ...] = ()) -> None:
+    """Confine this process. First, as root: ``writable`` folders (recursively) become its
+    own; ``readable`` folders (0700 and the platform's) open to its group alone (0750)."""
     if os.getuid() == 0:
         uid = confined_uid(os.getpid())
         if uid != sandbox_uid(os.getpid()):
@@ -67,6 +68,9 @@ def confine(writable: tuple[str, ...] = ()) -> None:
                   "running as nobody, which other confined processes share", file=sys.stderr)
         for folder in writable:
             _chown_tree(folder, uid)
+        for folder in readable:
+            os.chown(folder, -1, uid)
+            os.chmod(folder, 0o750)
         _keep_import_paths()
         os.setgroups([])
         os.setgid(uid)

@@ -258,7 +258,8 @@ def main(job_path: str) -> int:
     import marketplace.sdk  # noqa: F401
     from marketplace.confine import confine
 
-    confine(writable=(os.path.dirname(job["result_path"]), os.getcwd()))
+    confine(writable=(os.path.dirname(job["result_path"]), os.getcwd()),
+            readable=(os.path.dirname(os.path.abspath(job_path)),))
 
     module = _import(job, trap)
     if module is not None and _check_hookimpls(module, job):

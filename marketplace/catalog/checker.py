@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import shutil
 import signal
 import stat
 import subprocess
@@ -135,8 +136,7 @@ def _run_worker(job: dict[str, Any], tmp: Path, timeout: float) -> _Run:
     job_path.write_text(json.dumps(job, ensure_ascii=False), encoding="utf-8")
     work = tmp / "cwd"
     for folder in (work, tmp / "out"):
-        folder.mkdir()
-    tmp.chmod(0o755)                  # a confined user must reach the bundle and the job
+        folder.mkdir(mode=0o700)      # the worker opens the job folder to its own group alone
     with open(tmp / "stdout.log", "wb") as out, open(tmp / "stderr.log", "wb") as err:
         proc = subprocess.Popen([sys.executable, "-P", "-B", str(WORKER), str(job_path)],
                                 cwd=work, env=_environment(), stdin=subprocess.DEVNULL,
@@ -174,16 +174,40 @@ def _worker_file(path: Path, owner: int, limit: int) -> str | None:
         return fh.read(limit + 1)[:limit].decode("utf-8", "replace")
 
 
-def _report(text: str) -> dict[str, Any]:
-    """The worker's findings (a report that is not one counts as none)."""
+_LOCATED = {"type": "array", "items": {"type": "object", "required": ["where", "message"],
+                                        "properties": {"where": {"type": "string"},
+                                                       "message": {"type": "string"}}}}
+REPORT = Draft202012Validator({"type": "object", "properties": {
+    "errors": _LOCATED, "warnings": _LOCATED,
+    "hookimpls": {"type": "array", "items": {"type": "string"}},
+    "results": {"type": "array", "items": {"type": "object", "required": [
+        "operation", "number", "output"], "properties": {"operation": {"type": "string"},
+                                                          "number": {"type": "integer",
+                                                                     "minimum": 1}}}}}})
+
+
+def _report(text: str, manifest: Manifest) -> dict[str, Any]:
+    """The worker's findings; one that is not a report of this module's examples counts as
+    damaged (module code runs in the worker's process and could write over it)."""
     try:
         answer = json.loads(text)
     except ValueError:
         answer = None
-    if not isinstance(answer, dict):
+    examples = {op.name: len(op.examples) for op in manifest.operations}
+    if answer is None or not REPORT.is_valid(answer) or any(
+            item["number"] > examples.get(item["operation"], 0)
+            for item in answer.get("results", [])):
         return {"errors": [{"where": "report", "message": "the check's report was damaged "
                             "(did module code write over it?)"}]}
     return answer
+
+
+def _remove(folder: Path) -> None:
+    """Delete a job folder, however deep module code nested folders in it."""
+    try:
+        shutil.rmtree(folder, ignore_errors=True)
+    except RecursionError:
+        subprocess.run(["rm", "-rf", "--", str(folder)], check=False)
 
 
 def _tail(path: Path) -> str:
@@ -237,8 +261,8 @@ def check_module(source: bytes | Bundle | str | os.PathLike[str], manifest: Mani
     """
     started = time.monotonic()
     report = CheckReport()
-    with tempfile.TemporaryDirectory(prefix="govcheck-") as tmp_name:
-        tmp = Path(tmp_name)
+    tmp = Path(tempfile.mkdtemp(prefix="govcheck-"))
+    try:
         if isinstance(source, (bytes, bytearray)):
             source = read_bundle(bytes(source))
         if isinstance(source, Bundle):
@@ -258,7 +282,9 @@ def check_module(source: bytes | Bundle | str | os.PathLike[str], manifest: Mani
         run = _run_worker(job, tmp, timeout)
         stdout, report.stderr = run.stdout, run.stderr
         failure = _process_problem(run, timeout, memory_mb)
-        answer = {} if failure else _report(run.result)
+        answer = {} if failure else _report(run.result, manifest)
+    finally:
+        _remove(tmp)
     report.errors += answer.get("errors", []) + ([failure] if failure else [])
     report.warnings += answer.get("warnings", [])
     report.hookimpls = answer.get("hookimpls", [])

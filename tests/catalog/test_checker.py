@@ -116,6 +116,36 @@ atexit.register(_swap)               # after the worker wrote its findings
     assert "without a report" in message, message
 
 
+def test_a_report_forged_by_module_code_is_refused_not_a_crash(tmp_path):
+    init = GOOD_INIT + '''
+
+def _forge():
+    import json, os
+    path = os.path.join(os.path.dirname(os.getcwd()), "out", "result.json")
+    with open(path, "w") as fh:
+        json.dump({"results": [{"operation": "lookup_licence", "number": 99, "output": {}}]}, fh)
+
+
+import atexit
+
+atexit.register(_forge)
+'''
+    where, message = only_error(check(tmp_path, init))
+    assert (where, message) == ("report", "the check's report was damaged (did module code "
+                                          "write over it?)")
+
+
+def test_deeply_nested_leftovers_are_cleaned_up(tmp_path):
+    import tempfile
+
+    jobs = Path(tempfile.gettempdir())
+    before = set(jobs.glob("govcheck-*"))
+    init = ("import os\nfor _ in range(1500):\n    os.mkdir('d')\n    os.chdir('d')\n"
+            + GOOD_INIT)
+    assert check(tmp_path, init).ok
+    assert set(jobs.glob("govcheck-*")) == before
+
+
 def test_undeclared_hookimpl(tmp_path):
     init = GOOD_INIT + "\n@hookimpl\ndef lookup_lisence(payload, context):\n    return {}\n"
     where, message = only_error(check(tmp_path, init))
