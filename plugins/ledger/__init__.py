@@ -152,7 +152,7 @@ def record_payment(session: Session, code: str, amount_minor: int, period: str,
         raise MarketplaceError("invalid_amount", "the payment amount must be positive")
     ref = reference or _payment_ref(code, period, direction)
     if reference:
-        key = records.idempotency_key(period, code, f"payment-{reference}")
+        key = _reference_key(code, period, reference)
         if records.find(session, key) is not None:
             return {**balances(session, code)[0], "booked": False}
         session.add(records.ProviderRecord(provider=NAME, key=key, object_type="payment",
@@ -203,6 +203,15 @@ def recent_payments(session: Session, limit: int = 20) -> list[dict]:
                                                          direction) else line.ref}
             for line in lines
             for direction in ["in" if line.account == "receivable" else "out"]]
+
+
+def booked_before(session: Session, code: str, period: str, reference: str) -> bool:
+    """Whether a payment with this bank reference is booked for ``code`` in ``period``."""
+    return records.find(session, _reference_key(code, period, reference)) is not None
+
+
+def _reference_key(code: str, period: str, reference: str) -> str:
+    return records.idempotency_key(period, code, f"payment-{reference}")
 
 
 def _payment_ref(code: str, period: str, direction: str) -> str:

@@ -97,7 +97,12 @@ def test_a_racing_post_of_the_same_reference_is_reported_not_a_500(app, client, 
 
     login(client, people["admin"])
     assert _pay(client, reference="CCB-1").status_code == 302
-    monkeypatch.setattr(records, "find", lambda session, key: None)  # as if not yet committed
+    real_find, calls = records.find, []
+
+    def find(session, key):                  # the first look misses: as if not yet committed
+        calls.append(key)
+        return None if len(calls) == 1 else real_find(session, key)
+    monkeypatch.setattr(records, "find", find)
     response = _pay(client, reference="CCB-1")
     assert response.status_code == 302
     assert "流水号 CCB-1 已记过账" in client.get("/admin/ledger").get_data(as_text=True)

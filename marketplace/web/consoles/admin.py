@@ -161,9 +161,12 @@ def ledger():
             session.rollback()
             form.amount.errors = [*form.amount.errors, exc.message]
             status = exc.status
-        except sa.exc.IntegrityError:            # the same reference, booked by a racing post
+        except sa.exc.IntegrityError:
             session.rollback()
-            result = {"booked": False}
+            if not reference or not book.booked_before(session, code, form.period.data,
+                                                       reference):
+                raise
+            result = {"booked": False}              # the same reference, by a racing post
         if status == 200:
             if result["booked"]:
                 flash(_("已记账：%(code)s %(name)s %(amount)s（%(period)s）。", code=code,
