@@ -4,7 +4,7 @@ from __future__ import annotations
 from flask import Blueprint, Response, current_app, g, jsonify, request
 
 from marketplace import db
-from marketplace.accounts.models import Jurisdiction
+from marketplace.accounts.models import Jurisdiction, User
 from marketplace.web.api import json_body
 from marketplace.accounts.auth import require, require_admin
 from marketplace.errors import Forbidden, MarketplaceError, NotFound
@@ -65,8 +65,6 @@ def _jurisdiction_param() -> str:
 def record_payment():
     """Book a payment: ``{"jurisdiction","amount":"100.00","period","direction":"in"|"out","reference"}``."""
     require_admin(g.principal)
-    from govmarket_plugins import ledger
-
     body = json_body()
     try:
         amount = to_minor(parse_amount(body.get("amount"), "amount"), "CNY")
@@ -76,8 +74,11 @@ def record_payment():
     from marketplace.accounts.service import get_jurisdiction
 
     code = get_jurisdiction(session, str(body.get("jurisdiction") or "")).code
-    balance = ledger.record_payment(session, code, amount, str(body.get("period") or ""),
-                                    str(body.get("direction") or "in"), str(body.get("reference") or ""))
+    balance = service.book_payment(
+        session, session.get(User, g.principal.user_id),
+        str(current_app.config.get("SETTLEMENT_PROVIDER") or "ledger"), code, amount,
+        str(body.get("period") or ""), str(body.get("direction") or "in"),
+        str(body.get("reference") or ""))
     session.commit()
     return jsonify(balance), 201
 

@@ -65,14 +65,16 @@ def register(main: click.Group) -> None:
     @click.option("--reference", default="", help="payment reference; books it only once")
     def ledger_pay(code, amount, period, payout, reference):
         """Record that CODE paid AMOUNT (e.g. 495.00) for PERIOD (--out: was paid)."""
-        from govmarket_plugins.ledger import record_payment
+        from flask import current_app
 
         from marketplace.accounts.service import get_jurisdiction
         from marketplace.money import parse_amount, to_minor
 
         with app_session() as session:
             get_jurisdiction(session, code)
-            item = record_payment(session, code, to_minor(parse_amount(amount), "CNY"), period,
-                                  "out" if payout else "in", reference)
+            item = service.book_payment(
+                session, None, str(current_app.config.get("SETTLEMENT_PROVIDER") or "ledger"),
+                code, to_minor(parse_amount(amount), "CNY"), period, "out" if payout else "in",
+                reference)
         click.echo(f"{item['jurisdiction']}\treceivable {item['receivable']}\t"
                    f"payable {item['payable']}\tnet {item['net']}")

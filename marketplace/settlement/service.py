@@ -279,3 +279,25 @@ def settlement_json(session: Session, period: str) -> dict[str, Any]:
                             "net": format_amount(s.net_minor, s.currency), "provider": s.provider,
                             "provider_status": s.provider_status, "provider_ref": s.provider_ref}
                            for s in rows]}
+
+
+def book_payment(session: Session, actor: Any, provider_name: str, code: str, amount_minor: int,
+                 period: str, direction: str = "in", reference: str = "") -> dict[str, Any]:
+    """Book a payment in the built-in ledger and audit it; the caller commits.
+
+    Only while the ledger settles: with another provider (Stripe) money moves, and
+    is recorded, there. ``actor`` is the user booking it (None: the command line).
+    """
+    if provider_name != "ledger":
+        raise Conflict("provider_not_ledger", f"the settlement provider is {provider_name}: "
+                       "payments move and are recorded there, not in the built-in ledger")
+    from govmarket_plugins import ledger
+
+    from marketplace.accounts.service import audit
+    from marketplace.money import format_display
+
+    result = ledger.record_payment(session, code, amount_minor, period, direction, reference)
+    if result["booked"]:
+        audit(session, actor, "ledger.payment", code, amount=format_display(amount_minor, "CNY"),
+              period=period, direction=direction, reference=reference)
+    return result

@@ -106,3 +106,24 @@ def test_balances_of_an_unknown_jurisdiction_is_404(client, factory):
     headers = factory.headers("admin", "110000", "read admin")
     answer = client.get("/api/v1/ledger/balances?jurisdiction=999999", headers=headers)
     assert answer.status_code == 404 and answer.json["error"] == "unknown_jurisdiction"
+
+
+def test_payments_are_audited_and_refused_while_stripe_settles(app, client, factory):
+    import sqlalchemy as sa
+
+    from marketplace import db
+    from marketplace.accounts.models import AuditEntry
+
+    headers = admin(factory)
+    body = {"jurisdiction": "440300", "amount": "10.00", "period": ex.PERIOD, "reference": "r-1"}
+    assert client.post("/api/v1/ledger/payments", headers=headers, json=body).status_code == 201
+    again = client.post("/api/v1/ledger/payments", headers=headers, json=body)
+    assert again.status_code == 201 and again.get_json()["booked"] is False
+    with app.app_context():
+        entries = db.session().scalars(sa.select(AuditEntry).where(
+            AuditEntry.action == "ledger.payment")).all()
+    assert [(e.subject, e.detail["reference"]) for e in entries] == [("440300", "r-1")]
+    assert entries[0].actor != "system"                     # the admin who booked it
+    app.config["SETTLEMENT_PROVIDER"] = "stripe"
+    refused = client.post("/api/v1/ledger/payments", headers=headers, json={**body, "reference": "r-2"})
+    assert refused.status_code == 409 and refused.get_json()["error"] == "provider_not_ledger"

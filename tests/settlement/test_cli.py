@@ -36,3 +36,22 @@ def test_cli_errors_are_one_line(app, market, runner):
     assert bad.exit_code == 1 and "is not a month like 2026-10" in bad.output
     missing = runner.invoke(["statement", "2026-09", "--jurisdiction", "440300"])
     assert missing.exit_code == 1 and "no statement for 440300 in 2026-09" in missing.output
+
+
+def test_ledger_pay_is_audited_and_refused_while_stripe_settles(app, market, runner):
+    import sqlalchemy as sa
+
+    from marketplace import db
+    from marketplace.accounts.models import AuditEntry
+
+    paid = runner.invoke(["ledger", "pay", "330100", "12.00", "--period", ex.PERIOD,
+                          "--reference", "bank-9"])
+    assert paid.exit_code == 0, paid.output
+    with app.app_context():
+        entry = db.session().scalars(sa.select(AuditEntry).where(
+            AuditEntry.action == "ledger.payment")).one()
+    assert (entry.actor, entry.subject, entry.detail["amount"]) == ("system", "330100", "¥12.00")
+    app.config["SETTLEMENT_PROVIDER"] = "stripe"
+    refused = runner.invoke(["ledger", "pay", "330100", "12.00", "--period", ex.PERIOD])
+    assert refused.exit_code == 1 and len(refused.output.strip().splitlines()) == 1
+    assert "the settlement provider is stripe" in refused.output

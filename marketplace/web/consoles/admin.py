@@ -11,6 +11,7 @@ from marketplace import db
 from marketplace.accounts import service as accounts
 from marketplace.accounts.models import AuditEntry, Jurisdiction, User
 from marketplace.catalog import service as catalog
+from marketplace.settlement import service as settlement
 from marketplace.errors import MarketplaceError
 from marketplace.money import format_display
 from marketplace.web.consoles import config, recent_periods, role_required
@@ -150,12 +151,8 @@ def ledger():
         amount = form.amount_minor()
         code, reference = form.jurisdiction.data, form.reference.data.strip()
         try:
-            result = book.record_payment(session, code, amount, form.period.data,
-                                         form.direction.data, reference)
-            if result["booked"]:
-                accounts.audit(session, current_user, "ledger.payment", code,
-                               amount=format_display(amount, "CNY"), period=form.period.data,
-                               direction=form.direction.data, reference=reference)
+            result = settlement.book_payment(session, current_user, provider, code, amount,
+                                             form.period.data, form.direction.data, reference)
             session.commit()
         except MarketplaceError as exc:
             session.rollback()
