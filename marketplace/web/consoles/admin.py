@@ -11,9 +11,9 @@ from marketplace import db
 from marketplace.accounts import service as accounts
 from marketplace.accounts.models import AuditEntry, Jurisdiction, User
 from marketplace.catalog import service as catalog
-from marketplace.settlement import service as settlement
 from marketplace.errors import MarketplaceError
 from marketplace.money import format_display
+from marketplace.settlement import service as settlement
 from marketplace.web.consoles import config, recent_periods, role_required
 from marketplace.web.forms import PaymentForm, ReviewForm, SettleForm, UserForm, options
 
