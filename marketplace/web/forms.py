@@ -93,7 +93,8 @@ class TokenForm(FlaskForm):
 class ReviewForm(FlaskForm):
     """Approve or reject a pending version."""
 
-    decision = SelectField(_l("决定"), choices=options(["approve", "reject"], {"approve": _l("通过"), "reject": _l("驳回")}))
+    decision = SelectField(_l("决定"), choices=options(["approve", "reject"], {
+        "approve": _l("通过"), "reject": _l("驳回")}))
     reason = TextAreaField(_l("说明"), validators=[Length(max=1000)])
 
 

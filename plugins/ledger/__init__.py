@@ -169,7 +169,7 @@ def record_payment(session: Session, code: str, amount_minor: int, period: str,
 
 
 def balance_sums(session: Session, code: str | None = None) -> dict[str, dict[str, int]]:
-    """Per jurisdiction, in minor units: ``receivable`` (owes the platform), ``payable`` (is owed)."""
+    """Per jurisdiction, in fen: ``receivable`` (owes the platform), ``payable`` (is owed)."""
     query = (sa.select(JournalEntry.jurisdiction_code, JournalEntry.account,
                        sa.func.sum(JournalEntry.debit_minor), sa.func.sum(JournalEntry.credit_minor))
              .where(JournalEntry.jurisdiction_code.is_not(None))

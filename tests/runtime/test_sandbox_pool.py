@@ -158,7 +158,8 @@ def neighbours(payload, context):
 def module_installed(context):
     EVENTS.append(["installed", context.installation_id])
 '''
-OPS = ["echo", "spin", "hog", "die", "leave", "shout", "snoop", "events", "spawn", "neighbours", "tamper", "garble"]
+OPS = ["echo", "spin", "hog", "die", "leave", "shout", "snoop", "events", "spawn", "neighbours",
+       "tamper", "garble"]
 
 
 def _rogue_folder(tmp_path):

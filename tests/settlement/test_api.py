@@ -125,5 +125,6 @@ def test_payments_are_audited_and_refused_while_stripe_settles(app, client, fact
     assert [(e.subject, e.detail["reference"]) for e in entries] == [("440300", "r-1")]
     assert entries[0].actor != "system"                     # the admin who booked it
     app.config["SETTLEMENT_PROVIDER"] = "stripe"
-    refused = client.post("/api/v1/ledger/payments", headers=headers, json={**body, "reference": "r-2"})
+    refused = client.post("/api/v1/ledger/payments", headers=headers,
+                          json={**body, "reference": "r-2"})
     assert refused.status_code == 409 and refused.get_json()["error"] == "provider_not_ledger"
