@@ -272,6 +272,8 @@ def test_a_module_never_shares_its_process_with_another_module(app, rogue, catal
     catalog.toy()
     assert hangzhou.install("toy-echo").status_code == 201
     with app.app_context():
+        loader.sandbox_pool().close()            # start from sandboxes no earlier test used
+        loader._sandboxes = None
         pool = loader.sandbox_pool()
     try:
         assert rogue.invoke("rogue-mod", "tamper", {}).json == {"patched": True}
