@@ -255,12 +255,14 @@ def read_bundle(data: bytes) -> Bundle:
                   data=data)
 
 
-def extract_to(bundle: Bundle, target_dir: str | os.PathLike[str]) -> Path:
-    """Write the bundle's files under ``target_dir`` (created) and nowhere else; return it."""
+def extract_to(bundle: Bundle | Mapping[str, bytes], target_dir: str | os.PathLike[str]) -> Path:
+    """Write the bundle's files (or a folder's, :func:`folder_files`) under ``target_dir``
+    (created) and nowhere else; return it."""
+    files = bundle.files if isinstance(bundle, Bundle) else bundle
     root = Path(target_dir)
     root.mkdir(parents=True, exist_ok=True)
     root = root.resolve()
-    for name in bundle.names:
+    for name in (bundle.names if isinstance(bundle, Bundle) else list(files)):
         dest = (root / name).resolve()
         if not dest.is_relative_to(root) or dest == root:
             raise _fail(f"bundle: {name}", "path escapes the target directory", "unsafe_path")
@@ -268,7 +270,7 @@ def extract_to(bundle: Bundle, target_dir: str | os.PathLike[str]) -> Path:
         # O_EXCL | O_NOFOLLOW: never write through a link planted in the target
         fd = os.open(dest, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o644)
         with os.fdopen(fd, "wb") as fh:
-            fh.write(bundle.files[name])
+            fh.write(files[name])
     return root
 
 

@@ -274,10 +274,8 @@ def check_module(source: bytes | Bundle | str | os.PathLike[str], manifest: Mani
             if manifest is None:
                 text = (source / "manifest.toml").read_text("utf-8-sig")
                 manifest = validate_manifest(parse_toml(text), files)
-            root = tmp / "bundle"       # a copy: the confined worker can't read just anywhere
-            for name in files:
-                (root / name).parent.mkdir(parents=True, exist_ok=True)
-                (root / name).write_bytes(files[name])
+            root = extract_to(files, tmp / "bundle")   # a copy: the confined worker can't
+                                                        # read just anywhere
         job = _job(manifest, root, tmp, memory_mb, timeout, report)
         run = _run_worker(job, tmp, timeout)
         stdout, report.stderr = run.stdout, run.stderr

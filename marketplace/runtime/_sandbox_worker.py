@@ -27,8 +27,8 @@ import types
 
 _dumps = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
 LIFECYCLE = ("module_installed", "module_uninstalled", "module_health")
-_managers: dict[str, object] = {}           # sha256 → PluginManager (one at most)
-_bound: list[str] = []                      # the one version this process may run
+_version: str | None = None                 # the one version this process runs (sha256)
+_pm = None                                  # its PluginManager, once imported
 
 
 def _limit(memory_mb: int) -> None:
@@ -83,13 +83,15 @@ def _operation_spec(name: str):
 
 def _manager(job: dict, lifecycle: types.ModuleType):
     """The PluginManager of this process's one version (imported on first use)."""
+    global _version, _pm
     sha = job["sha256"]
-    pm = _managers.get(sha)
-    if pm is not None:
-        return pm
-    if _bound and _bound[0] != sha:             # the host never asks this; refuse if it did
-        raise LookupError(f"this sandbox runs version {_bound[0][:12]}, not {sha[:12]}")
-    _bound[:] = [sha]
+    if _version not in (None, sha):             # the host never asks this; refuse if it did
+        raise LookupError(f"this sandbox runs version {_version[:12]}, not {sha[:12]}")
+    if _pm is not None:
+        return _pm
+    if "bundle_dir" not in job:                 # the host sends it until an import succeeds
+        raise LookupError("the bundle of this version was not sent")
+    _version = sha                              # bound before any of its code runs
     import pluggy
 
     name = f"govmarket_mod_{sha[:16]}"
@@ -109,7 +111,7 @@ def _manager(job: dict, lifecycle: types.ModuleType):
         op: _operation_spec(op) for op in job["operations"]}))
     pm.register(module, name=name)
     pm.check_pending()
-    _managers[sha] = pm
+    _pm = pm
     return pm
 
 

@@ -128,6 +128,7 @@ class Sandbox:
             start_new_session=True, bufsize=0)
         self.wfd, self.rfd = self.proc.stdin.fileno(), self.proc.stdout.fileno()
         self.owner: str | None = None
+        self.ready = False                      # its version is imported: no bundle to send
 
     def call(self, request: dict, timeout: float) -> dict:
         """Send one request and wait at most ``timeout`` seconds for its answer."""
@@ -232,12 +233,15 @@ class SandboxPool:
         started = time.monotonic()
         box = self._acquire(target.sha256, timeout)
         try:
-            request = {"sha256": target.sha256, "hook": hook, "context": context,
-                       "entry": target.entry, "bundle_dir": target.bundle_dir,
-                       "operations": target.operations}
+            request = {"sha256": target.sha256, "hook": hook, "context": context}
             if not lifecycle:
                 request["payload"] = payload
+            if not box.ready:
+                request.update(entry=target.entry, bundle_dir=target.bundle_dir,
+                               operations=target.operations)
             answer = box.call(request, timeout - (time.monotonic() - started))
+            if "ok" in answer or "module_error" in answer:
+                box.ready = True                # it imported the version
             if answer.get("recycle"):           # it exits after MemoryError/SystemExit
                 box.kill()
                 box = self._fresh(box)
