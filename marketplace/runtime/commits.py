@@ -26,7 +26,7 @@ import time
 from collections import Counter
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import TYPE_CHECKING, Any, Callable
+from typing import TYPE_CHECKING, Any, Callable, TypeVar
 
 from sqlalchemy.engine import Engine
 
@@ -38,6 +38,7 @@ if TYPE_CHECKING:
     from marketplace.runtime.routes import HotStatements
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 REPLAY_WINDOW = timedelta(hours=24)     # how long an Idempotency-Key's first reply is kept
 SWEEP_EVERY = 60.0                      # seconds between two sweeps of expired replies
 SWEEP_BATCH = 500                       # expired replies deleted per sweep at most
@@ -116,27 +117,26 @@ class GroupCommit:
         sweeps again, so no single call holds the write turn for long.
         """
         self._next_sweep = time.monotonic() + SWEEP_EVERY
-        deleted = []
+        values = {"cutoff": now() - REPLAY_WINDOW, "batch": SWEEP_BATCH}
         try:
             with db.sqlite_write_turn(self.engine):
-                self._atomically(connection, connection.cursor(), lambda cursor: deleted.append(
-                    self.sql.sweep_replies.execute(cursor, {"cutoff": now() - REPLAY_WINDOW,
-                                                            "batch": SWEEP_BATCH}).rowcount))
+                deleted = self._atomically(connection, connection.cursor(), lambda cursor:
+                                           self.sql.sweep_replies.execute(cursor, values).rowcount)
         except Exception:  # noqa: BLE001 - the next sweep tries again; the call is committed
             log.warning("sweeping expired idempotent replies failed", exc_info=True)
             return
-        if deleted and deleted[0] >= SWEEP_BATCH:
+        if deleted >= SWEEP_BATCH:
             self._next_sweep = 0.0
 
-    def _atomically(self, connection: Any, cursor: Any, work: Callable[[Any], None]) -> None:
+    def _atomically(self, connection: Any, cursor: Any, work: Callable[[Any], T]) -> T:
         """``work(cursor)`` in one transaction: committed, or rolled back if it raises."""
         if self.postgres:
             with connection.driver_connection.transaction():
-                work(cursor)
-            return
+                return work(cursor)
         try:
-            work(cursor)
+            result = work(cursor)
             connection.commit()
+            return result
         except BaseException:
             connection.rollback()
             raise
