@@ -52,9 +52,14 @@ def settlement_providers() -> dict[str, Callable[[Mapping[str, Any]], Any]]:
     return found
 
 
+def provider_name(config: Mapping[str, Any]) -> str:
+    """The configured settlement provider's name (``SETTLEMENT_PROVIDER``, default ledger)."""
+    return str(config.get("SETTLEMENT_PROVIDER") or "ledger")
+
+
 def get_provider(config: Mapping[str, Any], name: str | None = None) -> Any:
     """The settlement provider ``name`` (default: ``SETTLEMENT_PROVIDER``) built for ``config``."""
-    name = name or config.get("SETTLEMENT_PROVIDER") or "ledger"
+    name = name or provider_name(config)
     factories = settlement_providers()
     if name not in factories:
         raise MarketplaceError("unknown_provider",

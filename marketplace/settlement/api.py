@@ -75,8 +75,7 @@ def record_payment():
 
     code = get_jurisdiction(session, str(body.get("jurisdiction") or "")).code
     balance = service.book_payment(
-        session, session.get(User, g.principal.user_id),
-        str(current_app.config.get("SETTLEMENT_PROVIDER") or "ledger"), code, amount,
+        session, session.get(User, g.principal.user_id), current_app.config, code, amount,
         str(body.get("period") or ""), str(body.get("direction") or "in"),
         str(body.get("reference") or ""))
     session.commit()

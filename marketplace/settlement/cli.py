@@ -73,8 +73,7 @@ def register(main: click.Group) -> None:
         with app_session() as session:
             get_jurisdiction(session, code)
             item = service.book_payment(
-                session, None, str(current_app.config.get("SETTLEMENT_PROVIDER") or "ledger"),
-                code, to_minor(parse_amount(amount), "CNY"), period, "out" if payout else "in",
-                reference)
+                session, None, current_app.config, code, to_minor(parse_amount(amount), "CNY"),
+                period, "out" if payout else "in", reference)
         click.echo(f"{item['jurisdiction']}\treceivable {item['receivable']}\t"
                    f"payable {item['payable']}\tnet {item['net']}")

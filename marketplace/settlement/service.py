@@ -281,15 +281,18 @@ def settlement_json(session: Session, period: str) -> dict[str, Any]:
                            for s in rows]}
 
 
-def book_payment(session: Session, actor: Any, provider_name: str, code: str, amount_minor: int,
+def book_payment(session: Session, actor: Any, config: Any, code: str, amount_minor: int,
                  period: str, direction: str = "in", reference: str = "") -> dict[str, Any]:
     """Book a payment in the built-in ledger and audit it; the caller commits.
 
-    Only while the ledger settles: with another provider (Stripe) money moves, and
-    is recorded, there. ``actor`` is the user booking it (None: the command line).
+    Only while the ledger settles (``config``'s provider): with another provider
+    (Stripe) money moves, and is recorded, there. ``actor`` is the user booking it
+    (None: the command line).
     """
-    if provider_name != "ledger":
-        raise Conflict("provider_not_ledger", f"the settlement provider is {provider_name}: "
+    from marketplace.plugins import provider_name
+
+    if (name := provider_name(config)) != "ledger":
+        raise Conflict("provider_not_ledger", f"the settlement provider is {name}: "
                        "payments move and are recorded there, not in the built-in ledger")
     from govmarket_plugins import ledger
 

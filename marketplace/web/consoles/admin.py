@@ -3,7 +3,7 @@ audit journal."""
 from __future__ import annotations
 
 import sqlalchemy as sa
-from flask import Blueprint, flash, redirect, render_template, request, url_for
+from flask import Blueprint, current_app, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_login import current_user
 
@@ -13,6 +13,7 @@ from marketplace.accounts.models import AuditEntry, Jurisdiction, User
 from marketplace.catalog import service as catalog
 from marketplace.errors import MarketplaceError
 from marketplace.money import format_display
+from marketplace.plugins import provider_name
 from marketplace.settlement import service as settlement
 from marketplace.web.consoles import config, recent_periods, role_required
 from marketplace.web.forms import PaymentForm, ReviewForm, SettleForm, UserForm, options
@@ -143,7 +144,7 @@ def ledger():
     if not form.is_submitted():
         form.period.data = previous_period(recent_periods(1)[0])   # usually last period's bill
     status = 200
-    provider = config("SETTLEMENT_PROVIDER", "ledger")
+    provider = provider_name(current_app.config)
     if form.is_submitted() and provider != "ledger":
         flash(_("结算渠道为 %(provider)s，不在内置账本记账。", provider=provider), "error")
         status = 409
@@ -151,8 +152,9 @@ def ledger():
         amount = form.amount_minor()
         code, reference = form.jurisdiction.data, form.reference.data.strip()
         try:
-            result = settlement.book_payment(session, current_user, provider, code, amount,
-                                             form.period.data, form.direction.data, reference)
+            result = settlement.book_payment(session, current_user, current_app.config, code,
+                                             amount, form.period.data, form.direction.data,
+                                             reference)
             session.commit()
         except MarketplaceError as exc:
             session.rollback()

@@ -15,6 +15,7 @@ from marketplace.accounts.models import Jurisdiction
 from marketplace.clock import period_ended
 from marketplace.errors import MarketplaceError
 from marketplace.money import format_amount
+from marketplace.plugins import provider_name
 from marketplace.settlement import service as settlement
 from marketplace.settlement.models import Period, Statement
 
@@ -28,7 +29,7 @@ def provider_for(app_config: Any):
 
 def provider_status(app_config: Any) -> dict[str, Any]:
     """Name and health of the configured provider; errors are shown, never raised."""
-    name = app_config.get("SETTLEMENT_PROVIDER", "ledger")
+    name = provider_name(app_config)
     status = {"name": name, "ok": True, "detail": ""}
     try:
         provider = provider_for(app_config)
