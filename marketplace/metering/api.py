@@ -7,6 +7,7 @@ from marketplace import db
 from marketplace.accounts.auth import require
 from marketplace.errors import MarketplaceError
 from marketplace.metering import series, service
+from marketplace.web.api import json_value
 
 bp = Blueprint("metering_api", __name__, url_prefix="/api/v1")
 
@@ -15,7 +16,7 @@ bp = Blueprint("metering_api", __name__, url_prefix="/api/v1")
 @require("usage")
 def report_usage():
     """Accept up to 1,000 self-reported usage events for the caller's installations."""
-    body = request.get_json(silent=True)
+    body = json_value()
     if not isinstance(body, dict) or not isinstance(body.get("events"), list):
         raise MarketplaceError("invalid_json",
                                'send {"events": [{"id", "module", "operation", "units", '

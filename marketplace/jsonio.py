@@ -1,0 +1,106 @@
+"""Strict JSON at every edge: request bodies, module answers, reported usage (DESIGN §12).
+
+Python's ``json`` accepts what no other party would: ``NaN`` and ``Infinity``,
+numbers that overflow to infinity, lone UTF-16 surrogates (``"\\ud800"``) that
+cannot be written back as UTF-8, and nesting deep enough to exhaust the stack.
+:func:`loads` refuses each of them with a located :class:`JSONRefused` (400
+``invalid_json``); :func:`dumps` refuses to produce them. Both are cheap on
+the common case: the depth scan and the surrogate check run only when the raw
+text could hold the fault at all.
+"""
+from __future__ import annotations
+
+import json
+import math
+import re
+from typing import Any
+
+from marketplace.errors import MarketplaceError
+
+MAX_DEPTH = 64
+_STRING = re.compile(rb'"(?:[^"\\]|\\.)*"', re.S)     # linear: the alternatives are disjoint
+_NOT_BRACKET = bytes(b for b in range(256) if b not in b"[]{}")
+
+
+class JSONRefused(MarketplaceError):
+    """The text is not JSON this platform accepts."""
+
+    status = 400
+
+
+def _refuse(where: str, message: str) -> JSONRefused:
+    return JSONRefused("invalid_json", f"{where} is not acceptable JSON: {message}",
+                       details=[{"where": where, "message": message}])
+
+
+def _no_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not a JSON number")
+
+
+def _finite(text: str) -> float:
+    value = float(text)
+    if not math.isfinite(value):
+        raise ValueError(f"the number {text[:40]} is too large")
+    return value
+
+
+_decoder = json.JSONDecoder(parse_constant=_no_constant, parse_float=_finite)
+_encoder = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), allow_nan=False)
+
+
+def too_deep(raw: bytes, limit: int = MAX_DEPTH) -> bool:
+    """Whether arrays and objects in ``raw`` nest deeper than ``limit`` (brackets in strings
+    don't count). Fast when ``raw`` has too few brackets to be that deep at all."""
+    if raw.count(b"[") + raw.count(b"{") <= limit:
+        return False
+    level = 0
+    for byte in _STRING.sub(b'""', raw).translate(None, _NOT_BRACKET):
+        if byte in b"[{":
+            level += 1
+            if level > limit:
+                return True
+        else:
+            level -= 1
+    return False
+
+
+def loads(raw: bytes | str, where: str = "body", max_depth: int = MAX_DEPTH) -> Any:
+    """Parse ``raw`` (UTF-8) strictly; :class:`JSONRefused` says what is wrong and where."""
+    if isinstance(raw, str):
+        try:
+            raw = raw.encode("utf-8")
+        except UnicodeEncodeError:
+            raise _refuse(where, "it holds a lone UTF-16 surrogate") from None
+    if too_deep(raw, max_depth):
+        raise _refuse(where, f"it is nested deeper than {max_depth} levels")
+    try:
+        text = raw.decode("utf-8")
+        value = _decoder.decode(text)
+    except UnicodeDecodeError as exc:
+        raise _refuse(where, f"it is not UTF-8 ({exc.reason} at byte {exc.start})") from None
+    except RecursionError:
+        raise _refuse(where, "it is nested too deeply") from None
+    except ValueError as exc:
+        raise _refuse(where, str(exc)) from None
+    if "\\u" in text or "\\U" in text:          # escapes may spell a lone surrogate
+        try:
+            _encoder.encode(value).encode("utf-8")
+        except UnicodeEncodeError:
+            raise _refuse(where, "a string holds a lone UTF-16 surrogate "
+                          "(\\ud800-\\udfff without its pair)") from None
+    return value
+
+
+def dumps(value: Any) -> str:
+    """Compact JSON of ``value`` that is also valid UTF-8; ValueError when it cannot be.
+
+    Refuses NaN and infinities, lone surrogates, and values JSON has no form for.
+    """
+    try:
+        text = _encoder.encode(value)
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        raise ValueError("a string holds a lone UTF-16 surrogate") from None
+    except (TypeError, RecursionError) as exc:
+        raise ValueError(str(exc) or type(exc).__name__) from None
+    return text
