@@ -9,7 +9,6 @@ from marketplace.web.api import json_body
 from marketplace.accounts import service
 from marketplace.accounts.auth import forget_cached_tokens, require
 from marketplace.accounts.models import ApiToken, Jurisdiction, User
-from marketplace.errors import MarketplaceError
 
 bp = Blueprint("accounts_api", __name__, url_prefix="/api/v1")
 
@@ -44,30 +43,30 @@ def jurisdictions():
 @require("read")
 def list_tokens():
     """The caller's own tokens."""
-    rows = db.session().scalars(sa.select(ApiToken).where(ApiToken.user_id == g.principal.user_id)
-                                .order_by(ApiToken.id))
-    return jsonify({"items": [token_json(t) for t in rows]})
+    session = db.session()
+    user = session.get(User, g.principal.user_id)
+    return jsonify({"items": [token_json(t) for t in service.list_tokens(session, user)]})
 
 
+# Managing tokens needs the admin scope (DESIGN §12): a leaked read or invoke token cannot
+# mint itself a wider one or revoke its owner's others. People manage theirs in the console.
 @bp.post("/tokens")
-@require("read")
+@require("admin")
 def create_token():
-    """Issue a token for the caller; the secret is in this response only."""
+    """Issue a token for the caller, within the calling token's scopes; the secret is shown once."""
     body = json_body()
     session = db.session()
     user = session.get(User, g.principal.user_id)
-    scopes = body.get("scopes") or []
-    if not isinstance(scopes, (list, str)):
-        raise MarketplaceError("invalid_scope", "scopes must be a list like [\"read\", \"invoke\"]")
-    token, secret = service.issue_token(session, user, scopes, name=str(body.get("name", "")))
+    token, secret = service.issue_token(session, user, body.get("scopes"), name=body.get("name", ""),
+                                        granted=g.principal.scopes)
     session.commit()
     return jsonify({**token_json(token), "token": secret}), 201
 
 
 @bp.delete("/tokens/<int:token_id>")
-@require("read")
+@require("admin")
 def revoke_token(token_id: int):
-    """Revoke one of the caller's tokens (admins: any token)."""
+    """Revoke a token (the admin scope is held by platform administrators only)."""
     session = db.session()
     user = session.get(User, g.principal.user_id)
     token = service.revoke_token(session, token_id, by=user)

@@ -89,7 +89,7 @@ def register(main: click.Group) -> None:
         """List EMAIL's tokens (never the secrets)."""
         with app_session() as session:
             owner = service.find_user(session, email)
-            for t in session.query(service.ApiToken).filter_by(user_id=owner.id):
+            for t in service.list_tokens(session, owner):
                 state = "revoked" if t.revoked_at else "active"
                 click.echo(f"{t.id}\t{t.prefix}…\t{t.scopes}\t{state}\t{t.last_used_at or '-'}")
 

@@ -122,3 +122,28 @@ class AuditEntry(Base):
     action: Mapped[str] = mapped_column(sa.String(50), index=True)
     subject: Mapped[str] = mapped_column(sa.String(200))
     detail: Mapped[dict] = mapped_column(JSONType, default=dict)
+
+
+class LoginThrottle(Base):
+    """Password attempts charged to one key (an address, or an account at an address) in a window.
+
+    The key is a SHA-256 digest, so the table holds neither e-mails nor addresses.
+    """
+
+    __tablename__ = "login_throttle"
+
+    key: Mapped[str] = mapped_column(sa.String(64), primary_key=True)
+    window_start: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
+    attempts: Mapped[int] = mapped_column(sa.Integer)
+
+
+class LoginSession(Base):
+    """A console session: the signed cookie holds its secret, this row its digest; logout revokes it."""
+
+    __tablename__ = "login_sessions"
+
+    id: Mapped[str] = mapped_column(sa.String(64), primary_key=True)
+    user_id: Mapped[int] = mapped_column(sa.ForeignKey("users.id"), index=True)
+    address: Mapped[str] = mapped_column(sa.String(64), default="")
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=now)
+    revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)

@@ -15,8 +15,9 @@ from sqlalchemy.orm import Session
 
 from marketplace.accounts.models import (LEVELS, ROLE_SCOPES, ROLES, SCOPES, ApiToken, AuditEntry,
                                          Jurisdiction, User)
+from marketplace.accounts.passwords import check_password
 from marketplace.clock import now
-from marketplace.errors import Conflict, MarketplaceError, NotFound
+from marketplace.errors import Conflict, Forbidden, MarketplaceError, NotFound
 
 CODE_RE = re.compile(r"^[1-9]\d{5}$")
 EMAIL_RE = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
@@ -101,12 +102,30 @@ def hash_password(password: str) -> str:
     return _hasher.hash(password)
 
 
-def verify_password(user: User, password: str) -> bool:
-    """Check a password against the stored hash (constant-time inside argon2)."""
+def verify_password(user: User | None, password: str) -> bool:
+    """Check a password; for no user (or an inactive one) spend the same work and say no.
+
+    Unknown e-mails are checked against a dummy hash made with the same parameters, so
+    the answer takes as long as for a known user: timing tells nobody who has an account.
+    """
+    known = user is not None and user.active
+    target = user.password_hash if known else _dummy_hash(_hasher)
     try:
-        return _hasher.verify(user.password_hash, password)
+        ok = _hasher.verify(target, password if isinstance(password, str) else "")
     except (VerificationError, InvalidHashError):
-        return False
+        ok = False
+    return ok and known
+
+
+_dummies: dict[str, str] = {}
+
+
+def _dummy_hash(hasher: PasswordHasher) -> str:
+    """A hash of a random secret with ``hasher``'s parameters (made once per parameter set)."""
+    params = f"m={hasher.memory_cost},t={hasher.time_cost},p={hasher.parallelism}"
+    if params not in _dummies:
+        _dummies[params] = hasher.hash(secrets.token_hex(16))
+    return _dummies[params]
 
 
 def add_user(session: Session, email: str, password: str, jurisdiction_code: str, role: str,
@@ -117,8 +136,7 @@ def add_user(session: Session, email: str, password: str, jurisdiction_code: str
         raise AccountError("invalid_email", f"{email!r} is not an e-mail address")
     if role not in ROLES:
         raise AccountError("invalid_role", f"role {role!r} is not one of {', '.join(ROLES)}")
-    if len(password or "") < 8:
-        raise AccountError("weak_password", "password must have at least 8 characters")
+    check_password(password, email)
     get_jurisdiction(session, jurisdiction_code)
     if session.scalar(sa.select(User.id).where(User.email == email)) is not None:
         raise Conflict("email_taken", f"a user with e-mail {email} already exists")
@@ -137,15 +155,33 @@ def find_user(session: Session, email: str) -> User:
     return user
 
 
-def parse_scopes(text: str | Iterable[str]) -> list[str]:
-    """Split and check scopes (comma or space separated)."""
-    items = re.split(r"[,\s]+", text.strip()) if isinstance(text, str) else list(text)
+def _scope_error(where: str, message: str) -> AccountError:
+    """A located ``invalid_scope`` refusal."""
+    return AccountError("invalid_scope", f"{where}: {message}",
+                        details=[{"where": where, "message": message}])
+
+
+def parse_scopes(value: object, where: str = "scopes") -> list[str]:
+    """The one parser of requested scopes (API, CLI, pages): a string or a list of strings.
+
+    A string is split on commas and spaces (``"read,invoke"``); a list must hold scope
+    names only. Anything else (numbers, nested lists, objects) is a located 400.
+    """
+    choose = f"choose from {' '.join(SCOPES)}"
+    if isinstance(value, str):
+        items = re.split(r"[,\s]+", value.strip())
+    elif isinstance(value, (list, tuple)):
+        items = list(value)
+        for index, item in enumerate(items):
+            if not isinstance(item, str):
+                raise _scope_error(f"{where}[{index}]", f"each scope is a string; {choose}")
+    else:
+        raise _scope_error(where, f'send scopes as a list like ["read", "invoke"]; {choose}')
     scopes = [s for s in items if s]
     unknown = [s for s in scopes if s not in SCOPES]
     if unknown or not scopes:
-        raise AccountError("invalid_scope",
-                           f"unknown scope {', '.join(unknown) or '(none)'}; "
-                           f"choose from {' '.join(SCOPES)}")
+        shown = ", ".join(repr(s[:40]) for s in unknown[:5]) or "(none)"
+        raise _scope_error(where, f"unknown scope {shown}; {choose}")
     return sorted(set(scopes), key=SCOPES.index)
 
 
@@ -154,14 +190,27 @@ def token_digest(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
 
-def issue_token(session: Session, user: User, scopes: str | Iterable[str],
-                name: str = "") -> tuple[ApiToken, str]:
-    """Create a token; returns the row and the secret, which is never stored."""
+def issue_token(session: Session, user: User, scopes: object, name: object = "",
+                granted: Iterable[str] | None = None) -> tuple[ApiToken, str]:
+    """Create a token; returns the row and the secret, which is never stored.
+
+    ``granted`` is what the creating credential holds: a token's own scopes, so a token
+    never mints or widens scopes beyond itself (None: a console session or the CLI,
+    bounded by the user's role).
+    """
     wanted = parse_scopes(scopes)
+    if not isinstance(name, str) or len(name) > 100:
+        raise AccountError("invalid_name", "name: a token's name is a string of at most 100 characters",
+                           details=[{"where": "name", "message": "a string of at most 100 characters"}])
     denied = [s for s in wanted if s not in ROLE_SCOPES[user.role]]
     if denied:
         raise AccountError("scope_not_allowed",
                            f"a {user.role} may not hold scope {', '.join(denied)}")
+    wider = [s for s in wanted if granted is not None and s not in set(granted)]
+    if wider:
+        raise Forbidden("scope_not_held",
+                        f"a token cannot grant scope {', '.join(wider)} it does not hold itself; "
+                        "create it from the console or with a token that holds it")
     secret = TOKEN_PREFIX + secrets.token_urlsafe(32)
     token = ApiToken(user_id=user.id, name=name, prefix=secret[:10], scopes=" ".join(wanted),
                      token_hash=token_digest(secret))
@@ -169,6 +218,12 @@ def issue_token(session: Session, user: User, scopes: str | Iterable[str],
     session.flush()
     audit(session, user, "token.issue", f"token {token.id}", scopes=wanted)
     return token, secret
+
+
+def list_tokens(session: Session, user: User) -> list[ApiToken]:
+    """A user's tokens, oldest first (never their secrets: only digests are stored)."""
+    return list(session.scalars(sa.select(ApiToken).where(ApiToken.user_id == user.id)
+                                .order_by(ApiToken.id)))
 
 
 def revoke_token(session: Session, token_id: int, by: User | None = None) -> ApiToken:

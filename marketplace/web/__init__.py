@@ -10,6 +10,7 @@ from sqlalchemy.exc import DataError
 from werkzeug.routing import IntegerConverter
 
 from marketplace.errors import MarketplaceError
+from marketplace.web.headers import init_headers
 from marketplace.web.i18n import init_i18n
 from marketplace.web.login import init_login
 
@@ -36,8 +37,9 @@ class DatabaseId(IntegerConverter):
 
 
 def init_app(app: Flask) -> None:
-    """Install CSRF (pages only), login, i18n and the uniform error handlers."""
+    """Install CSRF (pages only), login, i18n, security headers and the uniform error handlers."""
     app.url_map.converters["int"] = DatabaseId   # before any blueprint adds its rules
+    init_headers(app)
     csrf.init_app(app)
     init_login(app)
     init_i18n(app)

@@ -42,7 +42,7 @@ def test_missing_scope_is_403_and_no_token_is_401(client, factory):
 
 
 def test_revoked_token_is_refused(client, factory):
-    headers = factory.headers("adopter", scopes="read")
+    headers = factory.headers("admin", "110000", scopes="read admin")
     made = client.post("/api/v1/tokens", json={"scopes": ["read"], "name": "ci"}, headers=headers)
     assert made.status_code == 201 and made.json["token"].startswith("gm_")
     new = {"Authorization": f"Bearer {made.json['token']}"}
@@ -52,10 +52,23 @@ def test_revoked_token_is_refused(client, factory):
     assert refused.status_code == 401 and refused.json["error"] == "invalid_token"
 
 
-def test_role_limits_token_scopes(client, factory):
-    headers = factory.headers("adopter", scopes="read")
-    answer = client.post("/api/v1/tokens", json={"scopes": ["admin"]}, headers=headers)
-    assert answer.status_code == 400 and answer.json["error"] == "scope_not_allowed"
+def test_role_limits_token_scopes(app, factory):
+    from marketplace.accounts import service
+    from marketplace.errors import MarketplaceError
+
+    email = factory.user("adopter")
+    with app.app_context():
+        session = db.session()
+        try:
+            service.issue_token(session, service.find_user(session, email), "admin")
+        except MarketplaceError as exc:
+            assert (exc.status, exc.reason) == (400, "scope_not_allowed")
+        else:
+            raise AssertionError("an adopter got an admin token")
+
+
+def test_unknown_scope_is_refused_with_the_choices(client, factory):
+    headers = factory.headers("admin", "110000", scopes="read admin")
     unknown = client.post("/api/v1/tokens", json={"scopes": ["fly"]}, headers=headers)
     assert unknown.json["error"] == "invalid_scope" and "choose from" in unknown.json["message"]
 
@@ -65,7 +78,7 @@ def test_api_errors_are_json_never_html(client, factory):
                               (client.put("/api/v1/me"), 405)]:
         assert response.status_code == status
         assert response.is_json and set(response.json) >= {"error", "message"}
-    headers = factory.headers("adopter", scopes="read")
+    headers = factory.headers("admin", "110000", scopes="admin")
     bad = client.post("/api/v1/tokens", data="not json", headers=headers)
     assert bad.status_code == 400 and bad.json["error"] == "invalid_json"
 

@@ -86,8 +86,8 @@ def _dump(app) -> str:
 
 
 def test_only_token_hashes_are_stored(app, client, factory):
-    email = factory.user("adopter", "440300")
-    secret = factory.token(email, "read invoke")
+    email = factory.user("admin", "110000")
+    secret = factory.token(email, "read invoke admin")
     created = client.post("/api/v1/tokens", json={"scopes": ["read"]},
                           headers={"Authorization": f"Bearer {secret}"}).get_json()["token"]
     dump = _dump(app)
