@@ -31,7 +31,11 @@ def register(main: click.Group) -> None:
         say = lambda text: click.echo(f"· {text}", err=True)  # noqa: E731
         summary = demo_data.populate(app, Path(modules_dir), say)
         shown_host = "127.0.0.1" if host in ("0.0.0.0", "::") else host
-        click.echo(f"\n政务模块市场 demo: http://{shown_host}:{port}/")
+        if no_serve:   # nothing listens: say how to serve it instead of printing an address
+            click.echo(f"\n政务模块市场 demo data ready (not serving); serve it with: "
+                       f"marketplace serve --port {port}")
+        else:
+            click.echo(f"\n政务模块市场 demo: http://{shown_host}:{port}/")
         click.echo(f"settled periods: {', '.join(summary.settled)}")
         click.echo("logins (role, e-mail, password):")
         for role, email, password in summary.logins:

@@ -38,8 +38,8 @@ MulanPubL-1.0 MulanPubL-2.0 NCSA OFL-1.1 OSL-3.0 PostgreSQL PSF-2.0 Python-2.0 U
 W3C WTFPL Zlib ZPL-2.1
 """.split())
 _LICENSE_REF = re.compile(r"LicenseRef-[A-Za-z0-9.-]+", re.ASCII)
-_MODULE_KEYS = {"name", "version", "title", "summary", "category", "entry", "source_license",
-                "implements", "tags"}
+_MODULE_KEYS = {"name", "version", "title", "summary", "summary_en", "category", "entry",
+                "source_license", "implements", "tags"}
 _OPERATION_KEYS = {"name", "summary", "units", "input", "output", "examples"}
 _TOP_KEYS = {"module", "operations", "terms"}
 
@@ -80,6 +80,7 @@ class Manifest:
     terms: dict[str, Any]
     implements: str | None = None
     tags: tuple[str, ...] = ()
+    summary_en: str = ""        # English summary; ``summary`` is in Chinese, the platform's language
     raw: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
 
     def operation(self, name: str) -> Operation:
@@ -153,6 +154,7 @@ class _Checker:
         out = {k: self.string(table, k, "module") for k in
                ("name", "version", "title", "summary", "category", "entry", "source_license")}
         out["implements"] = self.string(table, "implements", "module", required=False)
+        out["summary_en"] = self.string(table, "summary_en", "module", required=False) or ""
         if out["name"] and not NAME_RE.fullmatch(out["name"]):
             self.add("module.name", f"{out['name']!r} must match ^[a-z][a-z0-9-]{{1,62}}[a-z0-9]$")
         if out["version"] and (len(out["version"]) > 64 or not SEMVER_RE.fullmatch(out["version"])):
@@ -316,7 +318,7 @@ def validate_manifest(data: Mapping[str, Any], files: Mapping[str, bytes]) -> Ma
                     summary=module["summary"], category=module["category"],
                     entry=module["entry"], source_license=module["source_license"],
                     operations=tuple(operations), terms=terms, implements=module["implements"],
-                    tags=module["tags"], raw=dict(data))
+                    tags=module["tags"], summary_en=module.get("summary_en", ""), raw=dict(data))
 
 
 def load_manifest(bundle: Bundle) -> Manifest:

@@ -17,6 +17,7 @@ from marketplace.accounts.models import Jurisdiction
 from marketplace.catalog import search as catalog_search
 from marketplace.catalog.discovery import module_card, search_arguments
 from marketplace.errors import Invalid
+from marketplace.web.i18n import LABELS
 
 bp = Blueprint("catalog_pages", __name__)
 
@@ -26,8 +27,7 @@ CATEGORY_LABELS = {
     "environmental_protection": _l("生态环境保护"), "public_safety": _l("公共安全"),
     "government_operations": _l("政务运行"),
 }
-TERMS_LABELS = {"free": _l("免费"), "transfer": _l("软件转让"), "pay_per_use": _l("用者付费"),
-                "cost_share": _l("成本分担")}
+TERMS_LABELS = LABELS["terms"]
 MAX_CALLS = 10**12
 
 
@@ -35,6 +35,26 @@ def render_readme(text: str) -> Markup:
     """README Markdown as HTML with scripts, handlers and unsafe links removed (nh3)."""
     html = markdown.markdown(text or "", extensions=["fenced_code", "tables"])
     return Markup(nh3.clean(html, link_rel="noopener noreferrer nofollow"))
+
+
+def summaries(session, cards: list[tuple[str, str]]) -> dict[str, str]:
+    """Module summaries in the reader's language: ``summary_en`` of each (name, version) in English.
+
+    ``summary`` is the manifest's Chinese (the platform's language); a module without
+    ``summary_en`` shows its one summary in both languages.
+    """
+    from flask_babel import get_locale
+
+    from marketplace.catalog.models import Module, ModuleVersion
+
+    if str(get_locale() or "zh")[:2] != "en" or not cards:
+        return {}
+    rows = session.execute(sa.select(Module.name, ModuleVersion.version, ModuleVersion.manifest)
+                           .join(ModuleVersion, ModuleVersion.module_id == Module.id)
+                           .where(Module.name.in_([name for name, _v in cards])))
+    wanted = set(cards)
+    return {name: (manifest or {}).get("module", {}).get("summary_en") or ""
+            for name, version, manifest in rows if (name, version) in wanted}
 
 
 def _page_url(**changes: Any) -> str:
@@ -59,6 +79,7 @@ def catalogue():
         Jurisdiction.code.in_(list(facets["publisher_province"])))).all())
     pages = max(1, (total + arguments["per_page"] - 1) // arguments["per_page"])
     return render_template("catalog/index.html", items=items, total=total, facets=facets,
+                           summaries=summaries(session, [(i["name"], i["version"]) for i in items]),
                            args=arguments, pages=pages, provinces=provinces, page_url=_page_url,
                            categories=CATEGORY_LABELS, terms_labels=TERMS_LABELS)
 
@@ -69,6 +90,18 @@ def _viewer() -> Principal | None:
         return None
     return Principal(user_id=current_user.id, email=current_user.email, role=current_user.role,
                      jurisdiction_code=current_user.jurisdiction_code, scopes=frozenset(), token_id=0)
+
+
+def _installed(session, name: str):
+    """The logged-in adopter's active installation of module ``name``, if any."""
+    from marketplace.catalog.models import Module
+    from marketplace.runtime.models import Installation
+
+    if not current_user.is_authenticated or current_user.role != "adopter":
+        return None
+    return session.scalar(sa.select(Installation).join(Module, Module.id == Installation.module_id)
+                          .where(Module.name == name, Installation.state == "active",
+                                 Installation.jurisdiction_code == current_user.jurisdiction_code))
 
 
 def quote(terms: dict, calls: int) -> dict[str, Any]:
@@ -88,12 +121,15 @@ def quote(terms: dict, calls: int) -> dict[str, Any]:
 @bp.get("/modules/<name>")
 def module_page(name: str):
     """README, operations and schemas, terms, versions, adopters and the price calculator."""
-    card = module_card(db.session(), name, _viewer())
+    session = db.session()
+    card = module_card(session, name, _viewer())
     raw = (request.args.get("calls") or "10000").replace(",", "").strip()
     if not raw.isdigit() or int(raw) > MAX_CALLS:
         raise Invalid("invalid_calls", f"calls must be a whole number from 0 to {MAX_CALLS:,}")
     calls = int(raw)
     terms = {k: v for k, v in card["terms"].items() if k != "text"}
+    summary = summaries(session, [(card["name"], card["version"])]).get(card["name"]) or card["summary"]
     return render_template("catalog/module.html", card=card, readme=render_readme(card["readme"]),
+                           summary=summary, installed=_installed(session, name),
                            calls=calls, quote=quote(terms, calls), terms=terms,
                            categories=CATEGORY_LABELS, terms_labels=TERMS_LABELS)

@@ -8,6 +8,10 @@ from markupsafe import Markup, escape
 
 WIDTH, HEIGHT = 720, 260
 MARGIN_LEFT, MARGIN_RIGHT, MARGIN_TOP, MARGIN_BOTTOM = 56, 12, 14, 40
+# Text in viewBox units: the page keeps the chart at least 560 px wide (scrolling sideways on a
+# phone) and at most 900 px, so axis labels stay between about 11 and 19 px
+FONT = 15
+MAX_X_LABELS = 8
 PALETTE = ("#b91c1c", "#1d4ed8", "#047857", "#b45309", "#7c3aed", "#0e7490", "#be185d", "#4d7c0f")
 
 
@@ -51,15 +55,15 @@ def _frame(title: str, top: int, days: Sequence, body: list[str], extra: int = 0
         parts.append(f'<line x1="{MARGIN_LEFT}" x2="{WIDTH - MARGIN_RIGHT}" y1="{y:.1f}" y2="{y:.1f}" '
                      f'stroke="#d9e2ec" stroke-width="1"/>')
         parts.append(f'<text x="{MARGIN_LEFT - 6}" y="{y + 4:.1f}" text-anchor="end" '
-                     f'font-size="11" fill="#616e7c">{_short(value)}</text>')
+                     f'font-size="{FONT}" fill="#52606d">{_short(value)}</text>')
     n = max(len(days), 1)
-    every = max(1, -(-n // 12))
+    every = max(1, -(-n // MAX_X_LABELS))
     for i, day in enumerate(days):
         if i % every:
             continue
         x = MARGIN_LEFT + plot_w * (i + 0.5) / n
-        parts.append(f'<text x="{x:.1f}" y="{HEIGHT - MARGIN_BOTTOM + 16}" text-anchor="middle" '
-                     f'font-size="11" fill="#616e7c">{escape(_day_label(day))}</text>')
+        parts.append(f'<text x="{x:.1f}" y="{HEIGHT - MARGIN_BOTTOM + 20}" text-anchor="middle" '
+                     f'font-size="{FONT}" fill="#52606d">{escape(_day_label(day))}</text>')
     parts.extend(body)
     parts.append("</svg>")
     return Markup("".join(parts))
@@ -86,7 +90,7 @@ def bar_chart(days: Sequence[date | str], values: Sequence[int], title: str,
 
 def line_chart(days: Sequence[date | str], series: Mapping[str, Sequence[int]], title: str,
                unit: str = "") -> Markup:
-    """One line per named series (e.g. per adopter), with a legend of escaped names."""
+    """One line per named series (e.g. per adopter); the page shows :func:`legend` beside it."""
     top = nice_ceiling(max((v for values in series.values() for v in values), default=0))
     plot_w = WIDTH - MARGIN_LEFT - MARGIN_RIGHT
     plot_h = HEIGHT - MARGIN_TOP - MARGIN_BOTTOM
@@ -101,12 +105,15 @@ def line_chart(days: Sequence[date | str], series: Mapping[str, Sequence[int]], 
         body.append(f'<polyline class="series" fill="none" stroke="{colour}" stroke-width="2" '
                     f'points="{points}"><title>{escape(name)}: {total:,} {escape(unit)}</title>'
                     f"</polyline>")
-        # legend: three names a row, as many rows as needed, so no series goes unnamed
-        lx, ly = MARGIN_LEFT + (index % 3) * 220, HEIGHT - 8 + (index // 3) * 16
-        body.append(f'<rect x="{lx}" y="{ly - 9}" width="10" height="10" fill="{colour}"/>'
-                    f'<text x="{lx + 14}" y="{ly}" font-size="11" fill="#1f2933">'
-                    f"{escape(name[:32])}</text>")
-    return _frame(title, top, days, body, extra=16 * ((len(series) - 1) // 3) if series else 0)
+    return _frame(title, top, days, body)
+
+
+def legend(series: Mapping[str, Sequence[int]], unit: str = "") -> Markup:
+    """The names of a line chart's series in HTML (readable at any width), coloured as drawn."""
+    items = "".join(f'<li><span class="swatch c{i % len(PALETTE)}" aria-hidden="true"></span>'
+                    f"{escape(name)} <span class=\"muted\">{sum(values):,} {escape(unit)}</span></li>"
+                    for i, (name, values) in enumerate(series.items()))
+    return Markup(f'<ul class="legend">{items}</ul>')
 
 
 def fill_days(days: Sequence[date], counts: Mapping[date, int]) -> list[int]:

@@ -55,6 +55,21 @@ def days_of(period: str) -> list[date]:
     return [first + timedelta(days=i) for i in range((last - first).days + 1)]
 
 
+ROLLING = "30d"
+
+
+def usage_window(text: str | None) -> tuple[str, list[date]]:
+    """The usage pages' window and its days: a ``YYYY-MM`` asked for, else the last 30 days.
+
+    A month just begun has a day or two of points; the rolling 30 days always show a
+    month of history, today included.
+    """
+    if text and text != ROLLING and chosen_period(text) == text and (days := days_of(text)):
+        return text, days
+    today = local(now()).date()
+    return ROLLING, [today - timedelta(days=29 - i) for i in range(30)]
+
+
 def recent_periods(count: int = 6) -> list[str]:
     """The current period and the ``count - 1`` before it, newest first."""
     from marketplace.clock import previous_period

@@ -9,13 +9,14 @@ from flask_login import current_user
 
 from marketplace import db
 from marketplace.accounts import service as accounts
-from marketplace.accounts.models import AuditEntry, Jurisdiction, User
+from marketplace.accounts.models import ROLES, AuditEntry, Jurisdiction, User
 from marketplace.catalog import service as catalog
 from marketplace.errors import MarketplaceError
 from marketplace.money import format_display
 from marketplace.plugins import provider_name
 from marketplace.settlement import service as settlement
 from marketplace.web.consoles import config, recent_periods, role_required
+from marketplace.web.i18n import LABELS
 from marketplace.web.forms import PaymentForm, ReviewForm, SettleForm, UserForm, options
 
 bp = Blueprint("admin", __name__, url_prefix="/admin")
@@ -33,8 +34,12 @@ def home():
 @role_required("admin")
 def reviews():
     """Pending versions with their validation report, and a decision form each."""
-    queue = catalog.pending_reviews(db.session())
-    return render_template("admin/reviews.html", queue=queue, form=ReviewForm())
+    session = db.session()
+    queue = catalog.pending_reviews(session)
+    codes = {v.module.publisher_code for v in queue}
+    places = dict(session.execute(sa.select(Jurisdiction.code, Jurisdiction.name)
+                                  .where(Jurisdiction.code.in_(codes))).all()) if codes else {}
+    return render_template("admin/reviews.html", queue=queue, form=ReviewForm(), places=places)
 
 
 @bp.post("/reviews/<name>/<version>")
@@ -64,6 +69,7 @@ def jurisdictions():
     """Jurisdictions with users, and the add-user form."""
     session = db.session()
     form = UserForm()
+    form.role.choices = options(ROLES, LABELS["role"])   # the roles in words, not code
     status = 200
     if form.validate_on_submit():
         try:
@@ -132,7 +138,7 @@ def ledger():
     from marketplace.clock import previous_period
 
     session = db.session()
-    balances = book.balance_sums(session)
+    balances = book.balance_sums(session, settlement.HOME_CURRENCY)   # the page shows this one
     taking_part = sa.select(User.jurisdiction_code).union(     # with users or with a balance
         sa.select(Jurisdiction.code).where(Jurisdiction.code.in_(list(balances))))
     places = {p.code: p.name for p in session.scalars(
@@ -176,7 +182,7 @@ def ledger():
             return redirect(url_for("admin.ledger"))
     elif form.is_submitted():
         status = 400
-    debit, credit = book.trial_balance(session)
+    debit, credit = book.trial_balance(session, settlement.HOME_CURRENCY)
     return render_template(
         "admin/ledger.html", form=form, places=places, balances=balances,
         payments=book.recent_payments(session), debit=debit, credit=credit,

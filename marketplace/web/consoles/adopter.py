@@ -9,13 +9,14 @@ from flask_login import current_user
 
 from marketplace import db
 from marketplace.accounts import service as accounts
-from marketplace.accounts.models import ROLE_SCOPES, SCOPES, ApiToken
+from marketplace.accounts.models import ROLE_SCOPES, SCOPES, ApiToken, Jurisdiction
 from marketplace.catalog.models import Module
 from marketplace.catalog.store import store_for
 from marketplace.errors import MarketplaceError
 from marketplace.runtime import service as runtime
-from marketplace.web.consoles import (chosen_period, days_of, estimate, language, recent_periods,
-                                      role_required)
+from marketplace.web.consoles import (estimate, language, recent_periods, role_required,
+                                      usage_window)
+from marketplace.web.consoles.settlement_view import names_for
 from marketplace.web.forms import (ActionForm, InstallForm, SwitchForm, TokenForm, UpgradeForm,
                                    options)
 
@@ -35,8 +36,9 @@ def _choices(session, item) -> tuple[list, list]:
                        if v.state == "published" and not v.yanked and v.id != item.version_id)
     others = []
     if item.module.implements:
-        others = options(session.scalars(sa.select(Module.name).where(
+        names = list(session.scalars(sa.select(Module.name).where(
             Module.implements == item.module.implements, Module.id != item.module_id)))
+        others = options(names, names_for(session, set(), set(names))["titles"])
     return versions, others
 
 
@@ -87,8 +89,10 @@ def install(name: str):
     units = request.args.get("units", type=int)
     cost = estimate.estimate(session, module, chosen.terms, units) if chosen else None
     terms_text = estimate.describe(chosen.terms, language()) if chosen else ""
+    place = session.get(Jurisdiction, module.publisher_code)
     return render_template("adopter/install.html", module=module, version=chosen, form=form,
-                           cost=cost, terms_text=terms_text, units=units), status
+                           cost=cost, terms_text=terms_text, units=units,
+                           publisher_name=place.name if place else module.publisher_code), status
 
 
 def _change(action) -> Response:
@@ -202,14 +206,14 @@ def usage():
     """My usage by module per day, with each installation's quota."""
     from marketplace.web.consoles import usage_view
 
-    period = chosen_period(request.args.get("period"))
+    period, days = usage_window(request.args.get("period"))
     session = db.session()
-    data = usage_view.adopter_usage(session, current_user, period)
+    data = usage_view.adopter_usage(session, current_user, days)
     items = runtime.list_installations(session, current_user.jurisdiction_code)
     default_quota = current_app.config.get("QUOTA_PER_MINUTE", 600)
-    quotas = [(i.module.name, i.quota_per_minute or default_quota) for i in items]
+    quotas = [(i.version.title, i.quota_per_minute or default_quota) for i in items]
     return render_template("adopter/usage.html", period=period, periods=recent_periods(),
-                           days=days_of(period), quotas=quotas, **data)
+                           days=days, quotas=quotas, **data)
 
 
 @bp.get("/statements")

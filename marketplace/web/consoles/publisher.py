@@ -13,7 +13,8 @@ from marketplace.catalog.models import Module
 from marketplace.catalog.store import store_for
 from marketplace.errors import MarketplaceError
 from marketplace.runtime.models import Installation
-from marketplace.web.consoles import chosen_period, config, days_of, recent_periods, role_required
+from marketplace.web.consoles import config, recent_periods, role_required, usage_window
+from marketplace.web.consoles.settlement_view import names_for
 from marketplace.web.forms import UploadForm, YankForm
 
 bp = Blueprint("publisher", __name__, url_prefix="/publisher")
@@ -126,13 +127,14 @@ def usage():
     """Usage of my modules by adopter, a line per adopter by day."""
     from marketplace.web.consoles import usage_view
 
-    period = chosen_period(request.args.get("period"))
+    period, days = usage_window(request.args.get("period"))
     session = db.session()
     names = [m.name for m in _my_modules(session)]
+    titles = names_for(session, set(), set(names))["titles"]
     chosen = request.args.get("module") or ""
-    data = usage_view.publisher_usage(session, current_user, period, chosen or None)
+    data = usage_view.publisher_usage(session, current_user, days, chosen or None)
     return render_template("publisher/usage.html", period=period, periods=recent_periods(),
-                           modules=names, chosen=chosen, days=days_of(period), **data)
+                           modules=names, titles=titles, chosen=chosen, days=days, **data)
 
 
 @bp.get("/earnings")

@@ -14,7 +14,7 @@ from marketplace import db
 from marketplace.accounts.models import Jurisdiction
 from marketplace.clock import period_ended
 from marketplace.errors import MarketplaceError
-from marketplace.money import format_amount
+from marketplace.money import format_amount, format_display
 from marketplace.plugins import provider_name
 from marketplace.settlement import service as settlement
 from marketplace.settlement.models import Period, Statement
@@ -28,14 +28,21 @@ def provider_for(app_config: Any):
 
 
 def provider_status(app_config: Any) -> dict[str, Any]:
-    """Name and health of the configured provider; errors are shown, never raised."""
+    """Name and health of the configured provider; errors are shown, never raised.
+
+    ``settings`` keeps only what the page can say in words (netting, webhook secret set),
+    never the provider's raw answer.
+    """
     name = provider_name(app_config)
-    status = {"name": name, "ok": True, "detail": ""}
+    status: dict[str, Any] = {"name": name, "ok": True, "detail": "", "settings": {}}
     try:
         provider = provider_for(app_config)
         check = getattr(provider, "status", None)
-        if callable(check):
-            status["detail"] = str(check())
+        answer = check() if callable(check) else {}
+        if isinstance(answer, dict):
+            status["ok"] = bool(answer.get("ok", True))
+            status["settings"] = {k: bool(answer[k]) for k in ("netting", "webhook_secret_set")
+                                  if k in answer}
     except Exception as exc:  # noqa: BLE001 - the page reports a broken provider
         status.update(ok=False, detail=f"{type(exc).__name__}: {exc}")
     if name == "stripe":
@@ -53,11 +60,12 @@ def settle(period: str, user: Any) -> None:
                                    fee_bps=int(current_app.config.get("PLATFORM_FEE_BPS", 0)))
     except MarketplaceError as exc:
         session.rollback()
-        flash(f"{exc.reason}: {exc.message}", "error")
+        flash(exc.message, "error")
         return
     totals = result.get("totals") or {}
+    amount = format_display(int(totals.get("charges_minor") or 0), totals.get("currency") or "CNY")
     flash(_("%(period)s 已结算：%(n)s 份账单，应收合计 %(amount)s。", period=period,
-            n=totals.get("statements", 0), amount=totals.get("charges", "0.00")), "info")
+            n=totals.get("statements", 0), amount=amount), "info")
 
 
 def periods_page(periods: list[str], form: Any, config: Callable) -> str:
@@ -73,21 +81,61 @@ def periods_page(periods: list[str], form: Any, config: Callable) -> str:
             sa.select(Statement, Jurisdiction.name)
             .join(Jurisdiction, Jurisdiction.code == Statement.jurisdiction_code)
             .where(Statement.period == chosen).order_by(Statement.jurisdiction_code)))
+    busy = periods_with_activity(session, periods)
     listing = [{"period": p, "state": rows[p].state if p in rows else "open",
-                "ended": period_ended(p), "totals": rows[p].totals if p in rows else {}}
+                "ended": period_ended(p), "totals": rows[p].totals if p in rows else {},
+                "billable": p in busy}
                for p in periods]
     return render_template("admin/periods.html", listing=listing, chosen=chosen, detail=detail,
                            form=form, provider=provider_status(current_app.config))
 
 
+def periods_with_activity(session: Session, periods: list[str]) -> set[str]:
+    """The periods with usage or with an installation in force at some time in them.
+
+    Only these have anything to settle: the page offers no settle button for the others.
+    """
+    from marketplace.clock import period_bounds
+    from marketplace.metering.models import UsageEvent
+    from marketplace.runtime.models import Installation
+
+    busy = set(session.scalars(sa.select(UsageEvent.period).distinct()
+                               .where(UsageEvent.period.in_(periods))))
+    for period in set(periods) - busy:
+        start, end = period_bounds(period)
+        if session.scalar(sa.select(Installation.id).where(
+                Installation.created_at < end,
+                sa.or_(Installation.ended_at.is_(None), Installation.ended_at >= start)).limit(1)):
+            busy.add(period)
+    return busy
+
+
+def names_for(session: Session, codes: set[str], modules: set[str]) -> dict[str, dict[str, str]]:
+    """Jurisdiction names by code and module titles by name (newest version's title)."""
+    from marketplace.catalog.models import Module, ModuleVersion
+
+    places = dict(session.execute(sa.select(Jurisdiction.code, Jurisdiction.name)
+                                  .where(Jurisdiction.code.in_(codes))).all()) if codes else {}
+    titles: dict[str, str] = {}
+    if modules:
+        rows = session.execute(sa.select(Module.name, ModuleVersion.title)
+                               .join(ModuleVersion, ModuleVersion.module_id == Module.id)
+                               .where(Module.name.in_(modules)).order_by(ModuleVersion.id))
+        titles = {name: title for name, title in rows}   # the newest upload wins
+    return {"places": places, "titles": titles}
+
+
 def _statement_detail(session: Session, period: str, code: str) -> dict[str, Any] | None:
-    """A statement with its adopter and publisher lines, or None when there is none."""
+    """A statement with its adopter and publisher lines (names, not codes), or None."""
     try:
         statement = settlement.get_statement(session, period, code)
     except MarketplaceError:
         return None
     charges, earnings = settlement.statement_lines(session, period, code)
-    return {"statement": statement, "charges": charges, "earnings": earnings}
+    lines = [*charges, *earnings]
+    names = names_for(session, {code} | {ln.publisher_code for ln in lines}
+                      | {ln.adopter_code for ln in lines}, {ln.module_name for ln in lines})
+    return {"statement": statement, "charges": charges, "earnings": earnings, **names}
 
 
 def statements(session: Session, user: Any, period: str | None) -> dict[str, Any]:

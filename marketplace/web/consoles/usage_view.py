@@ -5,11 +5,11 @@ from collections import defaultdict
 from datetime import date
 from typing import Any
 
+from flask_babel import gettext as _
 from sqlalchemy.orm import Session
 
 from marketplace.metering.series import Viewer, usage_series
 from marketplace.web import charts
-from marketplace.web.consoles import days_of
 
 
 def _by(points: list[dict], key: str) -> dict[str, dict[date, int]]:
@@ -20,10 +20,10 @@ def _by(points: list[dict], key: str) -> dict[str, dict[date, int]]:
     return grouped
 
 
-def _chart(period: str, points: list[dict], key: str, labels: dict[str, str], title: str,
-           unit: str) -> dict[str, Any]:
-    """Chart (one line per ``key``) and totals table rows for a period."""
-    days = days_of(period)
+def _chart(days: list[date], points: list[dict], key: str, labels: dict[str, str],
+           title: str) -> dict[str, Any]:
+    """Chart (one line per ``key``, named by ``labels``), its legend and the totals table rows."""
+    unit = _("计费单位")
     grouped = _by(points, key)
     series = {labels.get(name, name): charts.fill_days(days, counts)
               for name, counts in sorted(grouped.items())}
@@ -35,36 +35,34 @@ def _chart(period: str, points: list[dict], key: str, labels: dict[str, str], ti
     total = charts.fill_days(days, {d: sum(c.get(d, 0) for c in grouped.values()) for d in days})
     return {"chart": charts.line_chart(days, series, title, unit) if series
             else charts.bar_chart(days, total, title, unit),
+            "legend": charts.legend(series, unit) if series else "",
             "total_chart": charts.bar_chart(days, total, title, unit),
             "rows": rows, "total_units": sum(total)}
 
 
-def publisher_usage(session: Session, user: Any, period: str, module: str | None,
+def publisher_usage(session: Session, user: Any, days: list[date], module: str | None,
                     names: dict[str, str] | None = None) -> dict[str, Any]:
-    """Usage of the publisher's own modules by adopter, per day of ``period``."""
-    days = days_of(period)
+    """Usage of the publisher's own modules by adopter (named), per day of ``days``."""
+    from marketplace.web.consoles.settlement_view import names_for
+
     points = usage_series(session, Viewer("publisher", user.jurisdiction_code), module=module,
                           start=days[0], end=days[-1], granularity="day")
     owned = _owned_modules(session, user.jurisdiction_code)
     points = [p for p in points if p["module"] in owned]
     if names is None:
-        import sqlalchemy as sa
-
-        from marketplace.accounts.models import Jurisdiction
-
-        codes = {p["adopter"] for p in points}
-        names = {code: f"{code} {name}" for code, name in session.execute(
-            sa.select(Jurisdiction.code, Jurisdiction.name).where(Jurisdiction.code.in_(codes)))}
-    return _chart(period, points, "adopter", names, f"{period} usage by adopter", "units")
+        names = names_for(session, {p["adopter"] for p in points}, set())["places"]
+    return _chart(days, points, "adopter", names, _("每日计费单位（按采用地区）"))
 
 
-def adopter_usage(session: Session, user: Any, period: str) -> dict[str, Any]:
-    """The adopter's own usage by module, per day of ``period``."""
-    days = days_of(period)
+def adopter_usage(session: Session, user: Any, days: list[date]) -> dict[str, Any]:
+    """The adopter's own usage by module (by title), per day of ``days``."""
+    from marketplace.web.consoles.settlement_view import names_for
+
     points = usage_series(session, Viewer("adopter", user.jurisdiction_code),
                           start=days[0], end=days[-1], granularity="day",
                           adopter=user.jurisdiction_code)
-    return _chart(period, points, "module", {}, f"{period} usage by module", "units")
+    titles = names_for(session, set(), {p["module"] for p in points})["titles"]
+    return _chart(days, points, "module", titles, _("每日计费单位（按模块）"))
 
 
 def _owned_modules(session: Session, code: str) -> set[str]:
