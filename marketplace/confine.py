@@ -17,6 +17,15 @@ last step before the module's code:
   process group with ``setsid``.
 * **Not dumpable** (``PR_SET_DUMPABLE`` 0). Processes of the same user cannot
   ptrace it or read its ``/proc/PID/mem`` or ``environ``.
+
+:func:`isolate` comes before it (it needs the privileges :func:`confine` drops):
+a network namespace of its own (only a loopback device, down: no address at all
+is reachable, the platform's loopback ports included) and a mount namespace with
+a private tmpfs on ``/tmp`` of ``TMP_MB`` (``TMPDIR`` points there), gone with
+the process. As root directly; otherwise inside an unprivileged user namespace
+where the kernel allows one. Where neither is allowed it says so on stderr and
+the process keeps the host's network; ``TMPDIR`` then stays the private folder
+the host made (and deletes), though ``/tmp`` itself remains writable.
 """
 from __future__ import annotations
 
@@ -28,7 +37,10 @@ import sys
 from pathlib import Path
 
 UID_BASE = 2_000_000_000            # above any real account; pid ≤ 4,194,304 keeps it < 2**31
+TMP_MB = 64                         # the private /tmp (memory): the file size limit is 64 MB too
 _PR_SET_DUMPABLE = 4
+_CLONE_NEWNS, _CLONE_NEWUSER, _CLONE_NEWNET = 0x20000, 0x10000000, 0x40000000
+_MS_NOSUID, _MS_NODEV, _MS_REC, _MS_PRIVATE = 2, 4, 1 << 14, 1 << 18
 
 
 def sandbox_uid(pid: int) -> int:
@@ -80,6 +92,62 @@ def confine(writable: tuple[str, ...] = (), readable: tuple[str, ...] = ()) -> N
     libc = ctypes.CDLL(None, use_errno=True)
     if libc.prctl(_PR_SET_DUMPABLE, 0, 0, 0, 0) != 0:
         raise OSError(ctypes.get_errno(), "prctl(PR_SET_DUMPABLE, 0) failed")
+
+
+def isolate(tmp_mb: int = TMP_MB) -> bool:
+    """Own network and mount namespaces with a private tmpfs ``/tmp`` (True); False when no
+    private ``/tmp`` could be made. Once per process, before :func:`confine`."""
+    libc = ctypes.CDLL(None, use_errno=True)
+    uid, gid = os.getuid(), os.getgid()
+    user_ns = False
+    if libc.unshare(_CLONE_NEWNET | _CLONE_NEWNS) != 0:
+        if libc.unshare(_CLONE_NEWUSER | _CLONE_NEWNET | _CLONE_NEWNS) != 0:
+            print("isolate: no network or mount namespace allowed here (not root, no user "
+                  "namespaces): module code keeps the host's network and /tmp", file=sys.stderr)
+            return False
+        user_ns = True                              # the same ids, mapped onto themselves
+        for name, text in (("setgroups", "deny"), ("uid_map", f"{uid} {uid} 1"),
+                           ("gid_map", f"{gid} {gid} 1")):
+            with open(f"/proc/self/{name}", "w", encoding="ascii") as fh:
+                fh.write(text)
+    try:        # private first: a shared / would carry the tmpfs into the host's /tmp
+        _mount(libc, b"none", b"/", None, _MS_REC | _MS_PRIVATE, None)
+        _mount(libc, b"tmpfs", b"/tmp", b"tmpfs", _MS_NOSUID | _MS_NODEV,
+               f"size={tmp_mb}m,mode=1777".encode())
+    except OSError as exc:                          # (an LSM may forbid mounts): network only
+        print(f"isolate: no private /tmp ({exc}); TMPDIR stays the host's folder",
+              file=sys.stderr)
+        return False
+    finally:
+        if user_ns:
+            _drop_capabilities(libc)                # could otherwise unmount the private /tmp
+    os.environ["TMPDIR"] = "/tmp"
+    if "tempfile" in sys.modules:
+        sys.modules["tempfile"].tempdir = None
+    return True
+
+
+def _mount(libc: ctypes.CDLL, source: bytes, target: bytes, kind: bytes | None, flags: int,
+           data: bytes | None) -> None:
+    if libc.mount(source, target, kind, flags, data) != 0:
+        errno = ctypes.get_errno()
+        raise OSError(errno, f"mount {target.decode()}: {os.strerror(errno)}")
+
+
+class _CapHeader(ctypes.Structure):
+    _fields_ = [("version", ctypes.c_uint32), ("pid", ctypes.c_int)]
+
+
+class _CapData(ctypes.Structure):
+    _fields_ = [("effective", ctypes.c_uint32), ("permitted", ctypes.c_uint32),
+                ("inheritable", ctypes.c_uint32)]
+
+
+def _drop_capabilities(libc: ctypes.CDLL) -> None:
+    """Give up every capability (those a new user namespace grants inside it)."""
+    header, data = _CapHeader(0x20080522, 0), (_CapData * 2)()     # _LINUX_CAPABILITY_VERSION_3
+    if libc.capset(ctypes.byref(header), data) != 0:
+        raise OSError(ctypes.get_errno(), "capset failed")
 
 
 def _chown_tree(folder: str, uid: int) -> None:

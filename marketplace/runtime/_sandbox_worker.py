@@ -4,31 +4,36 @@ Started by :mod:`marketplace.runtime.sandbox` as
 ``python -P -B _sandbox_worker.py HOOKSPECS_PATH MEMORY_MB`` with a bare environment
 whose PYTHONPATH holds only a stand-in ``marketplace`` package (``sdk.py``: no
 Flask, no database). Before any module code runs it caps its own resources, moves
-the real stdout pipe to a private descriptor (fd 1 then points to /dev/null, so a
-module's prints can't corrupt the protocol) and confines itself
-(:mod:`marketplace.confine`: a user of its own when started as root, no new
-processes or threads, not dumpable). It runs the first version it is sent and
-refuses any other: module code of two versions in one process could patch each
-other and read or change each other's calls.
+the request and answer pipes from fds 0 and 1 to random descriptors above the 64 it
+may open later (0 and 1 then read and write /dev/null, so a module's prints can't
+corrupt the protocol), takes network and mount namespaces of its own (no network,
+a private tmpfs ``/tmp``) and confines itself (:mod:`marketplace.confine`: a user
+of its own when started as root, no new processes or threads, not dumpable). It
+runs the first version it is sent and refuses any other: module code of two
+versions in one process could patch each other and read or change each other's calls.
 
 Messages both ways are a 4-byte big-endian length and compact JSON. Request:
-``{sha256, hook, payload?, context, entry, bundle_dir, operations}``; answer:
-``{"ok": output}`` | ``{"error": type, "message": ...}`` |
-``{"module_error": reason, "message": ...}``. EOF on stdin ends the process.
+``{id, sha256, hook, payload?, context, entry, bundle_dir, operations}``; answer
+(carrying the request's ``id``): ``{"ok": output}`` | ``{"error": type, "message": ...}``
+| ``{"module_error": reason, "message": ...}``. EOF on stdin ends the process.
 """
 from __future__ import annotations
 
+import fcntl
 import importlib.util
 import json
 import os
+import random
 import resource
 import sys
 import types
 
-_dumps = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
+_dumps = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), allow_nan=False).encode
 LIFECYCLE = ("module_installed", "module_uninstalled", "module_health")
+MAX_ANSWER = 32 << 20                       # the host refuses longer answers (sandbox.py)
 _version: str | None = None                 # the one version this process runs (sha256)
 _pm = None                                  # its PluginManager, once imported
+_bundles = ("", "")                         # (the host's cache folder, a path reaching it here)
 
 
 def _limit(memory_mb: int) -> None:
@@ -40,14 +45,21 @@ def _limit(memory_mb: int) -> None:
         resource.setrlimit(res, (value, value))
 
 
-def _private_stdout() -> int:
-    """Keep the answer pipe on a private fd; fd 1 (and sys.stdout) go to /dev/null."""
-    answer_fd = os.dup(1)
-    devnull = os.open(os.devnull, os.O_WRONLY)
-    os.dup2(devnull, 1)
-    os.close(devnull)
+def _private_pipes() -> tuple[int, int]:
+    """The request and answer pipes on random descriptors in [64, 1024): ones no ``open``
+    here can return (RLIMIT_NOFILE becomes 64) and no scan of the low ones finds.
+    fds 0 and 1 (and sys.stdout) then read and write /dev/null."""
+    top = min(1024, resource.getrlimit(resource.RLIMIT_NOFILE)[0])
+    low = 64 if top > 80 else 3
+    pipes = []
+    for fd in (0, 1):
+        moved = fcntl.fcntl(fd, fcntl.F_DUPFD_CLOEXEC, random.randrange(low, max(low + 1, top - 2)))
+        devnull = os.open(os.devnull, os.O_RDWR)
+        os.dup2(devnull, fd)
+        os.close(devnull)
+        pipes.append(moved)
     sys.stdout = open(1, "w", encoding="utf-8", closefd=False)
-    return answer_fd
+    return pipes[0], pipes[1]
 
 
 def _forget_platform() -> None:
@@ -95,7 +107,11 @@ def _manager(job: dict, lifecycle: types.ModuleType):
     import pluggy
 
     name = f"govmarket_mod_{sha[:16]}"
-    pkg_dir = os.path.join(job["bundle_dir"], job["entry"])
+    host, here = _bundles            # the host's /tmp is hidden: reach its folder by descriptor
+    bundle_dir = job["bundle_dir"]
+    if bundle_dir.startswith(host + os.sep):
+        bundle_dir = here + bundle_dir[len(host):]
+    pkg_dir = os.path.join(bundle_dir, job["entry"])
     spec = importlib.util.spec_from_file_location(
         name, os.path.join(pkg_dir, "__init__.py"), submodule_search_locations=[pkg_dir])
     module = importlib.util.module_from_spec(spec)
@@ -140,37 +156,51 @@ def _answer(job: dict, lifecycle: types.ModuleType) -> dict:
 
 
 def _messages(fd: int):
-    """The requests arriving on ``fd``, one at a time (usually one read each)."""
-    buf = b""
+    """The requests arriving on ``fd``, one at a time (one read each unless large)."""
     while True:
-        while len(buf) < 4:
-            chunk = os.read(fd, 1 << 16)
-            if not chunk:
+        first = os.read(fd, 1 << 16)
+        while 0 < len(first) < 4:
+            more = os.read(fd, 4 - len(first))
+            first += more
+            if not more:
                 return
-            buf += chunk
-        end = 4 + int.from_bytes(buf[:4], "big")
-        while len(buf) < end:
-            chunk = os.read(fd, max(1 << 16, end - len(buf)))
-            if not chunk:
-                return
-            buf += chunk
-        yield json.loads(buf[4:end])
-        buf = buf[end:]
+        if not first:
+            return
+        end = int.from_bytes(first[:4], "big")
+        body = first[4:]
+        if len(body) < end:         # read the rest in place: no quadratic ``buf += chunk``
+            buf = bytearray(end)
+            buf[:len(body)] = body
+            view, got = memoryview(buf), len(body)
+            while got < end:
+                n = os.readv(fd, [view[got:]])
+                if not n:
+                    return
+                got += n
+            body = buf
+        yield json.loads(body)
 
 
-def _write(fd: int, answer: dict) -> None:
+def _write(fd: int, ident: object, answer: dict) -> None:
+    """Send ``answer`` tagged with its request's id; output JSON can't hold is a module error."""
     try:
-        body = _dumps(answer).encode()
-    except (TypeError, ValueError) as exc:
-        body = _dumps({"error": "NotJSON", "message": f"output is not JSON: {exc}"}).encode()
-    data = len(body).to_bytes(4, "big") + body
-    while data:
-        data = data[os.write(fd, data):]
+        body = _dumps({"id": ident, **answer}).encode()
+        if len(body) > MAX_ANSWER:
+            body = _dumps({"id": ident, "error": "AnswerTooLarge", "message": f"the output is "
+                           f"{len(body)} bytes of JSON, more than the {MAX_ANSWER >> 20} MB "
+                           "limit"}).encode()
+    except (TypeError, ValueError, RecursionError) as exc:     # NaN, lone surrogates, objects
+        body = _dumps({"id": ident, "error": "NotJSON",
+                       "message": f"output is not JSON: {str(exc)[:500]}"}).encode()
+    view = memoryview(len(body).to_bytes(4, "big") + body)
+    while view:
+        view = view[os.write(fd, view):]
 
 
 def main(hookspecs_path: str, memory_mb: str) -> int:
     """Serve hook calls until the parent closes the pipe."""
-    answer_fd = _private_stdout()
+    global _bundles
+    request_fd, answer_fd = _private_pipes()
     import pluggy  # noqa: F401 - loaded before the limits and the privilege drop
     import marketplace.sdk  # noqa: F401 - the stand-in package's sdk
 
@@ -181,11 +211,14 @@ def main(hookspecs_path: str, memory_mb: str) -> int:
         k: v for k, v in vars(specs.ModuleLifecycleSpec).items() if k in LIFECYCLE})
     confine = _load_confine()
     _forget_platform()
+    _bundles = (os.getcwd(), f"/proc/self/fd/{os.open('.', os.O_RDONLY | os.O_DIRECTORY)}")
     _limit(int(memory_mb))
-    confine.confine()
-    for job in _messages(0):
+    private_tmp = confine.isolate()
+    host_tmp = os.environ.get("TMPDIR")          # the host's private folder, when no tmpfs
+    confine.confine(writable=(host_tmp,) if host_tmp and not private_tmp else ())
+    for job in _messages(request_fd):
         answer = _answer(job, lifecycle)
-        _write(answer_fd, answer)
+        _write(answer_fd, job.get("id"), answer)
         if answer.get("recycle"):
             return 0            # state after MemoryError/SystemExit is suspect: start afresh
     return 0                    # the parent closed the pipe

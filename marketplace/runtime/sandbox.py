@@ -3,18 +3,25 @@
 Each web worker process gets its own pool (created lazily after gunicorn's fork,
 checked by pid) of ``SANDBOX_PROCESSES`` children running ``_sandbox_worker.py``
 with a bare environment (no platform secrets), an address-space cap of
-``SANDBOX_MEMORY_MB``, and the confinement of :mod:`marketplace.confine` (as root,
-a uid of its own per sandbox; never a new process or thread).
-A call takes an idle sandbox, writes one length-prefixed JSON request and waits
-on the pipe with ``select`` up to the time limit. Too late: the sandbox's whole
-process group is SIGKILLed, a fresh one started, and :class:`ModuleTimeout`
-raised. A sandbox that dies mid-call (memory limit, ``os._exit``) raises
-:class:`ModuleCrashed` and is replaced. Platform files: when running as root,
+``SANDBOX_MEMORY_MB``, no network and a private ``/tmp`` (:func:`marketplace.confine.isolate`;
+``TMPDIR`` is a folder of its own, deleted when it is killed, where that can't be had)
+and the confinement of :mod:`marketplace.confine` (as root, a uid of its own per
+sandbox; never a new process or thread).
+A call takes an idle sandbox, writes one length-prefixed JSON request carrying a
+fresh random id and waits on the pipe with ``select`` up to the time limit. The
+answer must be exactly one frame of strict JSON (:mod:`marketplace.jsonio`) of at most
+``MAX_ANSWER`` bytes carrying that id, with nothing before the request or after it:
+anything else means module code wrote on the pipe itself, so the sandbox is killed
+and :class:`ModuleCrashed` raised (a caller never receives another call's answer).
+Too late: the sandbox's whole process group is SIGKILLed, a fresh one started, and
+:class:`ModuleTimeout` raised. A sandbox that dies mid-call (memory limit, ``os._exit``)
+raises :class:`ModuleCrashed` and is replaced. Platform files: when running as root,
 :func:`marketplace.confine.protect_platform_files` makes the instance folder 0700
 and the secret key and SQLite files 0600 so sandboxes cannot read them.
 """
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 import select
@@ -23,17 +30,21 @@ import signal
 import subprocess
 import sys
 import threading
+import tempfile
 import time
 from collections import deque
 from pathlib import Path
 from typing import Any
 
+from marketplace import jsonio
 from marketplace.sdk import Context, ModuleError
 
 WORKER = Path(__file__).with_name("_sandbox_worker.py")
 HOOKSPECS = Path(__file__).resolve().parents[1] / "hookspecs.py"
 SDK = Path(__file__).resolve().parents[1] / "sdk.py"
-MAX_ANSWER = 32 << 20
+MAX_ANSWER = 32 << 20                   # bytes of an answer's JSON (the worker's limit too)
+PIPE_BYTES = 1 << 20                    # pipe buffers (Linux's default unprivileged maximum)
+_F_SETPIPE_SZ = 1031
 _dumps = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
 LIFECYCLE = ("module_installed", "module_uninstalled", "module_health")
 
@@ -120,50 +131,96 @@ class Sandbox:
     """
 
     def __init__(self, root: Path, memory_mb: int) -> None:
+        self.tmp = tempfile.mkdtemp(prefix="tmp-", dir=root)    # TMPDIR where no tmpfs /tmp
         env = {"PATH": os.environ.get("PATH", os.defpath), "LANG": "C.UTF-8",
-               "PYTHONIOENCODING": "utf-8", "PYTHONPATH": str(standin_package(root))}
-        self.proc = subprocess.Popen(
-            [sys.executable, "-P", "-B", str(WORKER), str(HOOKSPECS), str(memory_mb)],
-            stdin=subprocess.PIPE, stdout=subprocess.PIPE, env=env, cwd=root,
-            start_new_session=True, bufsize=0)
+               "PYTHONIOENCODING": "utf-8", "PYTHONPATH": str(standin_package(root)),
+               "TMPDIR": self.tmp}
+        try:
+            self.proc = subprocess.Popen(
+                [sys.executable, "-P", "-B", str(WORKER), str(HOOKSPECS), str(memory_mb)],
+                stdin=subprocess.PIPE, stdout=subprocess.PIPE, env=env, cwd=root,
+                start_new_session=True, bufsize=0)
+        except BaseException:
+            shutil.rmtree(self.tmp, ignore_errors=True)
+            raise
         self.wfd, self.rfd = self.proc.stdin.fileno(), self.proc.stdout.fileno()
+        for fd in (self.wfd, self.rfd):         # fewer, larger reads for large answers
+            try:
+                fcntl.fcntl(fd, _F_SETPIPE_SZ, PIPE_BYTES)
+            except OSError:
+                pass
         self.owner: str | None = None
         self.ready = False                      # its version is imported: no bundle to send
+        self.ended = False                      # it exited after its last answer
 
     def call(self, request: dict, timeout: float) -> dict:
-        """Send one request and wait at most ``timeout`` seconds for its answer."""
+        """Send one request and wait at most ``timeout`` seconds for its answer (same id)."""
         if self.wfd < 0:
             raise ModuleCrashed("no sandbox process could be started")
+        ident = request["id"] = os.urandom(8).hex()
+        if _readable(self.rfd, 0):              # written by module code between calls (or EOF)
+            self._check(len(os.read(self.rfd, 1)))
+            raise ModuleCrashed("the sandbox broke the answer protocol (bytes before the request)")
         data = _dumps(request).encode()
         try:
-            data = len(data).to_bytes(4, "big") + data
-            while data:
-                data = data[os.write(self.wfd, data):]
+            view = memoryview(len(data).to_bytes(4, "big") + data)
+            while view:
+                view = view[os.write(self.wfd, view):]
         except OSError:
             raise ModuleCrashed("the sandbox process is gone") from None
-        deadline = time.monotonic() + timeout
-        buf, end = b"", None
-        while end is None or len(buf) < end:
-            left = deadline - time.monotonic()
-            if left <= 0 or not select.select((self.rfd,), (), (), left)[0]:
-                raise ModuleTimeout(f"no answer within {timeout:g} s")
-            chunk = os.read(self.rfd, 1 << 16)
-            if not chunk:
-                raise ModuleCrashed(self._death())
-            buf += chunk
-            if end is None and len(buf) >= 4:
-                end = 4 + int.from_bytes(buf[:4], "big")
-                if end > MAX_ANSWER:
-                    raise ModuleCrashed("the module's answer is larger than 32 MB")
+        body = self._receive(time.monotonic() + timeout, timeout)
         try:
-            if len(buf) > end:
-                raise ValueError("bytes after the answer")
-            answer = json.loads(buf[4:end])
-            if not isinstance(answer, dict):
-                raise ValueError("not an object")
-        except ValueError as exc:       # module code wrote on the answer pipe itself
-            raise ModuleCrashed(f"the sandbox broke the answer protocol ({exc})") from None
+            answer = jsonio.loads(body, "the module's answer")
+        except jsonio.JSONRefused as exc:
+            raise ModuleCrashed(exc.message) from None
+        if not isinstance(answer, dict) or answer.get("id") != ident:
+            raise ModuleCrashed("the sandbox broke the answer protocol (an answer that is not "
+                                "the one to this request)")
         return answer
+
+    def _receive(self, deadline: float, timeout: float) -> bytes | bytearray:
+        """The body of one answer frame; the whole answer and nothing after it."""
+        first = self._read(1 << 16, deadline, timeout)
+        while len(first) < 4:
+            first += self._read(4 - len(first), deadline, timeout)
+        size = int.from_bytes(first[:4], "big")
+        if size > MAX_ANSWER:
+            raise ModuleCrashed(f"the module's answer is larger than {MAX_ANSWER >> 20} MB")
+        body: bytes | bytearray = first[4:]
+        if len(body) < size:        # the rest straight into place: no quadratic ``buf += chunk``
+            buf = bytearray(size)
+            buf[:len(body)] = body
+            view, got = memoryview(buf), len(body)
+            while got < size:
+                self._wait(deadline, timeout)
+                got += self._check(os.readv(self.rfd, [view[got:]]))
+            body = buf
+        if len(body) > size or _readable(self.rfd, 0) and self._stray():
+            raise ModuleCrashed("the sandbox broke the answer protocol (bytes after the answer)")
+        return body
+
+    def _stray(self) -> bool:
+        """Whether readable means bytes (else it ended after answering: replace it)."""
+        if os.read(self.rfd, 1):
+            return True
+        self.ended = True
+        return False
+
+    def _wait(self, deadline: float, timeout: float) -> None:
+        left = deadline - time.monotonic()
+        if left <= 0 or not _readable(self.rfd, left):
+            raise ModuleTimeout(f"no answer within {timeout:g} s")
+
+    def _read(self, size: int, deadline: float, timeout: float) -> bytes:
+        self._wait(deadline, timeout)
+        chunk = os.read(self.rfd, size)
+        self._check(len(chunk))
+        return chunk
+
+    def _check(self, count: int) -> int:
+        if not count:
+            raise ModuleCrashed(self._death())
+        return count
 
     def _death(self) -> str:
         """Words for how the sandbox ended."""
@@ -191,6 +248,7 @@ class Sandbox:
                 pass
         self.proc.wait()
         self.wfd = self.rfd = -1
+        shutil.rmtree(self.tmp, ignore_errors=True)
 
 
 class SandboxPool:
@@ -242,7 +300,7 @@ class SandboxPool:
             answer = box.call(request, timeout - (time.monotonic() - started))
             if "ok" in answer or "module_error" in answer:
                 box.ready = True                # it imported the version
-            if answer.get("recycle"):           # it exits after MemoryError/SystemExit
+            if answer.get("recycle") or box.ended:      # it exits after MemoryError/SystemExit
                 box.kill()
                 box = self._fresh(box)
         except BaseException:
@@ -265,6 +323,11 @@ class SandboxPool:
         with self._ready:
             while self._idle:
                 self._idle.pop().kill()
+
+
+def _readable(fd: int, wait: float) -> bool:
+    """Whether ``fd`` has bytes (or EOF) to read within ``wait`` seconds."""
+    return bool(select.select((fd,), (), (), wait)[0])
 
 
 def _result(answer: dict) -> Any:

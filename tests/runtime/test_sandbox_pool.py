@@ -107,18 +107,23 @@ def spawn(payload, context):
 
 @hookimpl
 def garble(payload, context):
-    """Write an empty frame on the sandbox's own answer pipe, then answer as usual."""
+    """Write an empty frame on the sandbox's own answer pipe, then answer as usual.
+
+    ``scan``: look among the descriptors a process may open (0-63); ``proc``: list them all."""
     import fcntl
     import stat
 
-    for fd in range(3, 64):
+    fds = range(64) if payload["via"] == "scan" else [int(n) for n in os.listdir("/proc/self/fd")]
+    found = 0
+    for fd in fds:
         try:
             if (stat.S_ISFIFO(os.fstat(fd).st_mode)
                     and fcntl.fcntl(fd, fcntl.F_GETFL) & os.O_ACCMODE == os.O_WRONLY):
                 os.write(fd, bytes(4))
+                found += 1
         except OSError:
             pass
-    return {"text": "garbled"}
+    return {"text": "garbled", "found": found}
 
 
 @hookimpl
@@ -241,14 +246,15 @@ def test_environment_is_scrubbed_and_platform_files_are_out_of_reach(app, rogue)
     url = app.config["DATABASE_URL"]
     files = [url[len("sqlite:///"):]] if url.startswith("sqlite:///") else []
     found = rogue.invoke("rogue-mod", "snoop", {"files": files}).json
-    assert set(found["env"]) <= {"PATH", "LANG", "PYTHONIOENCODING", "PYTHONPATH", "HOME", "PWD"}
+    assert set(found["env"]) <= {"PATH", "LANG", "PYTHONIOENCODING", "PYTHONPATH", "HOME", "PWD",
+                                 "TMPDIR"}
     assert not [k for k in found["env"] if k.startswith(("MARKETPLACE_", "STRIPE_"))]
     assert "ModuleNotFoundError" in found["db_module"]
     assert found["memory"] == 512 << 20
     if os.getuid() == 0:
         assert found["uid"] != 0
-        for path in files:
-            assert found[path] == "PermissionError"
+        for path in files:              # (not found: the file is in the host's /tmp, hidden)
+            assert found[path] in ("PermissionError", "FileNotFoundError")
 
 
 def test_module_can_start_no_process_or_thread(rogue):
@@ -261,11 +267,17 @@ def test_module_can_start_no_process_or_thread(rogue):
 
 def test_a_module_writing_on_the_answer_pipe_gets_502_not_a_spinning_gateway(rogue):
     box = ThreadPoolExecutor(1)
-    reply = box.submit(rogue.invoke, "rogue-mod", "garble", {}).result(timeout=10)
+    reply = box.submit(rogue.invoke, "rogue-mod", "garble", {"via": "proc"}).result(timeout=10)
     box.shutdown()
     assert (reply.status_code, reply.json["error"]) == (502, "module_error")
     assert "answer protocol" in reply.json["message"]
     assert _echo(rogue, "after")["text"] == "after"       # its sandbox was replaced
+
+
+def test_the_answer_pipe_is_not_among_the_descriptors_a_module_can_open(rogue):
+    reply = rogue.invoke("rogue-mod", "garble", {"via": "scan"})
+    assert reply.status_code == 200 and reply.json == {"text": "garbled", "found": 0}
+    assert _echo(rogue, "after")["text"] == "after"
 
 
 def test_a_module_never_shares_its_process_with_another_module(app, rogue, catalog, hangzhou):

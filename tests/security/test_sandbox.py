@@ -242,7 +242,7 @@ def test_module_cannot_read_platform_secrets_or_other_tenants_data(arena):
                       {"file": db_file})
     found = answer.json()
     if db_file and os.getuid() == 0:                   # each sandbox runs as a user of its own
-        assert found["file"] == "PermissionError"
+        assert found["file"] in ("PermissionError", "FileNotFoundError")   # or hidden in /tmp
     assert found.get("secret_key") is None and found.get("database_url") is None
     assert found.get("stripe") is None and found["marketplace"] == []
     assert world.emails["other_adopter"] not in found.get("emails", [])
