@@ -64,14 +64,15 @@ def spec() -> dict:
         "/api/v1/jurisdictions": {"get": _op("Registered jurisdictions", None, _resp("list", obj))},
         "/api/v1/tokens": {
             "get": _op("The caller's tokens", "read", _resp("list", obj, 401, 403)),
-            "post": _op("Issue a token (secret shown once)", "read", _resp("token", obj, 400, 401, 403),
+            "post": _op("Issue a token within the calling token's scopes (secret shown once)", "admin",
+                        _resp("token", obj, 400, 401, 403),
                         body={"type": "object", "properties": {
                             "name": {"type": "string"},
                             "scopes": {"type": "array", "items": {"enum": [
                                 "read", "publish", "install", "invoke", "usage", "admin"]}}}},
                         created=True)},
         "/api/v1/tokens/{token_id}": {"delete": _op(
-            "Revoke a token", "read", _resp("revoked", obj, 401, 403, 404),
+            "Revoke a token", "admin", _resp("revoked", obj, 401, 403, 404),
             params=[_path("token_id", {"type": "integer"})])},
         "/api/v1/modules": {
             "get": _op("Search the catalogue", None, _resp("page of modules", {
