@@ -30,6 +30,10 @@ MAX_ENTRIES = 2000
 MAX_RATIO = 100                          # deflate of real source is < 20x; zeros give ~1000x
 RATIO_FLOOR = 1024 * 1024                # small files may compress well without harm
 MAX_DETAILS = 100
+MAX_NAME_PART = 255                      # bytes of one path component (NAME_MAX)
+MAX_NAME = 1024                          # bytes of a whole entry name, well below PATH_MAX
+MAX_TEXT = 1024 * 1024                   # manifest.toml and README.md
+MAX_DEPTH = 64                           # nesting of tables and arrays, as for request JSON
 ZIP_EPOCH = (1980, 1, 1, 0, 0, 0)
 SKIP_DIRS = {"__pycache__", "tests"}
 SKIP_SUFFIXES = (".pyc", ".pyo")
@@ -69,7 +73,10 @@ def _fail(where: str, message: str, code: str) -> BundleError:
 def parse_toml(text: str, filename: str = "manifest.toml") -> dict[str, Any]:
     """Parse TOML text; a syntax error becomes a BundleError located by line and column."""
     try:
-        return tomllib.loads(text)
+        data = tomllib.loads(text)
+    except RecursionError:          # tomllib recurses once per nested inline table or array
+        raise _fail(filename, f"tables and arrays nest deeper than {MAX_DEPTH} levels",
+                    "too_deep") from None
     except tomllib.TOMLDecodeError as exc:
         msg = str(exc)
         m = re.search(r"\(at line (\d+), column (\d+)\)", msg)
@@ -77,6 +84,24 @@ def parse_toml(text: str, filename: str = "manifest.toml") -> dict[str, Any]:
             f"{filename}: line {text.rstrip(chr(10)).count(chr(10)) + 1} (end of file)"
         reason = re.sub(r" ?\(at [^)]*\)$", "", msg)
         raise _fail(where, f"TOML syntax error: {reason}", "toml_syntax") from None
+    if (deep := _too_deep(data)) is not None:
+        raise _fail(f"{filename}: {deep}", f"tables and arrays nest deeper than {MAX_DEPTH} "
+                    "levels", "too_deep")
+    return data
+
+
+def _too_deep(value: Any) -> str | None:
+    """Where ``value`` nests deeper than MAX_DEPTH (iteratively: no recursion to exhaust)."""
+    stack = [(value, 0, "")]
+    while stack:
+        item, level, at = stack.pop()
+        if level > MAX_DEPTH:
+            return at or "(root)"
+        if isinstance(item, dict):
+            stack += [(v, level + 1, f"{at}.{k}" if at else str(k)) for k, v in item.items()]
+        elif isinstance(item, list):
+            stack += [(v, level + 1, f"{at}[{i}]") for i, v in enumerate(item)]
+    return None
 
 
 @dataclass
@@ -137,6 +162,10 @@ def _name_problem(info: zipfile.ZipInfo) -> str | None:
         return "path escapes the bundle ('..')"
     if any(p in ("", ".") for p in parts):
         return "empty or '.' path component"
+    if len(name.encode("utf-8", "surrogateescape")) > MAX_NAME:
+        return f"path longer than {MAX_NAME} bytes"
+    if any(len(p.encode("utf-8", "surrogateescape")) > MAX_NAME_PART for p in parts):
+        return f"a path component is longer than {MAX_NAME_PART} bytes"
     return None
 
 
@@ -163,6 +192,13 @@ def _check_entries(infos: list[zipfile.ZipInfo]) -> None:
             dupes.append(problem(f"bundle: {i.filename}", why, "duplicate_name"))
         seen.setdefault(key, i.filename)
     _stage(dupes)
+    files = {k for i in infos if not i.is_dir()
+             for k in [unicodedata.normalize("NFC", i.filename).casefold()]}
+    _stage([problem(f"bundle: {i.filename}", f"{'/'.join(parts[:n])!r} is a file, so it cannot "
+                    "also be a folder", "file_and_folder")
+            for i in infos for parts in [i.filename.rstrip("/").split("/")]
+            for n in [next((n for n in range(1, len(parts)) if unicodedata.normalize(
+                "NFC", "/".join(parts[:n])).casefold() in files), 0)] if n])
     _stage([problem(f"bundle: {i.filename}", "encrypted entries are not allowed", "encrypted")
             for i in infos if i.flag_bits & 0x1])
     _stage([problem(f"bundle: {i.filename}", f"uncompressed size {i.file_size} bytes exceeds "
@@ -248,6 +284,10 @@ def read_bundle(data: bytes) -> Bundle:
         hint = f" (found {nested[0]}; zip the folder's contents, or use build_bundle)" \
             if nested else ""
         raise _fail("bundle: manifest.toml", f"missing at the bundle root{hint}", "no_manifest")
+    for name in ("manifest.toml", "README.md"):
+        if name in files and files[name].file_size > MAX_TEXT:
+            raise _fail(f"bundle: {name}", f"{files[name].file_size} bytes; at most {MAX_TEXT}",
+                        "too_large")
     text = _decode(lazy["manifest.toml"], "manifest.toml")
     readme = _decode(lazy["README.md"], "README.md") if "README.md" in files else None
     return Bundle(sha256=hashlib.sha256(data).hexdigest(), size=len(data), names=tuple(files),

@@ -21,9 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from jsonschema import Draft202012Validator
-
-from marketplace import confine
+from marketplace import confine, schemas
 from marketplace.catalog.bundle import (Bundle, BundleError, extract_to, folder_files, parse_toml,
                                         read_bundle)
 from marketplace.catalog.manifest import Manifest, load_manifest, schema_path, validate_manifest
@@ -80,9 +78,13 @@ def _difference(expected: Any, actual: Any, contains: bool, path: tuple = ()) ->
     return None if same else f"{at}: expected {_json(expected)}, got {_json(actual)}"
 
 
-def _schema_errors(validator: Draft202012Validator, value: Any, what: str) -> list[str]:
+def _schema_errors(validator: Any, value: Any, what: str) -> list[str]:
+    try:
+        found = sorted(validator.iter_errors(value), key=str)[:5]
+    except RecursionError:
+        return [f"is nested too deeply to check against the {what} schema"]
     return [f"does not match the {what} schema at {schema_path(e.absolute_path) or '(root)'}: "
-            f"{e.message}" for e in sorted(validator.iter_errors(value), key=str)[:5]]
+            f"{e.message}" for e in found]
 
 
 def _job(manifest: Manifest, root: Path, tmp: Path, memory_mb: int, timeout: float,
@@ -90,7 +92,8 @@ def _job(manifest: Manifest, root: Path, tmp: Path, memory_mb: int, timeout: flo
     """The worker's job; example inputs that break their schema are reported, not run."""
     operations = []
     for op in manifest.operations:
-        validator, runnable = Draft202012Validator(op.input_schema), []
+        validator = schemas.validator(op.input_schema, op.schema_links.get("input"))
+        runnable = []
         for number, ex in enumerate(op.examples, start=1):
             problems = _schema_errors(validator, ex.input, "input")
             for message in problems:
@@ -177,7 +180,7 @@ def _worker_file(path: Path, owner: int, limit: int) -> str | None:
 _LOCATED = {"type": "array", "items": {"type": "object", "required": ["where", "message"],
                                         "properties": {"where": {"type": "string"},
                                                        "message": {"type": "string"}}}}
-REPORT = Draft202012Validator({"type": "object", "properties": {
+REPORT = schemas.validator({"type": "object", "properties": {
     "errors": _LOCATED, "warnings": _LOCATED,
     "hookimpls": {"type": "array", "items": {"type": "string"}},
     "results": {"type": "array", "items": {"type": "object", "required": [
@@ -241,7 +244,9 @@ def _judge(manifest: Manifest, answer: dict[str, Any], report: CheckReport) -> N
         example = op.examples[item["number"] - 1]
         where = f"operation {op.name}: example {item['number']} output"
         report.examples_run += 1
-        problems = _schema_errors(Draft202012Validator(op.output_schema), item["output"], "output")
+        problems = _schema_errors(schemas.validator(op.output_schema,
+                                                    op.schema_links.get("output")),
+                                  item["output"], "output")
         if not problems:
             diff = _difference(example.expected, item["output"], example.match == "contains")
             if diff:
@@ -295,8 +300,10 @@ def check_module(source: bytes | Bundle | str | os.PathLike[str], manifest: Mani
 
 
 def implements_signature(manifest: Manifest) -> str:
-    """Canonical JSON of the interface: operation names with input/output schemas, sorted."""
-    ops = sorted(({"name": op.name, "input": op.input_schema, "output": op.output_schema}
+    """Canonical JSON of the interface: operation names with input/output schemas (and the
+    bundle files their refs reach, which are part of them), sorted."""
+    ops = sorted(({"name": op.name, "input": op.input_schema, "output": op.output_schema,
+                   **({"links": op.schema_links} if getattr(op, "schema_links", None) else {})}
                   for op in manifest.operations), key=lambda op: op["name"])
     return json.dumps({"operations": ops}, sort_keys=True, ensure_ascii=False,
                       separators=(",", ":"))
@@ -323,3 +330,5 @@ def compare_interfaces(a_sig: str, b_sig: str) -> list[str]:
             out += [f"operation {name}: {part} schema differs at {p}"
                     for p in _paths(a[name][part], b[name][part])]
     return out
+        out += [f"operation {name}: schema files its $refs reach differ at {p}"
+                for p in _paths(a[name].get("links", {}), b[name].get("links", {}))]

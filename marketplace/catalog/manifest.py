@@ -6,15 +6,15 @@ Validation collects *all* problems, each located (``manifest.toml: module.versio
 """
 from __future__ import annotations
 
-import json
 import keyword
+import math
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from jsonschema import Draft202012Validator
 
+from marketplace import jsonio, schemas
 from marketplace.catalog.bundle import Bundle, BundleError, parse_toml, problem
 
 NAME_RE = re.compile(r"[a-z][a-z0-9-]{1,62}[a-z0-9]")
@@ -42,6 +42,9 @@ _MODULE_KEYS = {"name", "version", "title", "summary", "summary_en", "category",
                 "source_license", "implements", "tags"}
 _OPERATION_KEYS = {"name", "summary", "units", "input", "output", "examples"}
 _TOP_KEYS = {"module", "operations", "terms"}
+MAX_UNITS = 10 ** 9                 # DESIGN §12: units are an int 0 ≤ u ≤ 10⁹
+MAX_NUMBER = 10 ** 12               # any other count in the terms (free_units, up_to)
+MAX_JSON_INT = 2 ** 63 - 1          # what every store and client reads back exactly
 
 
 @dataclass(frozen=True)
@@ -63,6 +66,7 @@ class Operation:
     input_schema: dict[str, Any]
     output_schema: dict[str, Any]
     examples: tuple[Example, ...] = ()
+    schema_links: dict[str, Any] = field(default_factory=dict, compare=False)  # see schemas.link
 
 
 @dataclass(frozen=True)
@@ -104,6 +108,19 @@ def schema_path(parts: Any) -> str:
     return out
 
 
+_NOT_JSON = "not a JSON value: quote TOML dates and times; no nan/inf; integers within ±2⁶³"
+
+
+def _numbers(value: Any, path: str) -> list[tuple[str, int | float]]:
+    """Every number in a TOML value, with where it is (booleans are not numbers)."""
+    if isinstance(value, dict):
+        return [n for k, v in value.items() for n in _numbers(v, f"{path}.{k}")]
+    if isinstance(value, list):
+        return [n for i, v in enumerate(value) for n in _numbers(v, f"{path}[{i}]")]
+    return [(path, value)] if isinstance(value, (int, float)) and not isinstance(value, bool) \
+        else []
+
+
 def _json_problem(value: Any, path: str = "") -> str | None:
     """Where a TOML value is not plain JSON (dates, times), or None."""
     if isinstance(value, dict):
@@ -111,6 +128,10 @@ def _json_problem(value: Any, path: str = "") -> str | None:
     if isinstance(value, list):
         return next((p for i, v in enumerate(value) if (p := _json_problem(v, f"{path}[{i}]"))),
                     None)
+    if isinstance(value, int) and not isinstance(value, bool) and abs(value) > MAX_JSON_INT:
+        return path or "(value)"
+    if isinstance(value, float) and not math.isfinite(value):
+        return path or "(value)"
     if value is None or isinstance(value, (str, int, float, bool)):
         return None
     return path or "(value)"
@@ -185,9 +206,10 @@ class _Checker:
         out["tags"] = tuple(tags)
         return out
 
-    def schema(self, value: Any, where: str) -> dict[str, Any] | None:
-        """An inline table or a bundle-relative .json path, checked against 2020-12."""
-        file, label = "manifest.toml", where
+    def schema(self, value: Any, where: str) -> tuple[dict[str, Any], dict[str, Any]] | None:
+        """An inline table or a bundle-relative .json path, checked against 2020-12, its refs
+        resolved inside the bundle and its patterns under RE2: ``(schema, links)``."""
+        file, label, path = "manifest.toml", where, None
         if isinstance(value, str):
             parts = value.split("/")
             if value.startswith("/") or "\\" in value or ".." in parts:
@@ -197,26 +219,26 @@ class _Checker:
                 self.add(where, f"schema file {value!r} not found in the bundle")
                 return None
             try:
-                value = json.loads(self.files[value].decode("utf-8-sig"))
-            except UnicodeDecodeError:
-                self.add("", "not UTF-8", file=value)
+                raw = self.files[value]
+                value, path = jsonio.loads(raw[3:] if raw.startswith(b"\xef\xbb\xbf") else raw,
+                                           where=value), value
+            except jsonio.JSONRefused as exc:
+                why = exc.details[0]["message"]
+                at = re.search(r": line (\d+) column (\d+) \(char \d+\)$", why)
+                self.add(f"line {at[1]}, column {at[2]}" if at else "", "invalid JSON: " +
+                         (why[:at.start()] if at else why), file=value)
                 return None
-            except json.JSONDecodeError as exc:
-                self.add(f"line {exc.lineno}, column {exc.colno}", f"invalid JSON: {exc.msg}",
-                         file=value)
-                return None
-            file, label = "/".join(parts), ""
+            file, label = path, ""
         elif value is None:
             self.add(where, "required: an inline table or a path to a JSON Schema file")
             return None
         elif (bad := _json_problem(value, where)) is not None:
-            self.add(bad, "TOML dates and times are not JSON; quote them")
+            self.add(bad, _NOT_JSON)
             return None
         if not isinstance(value, dict):
             self.add(label, f"a JSON Schema must be an object, got {_kind(value)}", file=file)
             return None
-        errors = sorted(Draft202012Validator(Draft202012Validator.META_SCHEMA).iter_errors(value),
-                        key=lambda e: list(map(str, e.absolute_path)))
+        errors = schemas.meta_errors(value)
         for err in errors:
             at = schema_path(err.absolute_path)
             loc = ".".join(p for p in (label, at) if p)
@@ -224,7 +246,12 @@ class _Checker:
                 "object, array, boolean or null)" if at.split(".")[-1] == "type" \
                 and isinstance(err.instance, str) else err.message
             self.add(loc, f"invalid JSON Schema: {hint}", file=file)
-        return None if errors else value
+        if errors:
+            return None
+        links, problems = schemas.link(value, self.files, path, f"{file}: {label}" if label
+                                       else file)
+        self.problems += [problem(at, message) for at, message in problems]
+        return None if problems else (value, links)
 
     def examples(self, value: Any, where: str) -> tuple[Example, ...]:
         if value is None:
@@ -246,7 +273,7 @@ class _Checker:
                 self.add(at, "give exactly one of output (exact match) or output_contains")
             bad = _json_problem(ex, at)
             if bad:
-                self.add(bad, "TOML dates and times are not JSON; quote them")
+                self.add(bad, _NOT_JSON)
             if "input" in ex and len(given) == 1 and not bad:
                 out.append(Example(ex["input"], ex[given[0]],
                                    "exact" if given[0] == "output" else "contains"))
@@ -275,12 +302,15 @@ class _Checker:
             seen.add(name)
             summary = self.string(op, "summary", where, required=False) or ""
             units = op.get("units", 1)
-            if not isinstance(units, int) or isinstance(units, bool) or units < 1:
-                self.add(f"{where}.units", f"must be an integer ≥ 1, got {units!r}")
-            schemas = [self.schema(op.get(k), f"{where}.{k}") for k in ("input", "output")]
+            if not isinstance(units, int) or isinstance(units, bool) or not 1 <= units <= MAX_UNITS:
+                self.add(f"{where}.units", f"must be an integer from 1 to {MAX_UNITS:,}, got "
+                         f"{units!r:.40}")
+            found = [self.schema(op.get(k), f"{where}.{k}") for k in ("input", "output")]
             examples = self.examples(op.get("examples"), f"{where}.examples")
-            if name and None not in schemas:
-                ops.append(Operation(name, summary, units, schemas[0], schemas[1], examples))
+            if name and None not in found:
+                links = {k: link for k, (_, link) in zip(("input", "output"), found) if link}
+                ops.append(Operation(name, summary, units, found[0][0], found[1][0], examples,
+                                     links))
         return ops
 
     def terms(self, value: Any) -> dict[str, Any]:
@@ -291,6 +321,9 @@ class _Checker:
             return {}
         for where, message in validate_terms(value):
             self.add(where, message)
+        for where, number in _numbers(value, "terms"):
+            if not 0 <= number <= MAX_NUMBER:
+                self.add(where, f"must be between 0 and {MAX_NUMBER:,}, got {number!r:.40}")
         return dict(value) if isinstance(value, dict) else {}
 
 

@@ -101,6 +101,9 @@ class Operation(Base):
     input_schema: Mapped[dict] = mapped_column(JSONType, default=dict)
     output_schema: Mapped[dict] = mapped_column(JSONType, default=dict)
     examples: Mapped[list] = mapped_column(JSONType, default=list)
+    # the bundle schema files input/output refs reach ({"input": {"base", "resources"}}):
+    # stored at publish so no schema is ever fetched afterwards
+    schema_links: Mapped[dict] = mapped_column(JSONType, default=dict, server_default="{}")
 
     version: Mapped[ModuleVersion] = relationship(back_populates="operations")
 

@@ -141,7 +141,8 @@ def _write_version(session: Session, module: Module | None, manifest: Manifest, 
         reviewed_at=stamp if state == "published" else None)
     version.operations = [
         Operation(name=op.name, summary=op.summary, units=op.units, input_schema=op.input_schema,
-                  output_schema=op.output_schema, examples=[_example_json(e) for e in op.examples])
+                  output_schema=op.output_schema, examples=[_example_json(e) for e in op.examples],
+                  schema_links=op.schema_links)
         for op in manifest.operations]
     session.add(version)
     session.flush()

@@ -5,13 +5,14 @@ import threading
 from typing import Any, Callable
 
 import sqlalchemy as sa
-from jsonschema import Draft202012Validator
+from referencing.exceptions import Unresolvable
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Session
 
 from marketplace.accounts.models import Jurisdiction
 from marketplace.catalog.models import Module, ModuleVersion, Operation
+from marketplace import schemas
 from marketplace.catalog.manifest import schema_path
 from marketplace.runtime.models import Installation, QuotaCounter, RouteGeneration
 
@@ -64,14 +65,23 @@ def operation_names(session: Connection | Session, version_id: int) -> list[str]
     return list(session.scalars(sa.select(_O.c.name).where(_O.c.version_id == version_id)))
 
 
-def _checker(schema: dict) -> Check:
-    """A reusable validator returning located problems (empty when valid)."""
-    validator = Draft202012Validator(schema)
+def _checker(schema: dict, links: dict | None) -> Check:
+    """A reusable validator returning located problems (empty when valid).
+
+    Built by :func:`marketplace.schemas.validator`: refs stay inside the stored bundle
+    files and patterns run on RE2, so a call never fetches and never backtracks.
+    """
+    validator = schemas.validator(schema, links)
 
     def check(value: Any) -> list:
-        if validator.is_valid(value):
-            return []
-        errors = sorted(validator.iter_errors(value), key=lambda e: list(map(str, e.absolute_path)))
+        try:
+            if validator.is_valid(value):
+                return []
+            errors = list(schemas.errors(validator, value))
+        except RecursionError:      # input nested deeper than the schema can follow
+            return [{"where": "(root)", "message": "nested too deeply to check"}]
+        except Unresolvable:        # published before refs were checked: never fetched now
+            return [{"where": "(root)", "message": "the schema refers outside its bundle"}]
         return [{"where": schema_path(e.absolute_path) or "(root)", "message": e.message}
                 for e in errors[:MAX_DETAILS]]
     return check
@@ -88,9 +98,11 @@ def validators_for(session: Connection | Session, op_id: int, sha256: str, name:
     """
     found = _validators.get((sha256, name))
     if found is None:
-        row = session.execute(sa.select(_O.c.input_schema, _O.c.output_schema)
+        row = session.execute(sa.select(_O.c.input_schema, _O.c.output_schema, _O.c.schema_links)
                               .where(_O.c.id == op_id)).one()
-        found = (_checker(row.input_schema), _checker(row.output_schema))
+        links = row.schema_links or {}
+        found = (_checker(row.input_schema, links.get("input")),
+                 _checker(row.output_schema, links.get("output")))
         with _lock:
             _validators[(sha256, name)] = found
     return found

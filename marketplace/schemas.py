@@ -1,0 +1,300 @@
+"""Module JSON Schemas: the one place that checks them and builds their validators (DESIGN §12).
+
+Schemas are data, never fetched. ``$ref`` resolves inside the bundle only: a
+relative ref is read against the referring file's place in the bundle (an
+inline manifest schema sits at the bundle root), so ``"common.json#/defs/x"``
+in ``schemas/a.json`` is ``schemas/common.json``. At publish :func:`link`
+loads those files and returns them with the schema (``Linked``, stored with
+the operation); every validator is built by :func:`validator` on a registry
+that holds just them and retrieves nothing. Regular expressions run on RE2 —
+``pattern``, ``patternProperties`` and the property names
+``additionalProperties`` / ``unevaluatedProperties`` test against them — so
+matching is linear in the input whatever the pattern.
+"""
+from __future__ import annotations
+
+import functools
+import types
+from typing import Any, Callable, Iterator, Mapping
+from urllib.parse import unquote
+
+import re2
+from jsonschema import Draft202012Validator, _keywords, _utils, validators
+from referencing import Registry, Resource
+from referencing.exceptions import Unresolvable
+from referencing.jsonschema import DRAFT202012
+
+from marketplace import jsonio
+
+BUNDLE = "https://bundle.invalid/"     # a name for bundle files; .invalid never resolves
+META = {"https://json-schema.org/draft/2020-12/schema",
+        "https://json-schema.org/draft/2020-12/schema#"}
+MAX_PROBLEMS = 20
+Linked = dict        # {"base": URI of the schema, "resources": {URI: contents}}; {} = self-contained
+
+
+class Refused(LookupError):
+    """A ref that would leave the bundle (or name a file it does not hold)."""
+
+
+def _re2_options() -> re2.Options:
+    options = re2.Options()
+    options.log_errors = False          # a refused pattern is reported, not logged to stderr
+    options.max_mem = 8 << 20
+    return options
+
+
+_OPTIONS = _re2_options()
+
+
+@functools.lru_cache(maxsize=4096)
+def compile_pattern(pattern: str) -> Any:
+    """``pattern`` compiled by RE2 (linear-time matching); ``re2.error`` if RE2 cannot run it."""
+    return re2.compile(pattern, _OPTIONS)
+
+
+class _LinearRe:
+    """Stands in for the ``re`` module inside jsonschema's keyword functions."""
+
+    @staticmethod
+    def search(pattern: str, string: str) -> Any:
+        """RE2 search; the pattern was compiled under RE2 at publish."""
+        return compile_pattern(pattern).search(string)
+
+
+def _copy(func: Callable, **names: Any) -> Callable:
+    """jsonschema keyword code ``func`` with some of its globals replaced (``re`` by RE2).
+
+    Copying keeps jsonschema's exact semantics; it fails at import if the names are
+    no longer used, so a jsonschema upgrade cannot silently bring back ``re``.
+    """
+    if not set(names) <= set(func.__code__.co_names):
+        raise RuntimeError(f"jsonschema's {func.__name__} changed: review marketplace/schemas.py")
+    scope = {**func.__globals__, **names}
+    copy = types.FunctionType(func.__code__, scope, func.__name__, func.__defaults__,
+                              func.__closure__)
+    scope[func.__name__] = copy          # its recursive calls reach the copy too
+    return copy
+
+
+def _keyword_table() -> dict[str, Callable]:
+    """The four keywords that match regular expressions, on RE2."""
+    helpers = {"find_additional_properties": _copy(_utils.find_additional_properties,
+                                                   re=_LinearRe),
+               "find_evaluated_property_keys_by_schema": _copy(
+                   _utils.find_evaluated_property_keys_by_schema, re=_LinearRe)}
+    return {"pattern": _copy(_keywords.pattern, re=_LinearRe),
+            "patternProperties": _copy(_keywords.patternProperties, re=_LinearRe),
+            "additionalProperties": _copy(_keywords.additionalProperties,
+                                          find_additional_properties=helpers[
+                                              "find_additional_properties"]),
+            "unevaluatedProperties": _copy(_keywords.unevaluatedProperties,
+                                           find_evaluated_property_keys_by_schema=helpers[
+                                               "find_evaluated_property_keys_by_schema"])}
+
+
+ModuleValidator = validators.extend(Draft202012Validator, _keyword_table())
+_META = Draft202012Validator(Draft202012Validator.META_SCHEMA)
+
+
+def _refuse(uri: str) -> Resource:
+    raise Refused(f"{uri} is not part of the bundle")
+
+
+EMPTY = Registry(retrieve=_refuse)      # type: ignore[call-arg]
+
+
+def validator(schema: Any, linked: Linked | None = None) -> ModuleValidator:
+    """The validator of a module schema; ``linked`` is what :func:`link` returned for it.
+
+    Nothing is ever retrieved: a ref outside ``linked`` fails (``Unresolvable``).
+    """
+    if not linked:
+        return ModuleValidator(schema, registry=EMPTY)
+    base = linked["base"]
+    registry = EMPTY.with_resources(
+        [(base, DRAFT202012.create_resource(schema))] +
+        [(uri, DRAFT202012.create_resource(c)) for uri, c in linked["resources"].items()])
+    # the root is reached by its bundle name, so its relative refs resolve as at publish
+    return ModuleValidator({"$ref": base}, registry=registry)
+
+
+def errors(check: Any, value: Any) -> Iterator[Any]:
+    """Validation errors of ``value`` (``check`` from :func:`validator`), best first."""
+    return iter(sorted(check.iter_errors(value), key=lambda e: list(map(str, e.absolute_path))))
+
+
+def meta_errors(schema: Any) -> list[Any]:
+    """How ``schema`` breaks the 2020-12 metaschema, sorted by place."""
+    return sorted(_META.iter_errors(schema), key=lambda e: list(map(str, e.absolute_path)))
+
+
+# --- publish: resolve every ref inside the bundle, check every pattern ---------------------
+
+_IN_PLACE = {"allOf": "many", "anyOf": "many", "oneOf": "many", "not": "one", "if": "one",
+             "then": "one", "else": "one", "dependentSchemas": "map"}
+_OTHERS = {"properties": "map", "patternProperties": "map", "additionalProperties": "one",
+           "propertyNames": "one", "items": "one", "prefixItems": "many", "contains": "one",
+           "unevaluatedItems": "one", "unevaluatedProperties": "one", "contentSchema": "one",
+           "$defs": "map", "definitions": "map"}
+
+
+def _children(schema: dict) -> Iterator[tuple[str, tuple, Any]]:
+    """(keyword, path, subschema) of every subschema a keyword holds."""
+    for keyword, shape in (*_IN_PLACE.items(), *_OTHERS.items()):
+        value = schema.get(keyword)
+        if shape == "one":
+            found = [((keyword,), value)]
+        elif shape == "many" and isinstance(value, list):
+            found = [((keyword, i), v) for i, v in enumerate(value)]
+        elif shape == "map" and isinstance(value, dict):
+            found = [((keyword, k), v) for k, v in value.items()]
+        else:
+            continue
+        yield from ((keyword, path, v) for path, v in found if isinstance(v, (dict, bool)))
+
+
+def _place(label: str, path: tuple) -> str:
+    return label + "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in path)
+
+
+class _Linker:
+    """Walks a schema and everything its refs reach, loading bundle files as it goes."""
+
+    def __init__(self, files: Mapping[str, bytes]) -> None:
+        self.files, self.loaded, self.resources = files, {}, {}
+        self.problems: list[tuple[str, str]] = []
+        self.edges: dict[int, list[tuple[int, str]]] = {}
+        self.seen: set[int] = set()
+        self.keep: list[Any] = []       # ids of walked contents stay valid while we walk
+        self.external = False
+
+    def retrieve(self, uri: str) -> Resource:
+        """A schema file of the bundle, by its bundle name; anything else is refused."""
+        if uri in self.resources:
+            return self.resources[uri]
+        if ":" not in uri:
+            raise Refused("a relative $ref under a $id that is not a URL has no folder to be "
+                          "read from: drop the $id, or refer by #/ pointer")
+        if not uri.startswith(BUNDLE):
+            raise Refused(f"{uri!r} is outside the bundle: a $ref may name only the bundle's "
+                          "own schema files (by relative path) and #/ pointers")
+        name = unquote(uri[len(BUNDLE):])
+        if name not in self.files or not name.endswith(".json"):
+            raise Refused(f"no schema file {name!r} in the bundle (a relative $ref is read "
+                          "from the referring file's folder; inline schemas from the root)")
+        try:
+            contents = jsonio.loads(self.files[name], where=name)
+        except jsonio.JSONRefused as exc:
+            raise Refused(exc.message) from None
+        bad = meta_errors(contents) if isinstance(contents, (dict, bool)) else [None]
+        if bad:
+            raise Refused(f"{name} is not a JSON Schema (2020-12)" +
+                          (f": {bad[0].message}" if bad[0] is not None else ""))
+        self.loaded[uri] = contents
+        self.resources[uri] = DRAFT202012.create_resource(contents)
+        return self.resources[uri]
+
+    def node(self, resolver: Any, schema: Any, key: int | None, where: str,
+             enter: bool = True) -> None:
+        """Check one (sub)schema; ``key`` names the ref target it is evaluated in place of."""
+        if not isinstance(schema, dict):
+            return
+        if enter:
+            try:
+                resolver = resolver.in_subresource(DRAFT202012.create_resource(schema))
+            except Exception:      # noqa: BLE001 - urljoin refuses some $id values (ValueError)
+                self.problems.append((f"{where}.$id", f"{schema.get('$id')!r} is not a URI"))
+                return
+        if "$schema" in schema and schema["$schema"] not in META:
+            self.problems.append((f"{where}.$schema", "only JSON Schema 2020-12 is supported "
+                                  f"({sorted(META)[0]}); remove $schema or use it"))
+        patterns = [("pattern", schema["pattern"])] if isinstance(schema.get("pattern"), str) \
+            else []
+        if isinstance(schema.get("patternProperties"), dict):
+            patterns += [(f"patternProperties[{k!r}]", k) for k in schema["patternProperties"]]
+        for at, pattern in patterns:
+            self.pattern(pattern, f"{where}.{at}")
+        for keyword in ("$ref", "$dynamicRef"):
+            if isinstance(schema.get(keyword), str):
+                self.follow(resolver, schema[keyword], key, f"{where}.{keyword}")
+        for keyword, path, sub in _children(schema):
+            self.node(resolver, sub, key if keyword in _IN_PLACE else None, _place(where, path))
+
+    def pattern(self, pattern: str, where: str) -> None:
+        try:
+            compile_pattern(pattern)
+        except re2.error as exc:
+            why = exc.args[0].decode("utf-8", "replace") if exc.args and isinstance(
+                exc.args[0], bytes) else str(exc)
+            self.problems.append((where, f"{pattern[:80]!r} cannot run in linear time (RE2): "
+                                  f"{why}; backreferences and lookaround are not supported"))
+
+    def follow(self, resolver: Any, ref: str, key: int | None, where: str) -> None:
+        """Resolve one ref (loading bundle files) and walk its target once."""
+        if not ref.startswith("#"):
+            self.external = True
+        try:
+            resolved = resolver.lookup(ref)
+        except Exception as exc:   # noqa: BLE001 - referencing raises several kinds
+            self.problems.append((where, _why(ref, exc)))
+            return
+        target = id(resolved.contents)
+        self.keep.append(resolved.contents)
+        if key is not None:
+            self.edges.setdefault(key, []).append((target, where))
+        if target not in self.seen:
+            self.seen.add(target)
+            self.node(resolved.resolver, resolved.contents, target, f"{where} → {ref}",
+                      enter=False)
+
+    def cycle(self, root: int) -> tuple[str, str] | None:
+        """A ref loop that consumes no input (validation would never end), if any."""
+        state: dict[int, int] = {}           # 1 on the path, 2 done
+
+        def visit(node: int) -> tuple[str, str] | None:
+            state[node] = 1
+            for target, where in self.edges.get(node, ()):
+                if state.get(target) == 1:
+                    return where, "this $ref leads back to itself without reading any " \
+                        "input: validation would never end"
+                if target not in state and (found := visit(target)):
+                    return found
+            state[node] = 2
+            return None
+        for start in [root, *self.edges]:
+            if start not in state and (found := visit(start)):
+                return found
+        return None
+
+
+def _why(ref: str, exc: BaseException) -> str:
+    """Words for a ref that did not resolve."""
+    cause: BaseException | None = exc
+    while cause is not None:
+        if isinstance(cause, Refused):
+            return f"$ref {ref!r}: {cause}"
+        cause = cause.__cause__
+    if isinstance(exc, Unresolvable) and str(exc):
+        return f"$ref {ref!r} does not resolve: {exc}"
+    return f"$ref {ref!r} does not resolve inside the bundle"
+
+
+def link(schema: Any, files: Mapping[str, bytes], path: str | None,
+         where: str) -> tuple[Linked, list[tuple[str, str]]]:
+    """Resolve ``schema``'s refs in the bundle and check its patterns, before it is stored.
+
+    ``path`` is the schema's bundle file (None: inline in manifest.toml); ``where``
+    locates problems. Returns the files its refs reach (``Linked``, for
+    :func:`validator`) and every problem as ``(where, message)``.
+    """
+    walk = _Linker(files)
+    base = BUNDLE + (path or "manifest.toml")
+    registry = Registry(retrieve=walk.retrieve).with_resource(  # type: ignore[call-arg]
+        base, DRAFT202012.create_resource(schema))
+    walk.keep.append(schema)
+    walk.node(registry.resolver(base), schema, id(schema), where)
+    if not walk.problems and (loop := walk.cycle(id(schema))):
+        walk.problems.append(loop)
+    linked = {"base": base, "resources": walk.loaded} if walk.external else {}
+    return linked, walk.problems[:MAX_PROBLEMS]
