@@ -264,15 +264,17 @@ class Line:
     amount_minor: int
     fee_minor: int
     earnings_minor: int
-    currency: str = "CNY"
+    currency: str  # always the terms' own: never defaulted, never mixed with another
 
     def __post_init__(self) -> None:
         if self.fee_minor + self.earnings_minor != self.amount_minor:
             raise ValueError("a line's fee and earnings must add up to its amount")
+        if problem := currency_problem(self.currency):
+            raise ValueError(f"a line needs its currency: {problem}")
 
     @classmethod
     def priced(cls, module: str, kind: str, adopter: str, publisher: str, units: int,
-               amount_minor: int, fee_bps: int = 0, currency: str = "CNY") -> Line:
+               amount_minor: int, fee_bps: int, currency: str) -> Line:
         """A line for ``amount_minor`` with the platform fee taken at ``fee_bps``."""
         fee = platform_fee(amount_minor, fee_bps)
         return cls(module, kind, adopter, publisher, units, amount_minor, fee,

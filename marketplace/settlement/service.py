@@ -99,8 +99,8 @@ def _close(session: Session, period: str, actor: str, fee_bps: int, provider_nam
     if state == "closed":
         session.rollback()
         return
-    lines = price_period(session, period, fee_bps)
-    statements = _statement_rows(session, period, lines, provider_name)
+    lines, currency = price_period(session, period, fee_bps)
+    statements = _statement_rows(session, period, lines, currency, provider_name)
     if lines:
         insert_rows(session, Charge.__table__, [
             {"period": period, "installation_id": iid, "module_name": ln.module, "kind": ln.kind,
@@ -109,50 +109,97 @@ def _close(session: Session, period: str, actor: str, fee_bps: int, provider_nam
             for iid, ln in lines])
     if statements:
         insert_rows(session, Statement.__table__, statements)
-    totals = _totals([ln for _, ln in lines], len(statements))
+    totals = _totals([ln for _, ln in lines], currency, len(statements))
     session.execute(sa.update(Period).where(Period.period == period).values(
         state="closed", closed_at=now(), closed_by=actor, totals=totals))
     crash_point("close")
     session.commit()
 
 
-def price_period(session: Session, period: str, fee_bps: int) -> list[tuple[int, pricing.Line]]:
-    """Every installation active in ``period`` priced per DESIGN §6, as (installation id, line)."""
+#: Labels a period in which no terms name a currency (only free modules): such a period moves
+#: no money, so its label is the platform's home currency. Never used to price anything.
+HOME_CURRENCY = "CNY"
+
+
+def price_period(session: Session, period: str,
+                 fee_bps: int) -> tuple[list[tuple[int, pricing.Line]], str]:
+    """Every installation active in ``period`` priced per DESIGN §6: ((installation id, line)…), currency.
+
+    Money rules (stated in the README):
+
+    * one cost-share pool per module and period: the module's ``period_cost`` is
+      collected once, split among all its cost-share installations active in the
+      period, under the terms in force at the period's start (:func:`pool_terms`);
+    * one currency per period: every line is in its terms' currency; lines of
+      free terms without one take the period's; money in two currencies in one
+      period is refused (``mixed_currency``), never summed or relabelled.
+    """
     start, end = period_bounds(period)
     usage = usage_totals(session, period)
     active = sa.and_(Installation.created_at < end,
                      sa.or_(Installation.ended_at.is_(None), Installation.ended_at >= start))
     query = (sa.select(Installation.id, Installation.jurisdiction_code, Installation.terms,
-                       Installation.created_at, Installation.module_id, Module.name,
-                       Module.publisher_code)
+                       Installation.created_at, Installation.accepted_at, Installation.module_id,
+                       Module.name, Module.publisher_code)
              .join(Module, Module.id == Installation.module_id)
              .where(sa.or_(active, Installation.id.in_(list(usage))))
              .order_by(Installation.id))
     rows = session.execute(query).all()
-    lines: list[tuple[int, pricing.Line]] = []
-    pools: dict[tuple[int, str], list] = defaultdict(list)
+    priced: list[tuple[Any, str, int, int, dict]] = []
+    pools: dict[int, list] = defaultdict(list)
     for row in rows:
         terms, units = row.terms or {"kind": "free"}, usage.get(row.id, 0)
         kind = terms.get("kind", "free")
-        if kind == "cost_share":  # split later, per module and identical terms
-            pools[(row.module_id, json.dumps(terms, sort_keys=True))].append((row, units))
+        if kind == "cost_share":  # split below, one pool per module
+            pools[row.module_id].append((row, units))
             continue
         if kind == "transfer":
             amount = pricing.transfer_fee(terms) if start <= row.created_at < end else 0
         else:
             amount = pricing.price_usage(terms, units)
-        lines.append((row.id, _line(row, kind, units, amount, terms, fee_bps)))
-    for (_, terms_json), members in pools.items():
-        terms = json.loads(terms_json)
+        priced.append((row, kind, units, amount, terms))
+    for members in pools.values():
+        terms = pool_terms([row for row, _ in members], start)
         shares = pricing.cost_share(terms, [(r.jurisdiction_code, r.id, u) for r, u in members])
-        lines += [(r.id, _line(r, "cost_share", u, shares[r.id], terms, fee_bps)) for r, u in members]
-    return sorted(lines, key=lambda item: item[0])
+        priced += [(r, "cost_share", u, shares[r.id], terms) for r, u in members]
+    currency = period_currency(priced)
+    lines = [(row.id, pricing.Line.priced(row.name, kind, row.jurisdiction_code, row.publisher_code,
+                                          units, amount, fee_bps, terms.get("currency") or currency))
+             for row, kind, units, amount, terms in priced]
+    return sorted(lines, key=lambda item: item[0]), currency
 
 
-def _line(row: Any, kind: str, units: int, amount: int, terms: dict, fee_bps: int) -> pricing.Line:
-    """A priced line for one installation row."""
-    return pricing.Line.priced(row.name, kind, row.jurisdiction_code, row.publisher_code, units,
-                               amount, fee_bps, terms.get("currency") or "CNY")
+def pool_terms(members: list[Any], start: Any) -> dict:
+    """The terms of a module's cost-share pool: those in force at the period's ``start``.
+
+    That is the agreement a member accepted most recently at or before ``start``
+    (a later acceptance takes effect from the next period); when every member
+    accepted during the period, the earliest of those. Ties: the lower installation id.
+    """
+    before = [m for m in members if m.accepted_at <= start]
+    if before:
+        chosen = max(before, key=lambda m: (m.accepted_at, -m.id))
+    else:
+        chosen = min(members, key=lambda m: (m.accepted_at, m.id))
+    return chosen.terms
+
+
+def period_currency(priced: list[tuple]) -> str:
+    """The one currency in which ``priced`` lines move money; refuses (409) two of them.
+
+    Without money: the one currency the terms name, else :data:`HOME_CURRENCY`.
+    """
+    money: dict[str, set[str]] = defaultdict(set)
+    for row, _, _, amount, terms in priced:
+        if amount:
+            money[terms["currency"]].add(row.name)
+    if len(money) > 1:
+        listing = "; ".join(f"{cur}: {', '.join(sorted(names))}" for cur, names in sorted(money.items()))
+        raise SettlementError("mixed_currency", "this period has charges in more than one currency "
+                              f"({listing}); one settlement currency per period is supported, and "
+                              "amounts in different currencies are never added up", status=409)
+    named = set(money) or {t["currency"] for *_, t in priced if t.get("currency")}
+    return named.pop() if len(named) == 1 else HOME_CURRENCY
 
 
 def _chain_heads(session: Session, period: str, adopted: dict[str, list[int]]) -> dict[str, str]:
@@ -180,15 +227,14 @@ def _chain_heads(session: Session, period: str, adopted: dict[str, list[int]]) -
 
 
 def _statement_rows(session: Session, period: str, lines: list[tuple[int, pricing.Line]],
-                    provider_name: str) -> list[dict]:
-    """One statement row per jurisdiction that is an adopter or publisher in ``lines``."""
+                    currency: str, provider_name: str) -> list[dict]:
+    """One statement row, in the period's ``currency``, per adopter or publisher in ``lines``."""
     acc: dict[str, dict] = {}
     adopted: dict[str, list[int]] = defaultdict(list)
     for iid, ln in lines:
         adopted[ln.adopter].append(iid)
         for code in (ln.adopter, ln.publisher):
-            item = acc.setdefault(code, {"charges": 0, "earnings": 0, "fees": 0, "currency": set()})
-            item["currency"].add(ln.currency)
+            acc.setdefault(code, {"charges": 0, "earnings": 0, "fees": 0})
         acc[ln.adopter]["charges"] += ln.amount_minor
         acc[ln.adopter]["fees"] += ln.fee_minor
         acc[ln.publisher]["earnings"] += ln.earnings_minor
@@ -196,10 +242,7 @@ def _statement_rows(session: Session, period: str, lines: list[tuple[int, pricin
     rows = []
     for code in sorted(acc):
         item = acc[code]
-        if len(item["currency"]) > 1:
-            raise SettlementError("mixed_currency", f"jurisdiction {code} has lines in "
-                                  f"{', '.join(sorted(item['currency']))}; one currency per statement")
-        rows.append({"period": period, "jurisdiction_code": code, "currency": item["currency"].pop(),
+        rows.append({"period": period, "jurisdiction_code": code, "currency": currency,
                      "total_charges_minor": item["charges"], "total_earnings_minor": item["earnings"],
                      "total_fees_minor": item["fees"], "usage_chain_head": heads.get(code, ""),
                      "provider": provider_name, "provider_status": "pending", "provider_ref": "",
@@ -207,12 +250,8 @@ def _statement_rows(session: Session, period: str, lines: list[tuple[int, pricin
     return rows
 
 
-def _totals(lines: list[pricing.Line], statements: int) -> dict[str, Any]:
-    """Period totals; refuses to close when Σ charges ≠ Σ earnings + Σ fees."""
-    currencies = {ln.currency for ln in lines} or {"CNY"}
-    if len(currencies) > 1:
-        raise SettlementError("mixed_currency", "one settlement currency per period is supported")
-    currency = currencies.pop()
+def _totals(lines: list[pricing.Line], currency: str, statements: int) -> dict[str, Any]:
+    """Period totals in its one ``currency``; refuses to close when Σ charges ≠ Σ earnings + Σ fees."""
     charges = sum(ln.amount_minor for ln in lines)
     earnings = sum(ln.earnings_minor for ln in lines)
     fees = sum(ln.fee_minor for ln in lines)
@@ -299,8 +338,17 @@ def book_payment(session: Session, actor: Any, config: Any, code: str, amount_mi
     from marketplace.accounts.service import audit
     from marketplace.money import format_display
 
-    result = ledger.record_payment(session, code, amount_minor, period, direction, reference)
+    currency = payment_currency(session, period)
+    result = ledger.record_payment(session, code, amount_minor, period, direction, reference,
+                                   currency=currency)
     if result["booked"]:
-        audit(session, actor, "ledger.payment", code, amount=format_display(amount_minor, "CNY"),
+        audit(session, actor, "ledger.payment", code, amount=format_display(amount_minor, currency),
               period=period, direction=direction, reference=reference)
     return result
+
+
+def payment_currency(session: Session, period: str) -> str:
+    """The currency a payment for ``period`` is booked in: the settled period's, else the home one."""
+    found = session.get(Period, check_period(period))
+    totals = found.totals if found is not None and found.state == "closed" else {}
+    return str((totals or {}).get("currency") or HOME_CURRENCY)

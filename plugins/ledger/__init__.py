@@ -131,7 +131,7 @@ class LedgerProvider:
         """A statement's ledger balance; without one, the provider's health."""
         if session is None or statement is None:
             return {"provider": NAME, "ok": True, "netting": self.netting}
-        return balances(session, statement.jurisdiction_code)[0]
+        return balance(session, statement.jurisdiction_code, statement.currency)
 
     def handle_webhook(self, session: Session, payload: bytes, headers: Mapping) -> dict:
         """The ledger has no webhooks."""
@@ -139,8 +139,8 @@ class LedgerProvider:
 
 
 def record_payment(session: Session, code: str, amount_minor: int, period: str,
-                   direction: str = "in", reference: str = "", currency: str = "CNY") -> dict:
-    """Book a payment: ``in`` = the jurisdiction paid the platform, ``out`` = the platform paid it.
+                   direction: str = "in", reference: str = "", *, currency: str) -> dict:
+    """Book a payment in ``currency``: ``in`` = the jurisdiction paid the platform, ``out`` = it was paid.
 
     With a ``reference`` the same payment is booked only once: the answer is the
     balance with ``booked`` false when it was booked before.  The caller commits.
@@ -154,7 +154,7 @@ def record_payment(session: Session, code: str, amount_minor: int, period: str,
     if reference:
         key = _reference_key(code, period, reference)
         if records.find(session, key) is not None:
-            return {**balances(session, code)[0], "booked": False}
+            return {**balance(session, code, currency), "booked": False}
         session.add(records.ProviderRecord(provider=NAME, key=key, object_type="payment",
                                            period=period, jurisdiction_code=code, status="done",
                                            amount_minor=amount_minor, external_id=reference))
@@ -165,27 +165,34 @@ def record_payment(session: Session, code: str, amount_minor: int, period: str,
         _book(session, [_entry(period, "payable", code, currency, ref, debit=amount_minor),
                         _entry(period, "cash", None, currency, ref, credit=amount_minor)])
     session.flush()
-    return {**balances(session, code)[0], "booked": True}
+    return {**balance(session, code, currency), "booked": True}
 
 
-def balance_sums(session: Session, code: str | None = None) -> dict[str, dict[str, int]]:
-    """Per jurisdiction, in fen: ``receivable`` (owes the platform), ``payable`` (is owed)."""
-    query = (sa.select(JournalEntry.jurisdiction_code, JournalEntry.account,
+def _sums(session: Session, code: str | None = None) -> dict[tuple[str, str], dict[str, int]]:
+    """Per (jurisdiction, currency), in minor units: ``receivable`` and ``payable``.
+
+    Grouped by currency: amounts in two currencies are never added together.
+    """
+    query = (sa.select(JournalEntry.jurisdiction_code, JournalEntry.currency, JournalEntry.account,
                        sa.func.sum(JournalEntry.debit_minor), sa.func.sum(JournalEntry.credit_minor))
              .where(JournalEntry.jurisdiction_code.is_not(None))
-             .group_by(JournalEntry.jurisdiction_code, JournalEntry.account))
+             .group_by(JournalEntry.jurisdiction_code, JournalEntry.currency, JournalEntry.account))
     if code is not None:
         query = query.where(JournalEntry.jurisdiction_code == code)
-    sums: dict[str, dict[str, int]] = {}
-    for juris, account, debit, credit in session.execute(query):
-        item = sums.setdefault(juris, {"receivable": 0, "payable": 0})
+    sums: dict[tuple[str, str], dict[str, int]] = {}
+    for juris, cur, account, debit, credit in session.execute(query):
+        item = sums.setdefault((juris, cur), {"receivable": 0, "payable": 0})
         if account == "receivable":
             item["receivable"] += int(debit) - int(credit)
         elif account == "payable":
             item["payable"] += int(credit) - int(debit)
-    if code is not None:
-        sums.setdefault(code, {"receivable": 0, "payable": 0})
     return dict(sorted(sums.items()))
+
+
+def balance_sums(session: Session, currency: str, code: str | None = None) -> dict[str, dict[str, int]]:
+    """Per jurisdiction, in minor units of ``currency`` only: ``receivable`` (owes the platform),
+    ``payable`` (is owed)."""
+    return {juris: v for (juris, cur), v in _sums(session, code).items() if cur == currency}
 
 
 def recent_payments(session: Session, limit: int = 20) -> list[dict]:
@@ -219,18 +226,36 @@ def _payment_ref(code: str, period: str, direction: str) -> str:
     return f"payment:{code}:{period}:{direction}"
 
 
-def balances(session: Session, code: str | None = None, currency: str = "CNY") -> list[dict]:
-    """Per jurisdiction: receivable (owes the platform), payable (is owed) and net = payable − receivable."""
-    sums = balance_sums(session, code)
-    return [{"jurisdiction": juris, "currency": currency,
-             "receivable": format_amount(v["receivable"], currency),
-             "payable": format_amount(v["payable"], currency),
-             "net": format_amount(v["payable"] - v["receivable"], currency)}
-            for juris, v in sums.items()]
+def _item(juris: str, currency: str, v: dict[str, int]) -> dict:
+    return {"jurisdiction": juris, "currency": currency,
+            "receivable": format_amount(v["receivable"], currency),
+            "payable": format_amount(v["payable"], currency),
+            "net": format_amount(v["payable"] - v["receivable"], currency)}
 
 
-def trial_balance(session: Session) -> tuple[int, int]:
-    """Σ debits and Σ credits of the whole journal (equal in a sound ledger)."""
-    row = session.execute(sa.select(sa.func.coalesce(sa.func.sum(JournalEntry.debit_minor), 0),
-                                    sa.func.coalesce(sa.func.sum(JournalEntry.credit_minor), 0))).one()
-    return int(row[0]), int(row[1])
+def balances(session: Session, code: str | None = None) -> list[dict]:
+    """Per jurisdiction and currency: receivable (owes the platform), payable (is owed), net.
+
+    ``net`` = payable − receivable; one item per currency the jurisdiction has
+    journal lines in, each labelled with its own currency.
+    """
+    return [_item(juris, cur, v) for (juris, cur), v in _sums(session, code).items()]
+
+
+def balance(session: Session, code: str, currency: str) -> dict:
+    """One jurisdiction's balance in ``currency`` (zero when it has no lines in it)."""
+    sums = _sums(session, code).get((code, currency), {"receivable": 0, "payable": 0})
+    return _item(code, currency, sums)
+
+
+def trial_balances(session: Session) -> dict[str, tuple[int, int]]:
+    """Per currency, Σ debits and Σ credits of the journal (equal in a sound ledger)."""
+    rows = session.execute(sa.select(JournalEntry.currency, sa.func.sum(JournalEntry.debit_minor),
+                                     sa.func.sum(JournalEntry.credit_minor))
+                           .group_by(JournalEntry.currency).order_by(JournalEntry.currency))
+    return {cur: (int(debit), int(credit)) for cur, debit, credit in rows}
+
+
+def trial_balance(session: Session, currency: str) -> tuple[int, int]:
+    """Σ debits and Σ credits of the journal in ``currency``."""
+    return trial_balances(session).get(currency, (0, 0))

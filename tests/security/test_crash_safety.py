@@ -263,6 +263,6 @@ def test_settlement_killed_at_random_times_books_the_ledger_once(app, market, tm
     assert _statement_totals(app) == {c: t[0] for c, t in ex.TOTALS.items()}
     with app.app_context():
         session = db.session()
-        assert trial_balance(session) == (2752000, 2752000)
+        assert trial_balance(session, "CNY") == (2752000, 2752000)
         assert {b["jurisdiction"]: b["net"] for b in balances(session)} == \
             {c: t[2] for c, t in ex.TOTALS.items()}

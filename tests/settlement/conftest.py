@@ -36,16 +36,36 @@ class Market:
             session.commit()
             return version.id
 
+    def version(self, first_version_id: int, number: str, terms: dict) -> int:
+        """Another published version ``number`` of the module of ``first_version_id``; its id."""
+        with self.app.app_context():
+            session = db.session()
+            first = session.get(ModuleVersion, first_version_id)
+            major, minor, patch = (int(p) for p in number.split("."))
+            version = ModuleVersion(
+                module_id=first.module_id, version=number, major=major, minor=minor, patch=patch,
+                sha256=hashlib.sha256(f"{first.entry}{number}".encode()).hexdigest(),
+                state="published", title=first.title, category=first.category, entry=first.entry,
+                source_license=first.source_license, terms=terms, terms_kind=terms["kind"],
+                operations=[Operation(name="op", units=1)])
+            session.add(version)
+            session.commit()
+            return version.id
+
     def install(self, version_id: int, adopter: str, created: str = "2026-01-01T00:00:00+08:00",
-                ended: str | None = None) -> int:
-        """An installation by ``adopter`` created at ``created`` (ISO with offset); returns its id."""
+                ended: str | None = None, accepted: str | None = None) -> int:
+        """An installation by ``adopter`` created at ``created`` (ISO with offset); returns its id.
+
+        ``accepted``: when its current terms were accepted (default: at creation).
+        """
         with self.app.app_context():
             session = db.session()
             version = session.get(ModuleVersion, version_id)
             at = parse_instant(created)
             item = Installation(jurisdiction_code=adopter, module_id=version.module_id,
                                 version_id=version_id, terms=version.terms,
-                                state="ended" if ended else "active", created_at=at, accepted_at=at,
+                                state="ended" if ended else "active", created_at=at,
+                                accepted_at=parse_instant(accepted) if accepted else at,
                                 ended_at=parse_instant(ended) if ended else None)
             session.add(item)
             session.commit()

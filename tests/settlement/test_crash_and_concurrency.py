@@ -77,7 +77,7 @@ def test_crash_while_booking_resumes_without_double_booking(app, market, tmp_pat
 
     with app.app_context():
         session = db.session()
-        assert trial_balance(session) == (2752000, 2752000)
+        assert trial_balance(session, "CNY") == (2752000, 2752000)
         owed = {b["jurisdiction"]: b["net"] for b in balances(session)}
         statuses = set(session.scalars(sa.select(Statement.provider_status)))
     assert owed == {c: t[2] for c, t in ex.TOTALS.items()}
@@ -107,7 +107,7 @@ def test_two_concurrent_runs_give_one_result(app, market):
     from govmarket_plugins.ledger import trial_balance
 
     with app.app_context():
-        assert trial_balance(db.session()) == (2752000, 2752000)
+        assert trial_balance(db.session(), "CNY") == (2752000, 2752000)
 
 
 def test_two_concurrent_processes_give_one_result(app, market, tmp_path):

@@ -26,7 +26,7 @@ def test_every_booking_balances_and_statements_are_booked(app, market):
     settle(app)
     with app.app_context():
         session = db.session()
-        assert trial_balance(session) == (2752000, 2752000)
+        assert trial_balance(session, "CNY") == (2752000, 2752000)
         fee = session.scalar(sa.select(sa.func.sum(JournalEntry.credit_minor))
                              .where(JournalEntry.account == "platform_fee"))
         statuses = dict(session.execute(sa.select(Statement.jurisdiction_code,
@@ -45,7 +45,7 @@ def test_issuing_one_statement_again_books_nothing_twice(app, market):
         session = db.session()
         statement = session.scalar(sa.select(Statement).where(Statement.jurisdiction_code == "440300"))
         assert LedgerProvider({}).issue(session, statement) == "booked"
-        assert trial_balance(session) == (2752000, 2752000)
+        assert trial_balance(session, "CNY") == (2752000, 2752000)
         assert session.scalar(sa.select(sa.func.count()).select_from(ProviderRecord)) == 3
 
 

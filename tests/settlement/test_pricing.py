@@ -173,11 +173,11 @@ def test_cost_share_same_jurisdiction_twice_ties_by_installation_key():
 
 def test_line_splits_charge_into_fee_and_earnings():
     line = Line.priced("enterprise-registration", "pay_per_use", "440300", "440000", 12000,
-                       52000, fee_bps=250)
+                       52000, fee_bps=250, currency="CNY")
     assert (line.fee_minor, line.earnings_minor) == (1300, 50700)  # 520.00 × 2.5 % = 13.00
     assert platform_fee(20, 250) == 1  # 0.5 fen → 1, half up
     with pytest.raises(ValueError, match="add up"):
-        Line("m", "free", "440300", "440000", 0, 100, 10, 80)
+        Line("m", "free", "440300", "440000", 0, 100, 10, 80, "CNY")
 
 
 def test_describe_sample_terms_in_chinese_and_english():
@@ -318,7 +318,7 @@ def test_free_units_then_cap(tiers, model, u, free, cap_minor):
 
 @given(st.lists(st.tuples(st.integers(0, 10**9), st.integers(0, 10_000)), max_size=30))
 def test_fee_plus_earnings_equal_charge_line_by_line_and_in_total(amounts):
-    lines = [Line.priced("m", "pay_per_use", "440300", "440000", 1, amount, bps)
+    lines = [Line.priced("m", "pay_per_use", "440300", "440000", 1, amount, bps, "CNY")
              for amount, bps in amounts]
     for line in lines:
         assert line.fee_minor + line.earnings_minor == line.amount_minor
