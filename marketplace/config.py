@@ -39,6 +39,7 @@ def from_environment(instance_path: str) -> dict:
         "SANDBOX": env.get("MARKETPLACE_SANDBOX") or "process",         # or "thread" (debugging)
         "SANDBOX_PROCESSES": int(env.get("MARKETPLACE_SANDBOX_PROCESSES") or 4),
         "SANDBOX_MEMORY_MB": int(env.get("MARKETPLACE_SANDBOX_MEMORY_MB") or 512),
+        "PUBLISH_CHECKS": int(env.get("MARKETPLACE_PUBLISH_CHECKS") or 1),   # per process
         "SESSION_COOKIE_SECURE": _flag(env.get("MARKETPLACE_SECURE_COOKIES"), False),
         # proxies in front whose X-Forwarded-For/-Proto are believed (0: the socket peer)
         "TRUSTED_PROXY_HOPS": int(env.get("MARKETPLACE_TRUSTED_PROXY_HOPS") or 0),

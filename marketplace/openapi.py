@@ -83,7 +83,9 @@ def spec() -> dict:
                 _query("sort", {"enum": ["relevance", "adopters", "newest", "price"]}),
                 _query("page", {"type": "integer", "minimum": 1}),
                 _query("per_page", {"type": "integer", "minimum": 1, "maximum": 100})]),
-            "post": _op("Publish a bundle", "publish", _resp("the version", obj, 400, 401, 403, 409, 413),
+            "post": _op("Publish a bundle (503 publish_busy with Retry-After: the server's "
+                        "publish checks are all taken)", "publish",
+                        _resp("the version", obj, 400, 401, 403, 409, 413, 503),
                         body={"type": "object", "required": ["bundle"], "properties": {
                             "bundle": {"type": "string", "format": "binary"}}},
                         multipart=True, created=True)},

@@ -5,9 +5,12 @@ Started by :func:`marketplace.catalog.checker.check_module` as
 It sets its own resource limits before touching module code (rather than a
 ``preexec_fn``, which may deadlock a threaded parent), imports only the stdlib,
 pluggy and ``marketplace.sdk`` / ``marketplace.hookspecs`` (no Flask: the
-``marketplace`` package is stubbed so its ``__init__`` is not run), confines itself
-(:mod:`marketplace.confine`: a user of its own when started as root, owning only
-its working folder and the report folder ``out/``; no new processes or threads) and writes its
+``marketplace`` package is stubbed so its ``__init__`` is not run), takes network
+and mount namespaces of its own (:func:`marketplace.confine.isolate`: no network, a
+private tmpfs ``/tmp``; else ``TMPDIR`` is its working folder, which the host deletes),
+confines itself (:mod:`marketplace.confine`: a user of its own when started as root,
+owning only its working folder and the report folder ``out/``; no new processes or
+threads) and writes its
 findings as JSON to the job's result file: never to stdout, which the module may
 pollute. The host judges outputs against the schemas; this process only calls.
 """
@@ -244,6 +247,16 @@ def _write(job: dict) -> None:
     os.replace(tmp, job["result_path"])
 
 
+def _reach_job_folder(job: dict, folder: str) -> str:
+    """The job folder as a path that still works once a private /tmp hides the host's: its
+    descriptor's /proc/self/fd link. The job's paths inside it are rewritten to match."""
+    via = f"/proc/self/fd/{os.open(folder, os.O_RDONLY | os.O_DIRECTORY)}"
+    for key in ("bundle_dir", "result_path", "progress_path"):
+        if job[key].startswith(folder + os.sep):
+            job[key] = via + job[key][len(folder):]
+    return via
+
+
 def main(job_path: str) -> int:
     """Run one check job; the findings go to ``job["result_path"]``."""
     with open(job_path, encoding="utf-8") as fh:
@@ -256,10 +269,13 @@ def main(job_path: str) -> int:
 
     import marketplace.hookspecs  # noqa: F401 - loaded while the platform's folders are readable
     import marketplace.sdk  # noqa: F401
-    from marketplace.confine import confine
+    from marketplace.confine import confine, isolate
 
-    confine(writable=(os.path.dirname(job["result_path"]), os.getcwd()),
-            readable=(os.path.dirname(os.path.abspath(job_path)),))
+    folder = _reach_job_folder(job, os.path.dirname(os.path.abspath(job_path)))
+    work = folder + os.sep + os.path.basename(os.getcwd())
+    if not isolate():                   # no private /tmp: TMPDIR is the folder the host deletes
+        os.environ["TMPDIR"] = work
+    confine(writable=(os.path.dirname(job["result_path"]), work), readable=(folder,))
 
     module = _import(job, trap)
     if module is not None and _check_hookimpls(module, job):

@@ -50,7 +50,8 @@ def publish():
     result = service.publish(session, data, _user(), store_for(config),
                              require_review=bool(config.get("REQUIRE_REVIEW", True)),
                              check_timeout=float(config.get("CHECK_TIMEOUT", 10)),
-                             check_memory_mb=int(config.get("CHECK_MEMORY_MB", 512)))
+                             check_memory_mb=int(config.get("CHECK_MEMORY_MB", 512)),
+                             check_slots=int(config.get("PUBLISH_CHECKS", 1)))
     session.commit()
     return jsonify(version_json(result.version)), 201 if result.created else 200
 

@@ -25,6 +25,7 @@ from marketplace import confine, schemas
 from marketplace.catalog.bundle import (Bundle, BundleError, extract_to, folder_files, parse_toml,
                                         read_bundle)
 from marketplace.catalog.manifest import Manifest, load_manifest, schema_path, validate_manifest
+from marketplace.catalog.slots import SLOTS
 
 WORKER = Path(__file__).with_name("_check_worker.py")
 _TAIL = 2000
@@ -257,13 +258,22 @@ def _judge(manifest: Manifest, answer: dict[str, Any], report: CheckReport) -> N
 
 
 def check_module(source: bytes | Bundle | str | os.PathLike[str], manifest: Manifest | None = None,
-                 *, timeout: float = 10, memory_mb: int = 512) -> CheckReport:
+                 *, timeout: float = 10, memory_mb: int = 512, slots: int = 1,
+                 slot_wait: float = 3.0) -> CheckReport:
     """Load the module in a separate, limited process and check its hookimpls and examples.
 
     ``source`` is bundle bytes, a :class:`Bundle` or an already extracted bundle folder;
     ``manifest`` defaults to the one inside it. Archive/manifest problems raise
-    BundleError; code problems are returned as ``CheckReport.errors``.
+    BundleError; code problems are returned as ``CheckReport.errors``. At most ``slots``
+    checks run in this process at once: PublishBusy when none frees within ``slot_wait`` s.
     """
+    with SLOTS.hold(slots, slot_wait, math.ceil(timeout)):
+        return _check_module(source, manifest, timeout=timeout, memory_mb=memory_mb)
+
+
+def _check_module(source: bytes | Bundle | str | os.PathLike[str], manifest: Manifest | None,
+                  *, timeout: float, memory_mb: int) -> CheckReport:
+    """:func:`check_module` once it holds a slot."""
     started = time.monotonic()
     report = CheckReport()
     tmp = Path(tempfile.mkdtemp(prefix="govcheck-"))

@@ -151,11 +151,12 @@ def _write_version(session: Session, module: Module | None, manifest: Manifest, 
 
 def publish(session: Session, data: bytes, publisher: User, store: ArtifactStore, *,
             require_review: bool = True, check_timeout: float = 10,
-            check_memory_mb: int = 512) -> PublishResult:
+            check_memory_mb: int = 512, check_slots: int = 1) -> PublishResult:
     """Check and publish bundle bytes for ``publisher``'s jurisdiction (the caller commits).
 
     Raises BundleError (400 invalid_bundle, located details), Forbidden not_owner,
-    Conflict version_exists. Uploading the same bytes again returns the existing version.
+    Conflict version_exists, PublishBusy (503: ``check_slots`` checks are running here).
+    Uploading the same bytes again returns the existing version.
     """
     bundle = read_bundle(data)
     manifest = load_manifest(bundle)
@@ -164,7 +165,8 @@ def publish(session: Session, data: bytes, publisher: User, store: ArtifactStore
     existing = _version_by_sha(session, bundle.sha256)
     if existing is not None:        # these exact bytes already passed every check
         return PublishResult(existing, created=False)
-    report = check_module(bundle, manifest, timeout=check_timeout, memory_mb=check_memory_mb)
+    report = check_module(bundle, manifest, timeout=check_timeout, memory_mb=check_memory_mb,
+                          slots=check_slots)
     report.raise_for_errors()
     _check_new_version(session, module, manifest)
     _check_implements(session, manifest)

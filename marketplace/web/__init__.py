@@ -46,10 +46,11 @@ def init_app(app: Flask) -> None:
 
     @app.errorhandler(MarketplaceError)
     def domain_error(exc: MarketplaceError):
+        headers = getattr(exc, "headers", None) or {}       # e.g. Retry-After of a 503
         if _is_api():
-            return jsonify(exc.to_dict()), exc.status
+            return jsonify(exc.to_dict()), exc.status, headers
         return render_template("error.html", status=exc.status, reason=exc.reason,
-                               message=exc.message, details=exc.details), exc.status
+                               message=exc.message, details=exc.details), exc.status, headers
 
     @app.errorhandler(CSRFError)
     def csrf_error(exc: CSRFError):
