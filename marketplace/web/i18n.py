@@ -4,7 +4,7 @@ from __future__ import annotations
 from datetime import datetime
 
 from flask import Flask, request, session
-from flask_babel import Babel
+from flask_babel import Babel, get_locale
 from flask_babel import lazy_gettext as _l
 
 from marketplace.clock import local
@@ -62,8 +62,13 @@ def label(value: object, kind: str | None = None) -> str:
 
 def detail_text(value: object) -> str:
     """An audit entry's details as ``key: value`` text, code words in words (never a repr)."""
+    if isinstance(value, dict) and value.get("kind") in LABELS["terms"]:   # an agreement's terms
+        from marketplace.web.consoles.estimate import describe
+
+        return describe(value, str(get_locale() or "zh")[:2])
     if isinstance(value, dict):
-        return "; ".join(f"{key}: {detail_text(item)}" for key, item in value.items())
+        return "; ".join(f"{str(key).replace('_', ' ')}: {detail_text(item)}"
+                         for key, item in value.items())
     if isinstance(value, (list, tuple)):
         return ", ".join(detail_text(item) for item in value)
     if isinstance(value, bool):
@@ -77,7 +82,7 @@ def init_i18n(app: Flask) -> None:
     app.jinja_env.filters["money"] = money
     app.jinja_env.filters["localtime"] = localtime
     app.jinja_env.filters["label"] = label
-    app.jinja_env.filters["detail_text"] = detail_text
+    app.jinja_env.filters["detail_text"] = detail_text   # the audit journal's details
 
     @app.context_processor
     def language():

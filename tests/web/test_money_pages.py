@@ -35,13 +35,13 @@ def test_adopter_sees_usage_by_module_per_day(client, people, october_usage):
     login(client, people["adopter"])
     html = client.get("/adopter/usage?period=2026-10").get_data(as_text=True)
     assert '<svg class="chart"' in html and "<polyline" in html
-    assert "resident-id-verification: 7 units" in html
+    assert "居民身份核验: 7 计费单位" in html          # the module by its title, not its slug
 
 
 def test_publisher_sees_usage_by_adopter(client, people, october_usage):
     login(client, people["publisher"])
     html = client.get("/publisher/usage?period=2026-10").get_data(as_text=True)
-    assert "440300 深圳市: 7 units" in html
+    assert "深圳市: 7 计费单位" in html and "440300 深圳市" not in html
 
 
 def test_period_cannot_be_settled_before_it_ends(client, people, october_usage):
