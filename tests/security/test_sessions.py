@@ -142,3 +142,103 @@ def test_stripe_webhook_refuses_a_wrong_secret_or_a_changed_body(stripe_app):
                        headers=_signed(EVENT, stamp, "whsec_other")).status_code == 400
     assert client.post("/api/v1/webhooks/stripe", data=EVENT.replace(b"cus_1", b"cus_2"),
                        headers=_signed(EVENT, stamp)).status_code == 400
+
+
+def _logout(client):
+    page = client.get("/adopter/").get_data(as_text=True)
+    token = CSRF_RE.search(page)
+    return client.post("/logout", data={"csrf_token": token.group(1)} if token else {})
+
+
+def test_logout_kills_the_session_on_the_server_so_a_copied_cookie_opens_nothing(client, factory):
+    email = factory.user("adopter", "440300")
+    assert _login(client, email).status_code == 302
+    stolen = client.get_cookie("session").value
+    assert client.get("/adopter/").status_code == 200
+    assert _logout(client).status_code == 302
+    replay = client.application.test_client()
+    replay.set_cookie("session", stolen)
+    answer = replay.get("/adopter/")
+    assert answer.status_code == 302 and "/login" in answer.headers["Location"]
+
+
+def test_logout_ends_only_that_session(app, factory):
+    email = factory.user("adopter", "440300")
+    office, home = app.test_client(), app.test_client()
+    assert _login(office, email).status_code == 302 and _login(home, email).status_code == 302
+    assert _logout(office).status_code == 302
+    assert office.get("/adopter/").status_code == 302
+    assert home.get("/adopter/").status_code == 200
+
+
+def test_a_disabled_user_loses_open_sessions(app, client, factory):
+    from marketplace import db
+    from marketplace.accounts.models import User
+
+    email = factory.user("adopter", "440300")
+    assert _login(client, email).status_code == 302
+    with app.app_context():
+        db.session().execute(sa.update(User).where(User.email == email).values(active=False))
+        db.session().commit()
+    assert client.get("/adopter/").status_code == 302
+
+
+def test_session_rows_hold_digests_not_the_cookie_secret(app, client, factory):
+    assert _login(client, factory.user("adopter", "440300")).status_code == 302
+    with client.session_transaction() as sess:
+        secret = sess["_sid"]
+    dump = _dump(app)
+    assert secret not in dump and hashlib.sha256(secret.encode()).hexdigest() not in dump
+
+
+BOUNDARY = {"x-content-type-options": "nosniff", "x-frame-options": "DENY",
+            "referrer-policy": "same-origin"}
+
+
+@pytest.mark.parametrize("method, path, body", [
+    ("GET", "/", None), ("GET", "/login", None), ("POST", "/login", {"email": "a@b.cn"}),
+    ("GET", "/no/such/page", None), ("GET", "/api/v1/openapi.json", None),
+    ("GET", "/api/v1/me", None), ("GET", "/api/v1/nowhere", None), ("POST", "/api/v1/tokens", None),
+    ("GET", "/static/site.css", None), ("GET", "/adopter/", None),
+])
+def test_every_response_carries_the_security_headers(client, method, path, body):
+    answer = client.open(path, method=method, data=body)
+    for name, value in BOUNDARY.items():
+        assert answer.headers.get(name) == value, (path, name)
+    csp = answer.headers["Content-Security-Policy"]
+    assert "frame-ancestors 'none'" in csp and "unsafe-inline" not in csp and "unsafe-eval" not in csp
+
+
+def test_pages_allow_scripts_and_styles_from_the_site_only(client):
+    csp = dict(part.strip().split(" ", 1) for part in
+               client.get("/login").headers["Content-Security-Policy"].split(";"))
+    assert csp["script-src"] == "'self'" and csp["style-src"] == "'self'"
+    assert csp["object-src"] == "'none'" and csp["default-src"] == "'self'"
+
+
+def test_templates_have_no_inline_script_style_or_handlers():
+    """What the strict CSP would block: inline <script>/<style>, style= and on…= attributes."""
+    import re
+    from pathlib import Path
+
+    import marketplace
+
+    inline = re.compile(r"<script(?![^>]*\bsrc=)[^>]*>|<style\b|\sstyle\s*=|\son[a-z]+\s*=|javascript:",
+                        re.IGNORECASE)
+    root = Path(marketplace.__file__).parent / "templates"
+    found = {str(p.relative_to(root)): inline.findall(p.read_text("utf-8"))
+             for p in root.rglob("*.html")}
+    assert {name: hits for name, hits in found.items() if hits} == {}
+
+
+def test_cookies_are_secure_when_served_over_https_even_without_the_flag(client, factory):
+    email = factory.user("adopter", "440300")
+    page = client.get("/login", base_url="https://market.example")
+    token = CSRF_RE.search(page.get_data(as_text=True)).group(1)
+    answer = client.post("/login", base_url="https://market.example",   # CSRF checks the Referer
+                         headers={"Referer": "https://market.example/login"},  # on HTTPS: same-origin
+                         data={"email": email, "password": PASSWORD, "csrf_token": token})
+    assert answer.status_code == 302
+    flags = [part.strip().lower() for part in _cookie_header(answer).split(";")]
+    assert "secure" in flags and "httponly" in flags and "samesite=lax" in flags
+    assert answer.headers["Strict-Transport-Security"].startswith("max-age=")
