@@ -1,17 +1,21 @@
 """Group commit of gateway calls: concurrent calls of one process share a transaction.
 
-Every gateway call must have its usage event (with its quota counter bump and,
-for an ``Idempotency-Key``, its stored reply) committed before it answers. One
+Every gateway call must have its usage event (with, for an ``Idempotency-Key``,
+its reply settled on the key's reservation) committed before it answers. One
 commit per call makes the database's per-transaction work (lock, WAL append,
-page writes of four B-trees) the gateway's largest cost under load. So calls
+page writes of the B-trees) the gateway's largest cost under load. So calls
 queue their writes here; the first thread to find no commit running becomes the
 leader, takes every queued write, applies them on its own connection with
-``executemany`` (counter bumps summed per installation and minute) and commits
-once; threads whose writes were in that batch return as soon as it is durable.
-A lone call is its own leader and pays nothing extra.
+``executemany`` and commits once; threads whose writes were in that batch
+return as soon as it is durable. A lone call is its own leader and pays nothing
+extra.
 
-A batch that fails (a reply key stored by a racing retry, say) is rolled back and
-each write applied alone, so one call's failure never costs another its event.
+What must hold *before* the module runs (the quota grant, the key's
+reservation) is not queued: it is committed at once by :meth:`GroupCommit.now`,
+one statement in autocommit on PostgreSQL, across workers and hosts.
+
+A batch that fails is rolled back and each write applied alone, so one call's
+failure never costs another its event.
 
 Replies live 24 h (:data:`REPLAY_WINDOW`). A leader also deletes expired ones, up
 to ``SWEEP_BATCH`` at a time, at most once a minute per process (at once again while
@@ -23,7 +27,6 @@ import logging
 import os
 import threading
 import time
-from collections import Counter
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any, Callable, TypeVar
@@ -58,11 +61,11 @@ def event_id() -> str:
 
 @dataclass(slots=True, eq=False)
 class CallWrite:
-    """What one call writes: its usage event, its counter bump, its idempotent reply."""
+    """What one call writes: its usage event, a quota grant given back, its key's outcome."""
 
     event: dict
-    bump: tuple[int, int] | None = None        # (installation id, minute)
-    reply: dict | None = None
+    give_back: tuple[int, int] | None = None   # (installation id, minute) of an unused grant
+    reply: dict | None = None                  # settles (status set) or frees the key
     reply_stored: bool = True
     done: bool = False
     error: Exception | None = None
@@ -73,7 +76,6 @@ class GroupCommit:
 
     def __init__(self, engine: Engine, sql: "HotStatements") -> None:
         self.engine, self.sql = engine, sql
-        self.duplicate = engine.dialect.loaded_dbapi.IntegrityError
         self.postgres = engine.dialect.name == "postgresql"
         self._ready = threading.Condition()
         self._queued: list[CallWrite] = []
@@ -156,45 +158,37 @@ class GroupCommit:
     def _transaction(self, connection: Any, cursor: Any, batch: list[CallWrite]) -> None:
         """``batch`` in one transaction, committed (rolled back if anything fails).
 
-        On PostgreSQL the gateway's connections are in autocommit mode: a batch
-        without idempotent replies is one statement (one round trip, atomic by
-        itself); one with replies, or on another connection, a transaction.
+        On PostgreSQL the gateway's connections are in autocommit mode: a batch of
+        events alone is one statement (one round trip, atomic by itself); one with
+        replies or give-backs, or on another connection, a transaction.
         """
         if (self.postgres and connection.driver_connection.autocommit
-                and all(item.reply is None for item in batch)):
-            cursor.execute(self.sql.batch, self._one_statement(batch))   # one statement: atomic
+                and all(item.reply is None and item.give_back is None for item in batch)):
+            cursor.execute(*self._rows(batch))          # one statement: atomic by itself
             return
         self._atomically(connection, cursor, lambda cursor: self._apply(cursor, batch))
 
     def _commit_alone(self, connection: Any, cursor: Any, item: CallWrite) -> None:
         try:
             self._transaction(connection, cursor, [item])
-            return
-        except self.duplicate as exc:
-            if item.reply is None:
-                item.error = exc
-                return
         except Exception as exc:  # noqa: BLE001 - handed to the call's own thread
             item.error = exc
-            return
-        item.reply, item.reply_stored = None, False    # a racing retry stored its reply first
-        self._commit_alone(connection, cursor, item)
 
     def _rows(self, batch: list[CallWrite]) -> tuple[str, Any]:
         """The batch's events as metering's own insert (SQL, parameters)."""
         return writer.insert_statement(self.engine.dialect.name, [item.event for item in batch])
 
-    @staticmethod
-    def _bumps(batch: list[CallWrite]) -> Counter:
-        """Calls per (installation, minute) of the batch."""
-        return Counter(item.bump for item in batch if item.bump is not None)
+    def now(self, connection: Any, work: Callable[[Any], T]) -> T:
+        """``work(cursor)`` committed before this returns (a reservation: not group-committed).
 
-    def _one_statement(self, batch: list[CallWrite]) -> tuple:
-        """PostgreSQL: parameters of ``sql.batch``: the event arrays, then the counter arrays."""
-        _, arrays = self._rows(batch)
-        bumps = self._bumps(batch)
-        return (*arrays, [iid for iid, _ in bumps], [minute for _, minute in bumps],
-                list(bumps.values()))
+        PostgreSQL: one statement on the autocommit connection is its own
+        transaction; SQLite: the write turn, then a commit.
+        """
+        cursor = connection.cursor()
+        if self.postgres and connection.driver_connection.autocommit:
+            return work(cursor)
+        with db.sqlite_write_turn(self.engine):
+            return self._atomically(connection, cursor, work)
 
     def _apply(self, cursor: Any, batch: list[CallWrite]) -> None:
         sql = self.sql
@@ -203,14 +197,14 @@ class GroupCommit:
             cursor.execute(events, parameters)
         else:
             cursor.executemany(events, parameters)
-        bumps = self._bumps(batch)
-        if bumps:
-            cursor.executemany(sql.bump.sql, [
-                sql.bump.parameters({"iid": iid, "minute": minute, "n": n})
-                for (iid, minute), n in bumps.items()])
         for item in batch:
-            if item.reply is not None:
-                reply = item.reply
-                sql.drop_reply.execute(cursor, {"code": reply["jurisdiction_code"],
-                                                "key": reply["key"], "cutoff": reply["cutoff"]})
-                sql.put_reply.execute(cursor, {k: v for k, v in reply.items() if k != "cutoff"})
+            if item.give_back is not None:
+                iid, minute = item.give_back
+                sql.give_back.execute(cursor, {"iid": iid, "m": minute})
+            reply = item.reply
+            if reply is None:
+                continue
+            if reply.get("status") is None:      # not worth replaying: a retry runs for real
+                item.reply_stored = sql.free_key.execute(cursor, reply).rowcount == 1
+            else:                                # lost if another call took the key over
+                item.reply_stored = sql.settle_reply.execute(cursor, reply).rowcount == 1

@@ -1,42 +1,61 @@
-"""The metered gateway (DESIGN §5): ``POST /api/v1/invoke/{module}/{operation}``.
+"""The metered gateway (DESIGN §5, §12): ``POST /api/v1/invoke/{module}/{operation}``.
 
-Hot path, written for speed on one pooled DBAPI connection: the route comes
-from the per-process cache (:mod:`~marketplace.runtime.routes`), confirmed by
-one primary-key read of the route generation and the quota counter; the module
-runs in a sandbox process with a time limit; then the usage event, the counter
-bump (and an idempotent reply) are written and committed before the answer.
-Every call that reaches an installation writes exactly one usage event.
+Hot path, written for speed on one pooled DBAPI connection: the body is parsed
+strictly (:mod:`marketplace.jsonio`; JSON we cannot accept is a 400 before
+anything is metered); the route comes from the per-process cache
+(:mod:`~marketplace.runtime.routes`), confirmed by one primary-key read of the
+route generation. What must hold across workers and hosts is reserved and
+committed *before* the module runs: the ``Idempotency-Key``
+(:mod:`~marketplace.runtime.idempotency`) and one call of the quota (one
+conditional upsert). The module runs in a sandbox process with a time limit;
+then the usage event (with the key's reply, or a grant given back) is
+group-committed before the answer. Every call that reaches an installation
+writes exactly one usage event; a tenant's calls in flight per process are
+bounded (:mod:`~marketplace.runtime.fairshare`).
 """
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 import time
 
 from flask import Blueprint, Response, current_app, g, request
 
+from marketplace import jsonio
 from marketplace.accounts.auth import require
 from marketplace.catalog.store import store_for
 from marketplace.clock import now
-from marketplace.errors import Conflict, MarketplaceError
+from marketplace.errors import MarketplaceError
 from marketplace.metering.service import call_event
-from marketplace.runtime import loader
-from marketplace.runtime.commits import REPLAY_WINDOW, CallWrite, event_id
+from marketplace.runtime import fairshare, idempotency, loader
+from marketplace.runtime.commits import CallWrite, event_id
+from marketplace.runtime.invocation import minute_now
 from marketplace.runtime.routes import Route, RouteCache
 from marketplace.sdk import Context, JurisdictionRef, ModuleError
 
 log = logging.getLogger(__name__)
 bp = Blueprint("gateway", __name__, url_prefix="/api/v1/invoke")
 
-REPLAYABLE = {200, 422, 502}        # settled answers; 429/504 are worth retrying for real
+REPLAYABLE = {200, 422, 502}        # settled answers; 429/503/504 are worth retrying for real
+
+
+def _text(body: dict) -> str:
+    """One of our own JSON bodies as text."""
+    try:
+        return jsonio.dumps(body)
+    except ValueError:              # text from module code we could not write as UTF-8
+        return json.dumps(body, separators=(",", ":"))
 
 
 def _json(status: int, body: dict | bytes | str, headers: dict | None = None) -> Response:
     """A JSON response without Flask's jsonify overhead."""
-    if isinstance(body, dict):
-        body = json.dumps(body, ensure_ascii=False, separators=(",", ":"))
-    return Response(body, status, headers, mimetype="application/json")
+    return Response(_text(body) if isinstance(body, dict) else body, status, headers,
+                    mimetype="application/json")
+
+
+def _retry_after() -> str:
+    """Seconds until the quota's next minute (by the platform clock)."""
+    return str(60 - int(now().timestamp()) % 60)
 
 
 def _store():
@@ -70,6 +89,15 @@ def _routes() -> RouteCache:
     return cache
 
 
+def _slots() -> fairshare.TenantSlots:
+    """This app's per-tenant bound of calls in flight in this process."""
+    slots = current_app.extensions.get("gateway_slots")
+    if slots is None:
+        slots = current_app.extensions["gateway_slots"] = fairshare.TenantSlots(
+            fairshare.limit_for(current_app.config))
+    return slots
+
+
 class _Reconnect(Exception):
     """The kept connection was found dead by the call's first reads: retry on a new one."""
 
@@ -80,21 +108,36 @@ def _unavailable() -> MarketplaceError:
 
 
 def _invoke(operation: str, module: str | None = None, interface: str | None = None) -> Response:
-    routes = _routes()
-    raw = request.get_data(cache=False)           # read once: a retry must see it too
-    for may_retry in (True, False):
-        connection = routes.connection()
-        try:
-            return _invoke_on(routes, connection, g.principal, raw, operation, module,
-                              interface, may_retry)
-        except _Reconnect:
-            routes.discard(connection)
-        finally:
-            routes.release(connection)
-    raise AssertionError("unreachable: the second attempt never raises _Reconnect")
+    code = g.principal.jurisdiction_code
+    slots = _slots()
+    if not slots.enter(code):
+        return _json(429, {"error": "too_many_concurrent_calls", "message": f"{code} already "
+                           f"has {slots.busy(code)} calls running here; wait for them to end, "
+                           "then retry (this call was not run nor billed)"},
+                     {"Retry-After": "1"})
+    try:
+        raw = request.get_data(cache=False)       # read once: a retry must see it too
+        payload = jsonio.loads(raw, "body") if raw else None
+        routes = _routes()
+        for may_retry in (True, False):
+            connection = routes.connection()
+            try:
+                return _invoke_on(routes, connection, g.principal, raw, payload, operation,
+                                  module, interface, may_retry)
+            except _Reconnect:
+                routes.discard(connection)
+            finally:
+                routes.release(connection)
+        raise AssertionError("unreachable: the second attempt never raises _Reconnect")
+    except MarketplaceError as exc:
+        if "retry_after" not in exc.extra:
+            raise
+        return _json(exc.status, exc.to_dict(), {"Retry-After": str(exc.extra["retry_after"])})
+    finally:
+        slots.leave(code)
 
 
-def _invoke_on(routes: RouteCache, connection, principal, raw: bytes, operation: str,
+def _invoke_on(routes: RouteCache, connection, principal, raw: bytes, payload, operation: str,
                module: str | None, interface: str | None, may_retry: bool) -> Response:
     """The call on one DBAPI connection (its writes committed by ``routes.commits``).
 
@@ -102,19 +145,18 @@ def _invoke_on(routes: RouteCache, connection, principal, raw: bytes, operation:
     yet); lost later, the call answers 503 and the connection is dropped.
     """
     key = request.headers.get("Idempotency-Key")
-    digest = None
     code = principal.jurisdiction_code
-    if key is not None:
-        if not key or len(key) > 200:
-            raise MarketplaceError("invalid_idempotency_key",
-                                   "Idempotency-Key must be 1 to 200 characters")
-        target = f"{'interface/' + interface if interface else module}/{operation}\n"
-        digest = hashlib.sha256(target.encode() + raw).hexdigest()
+    keys = None
     try:
         cursor = connection.cursor()
-        replay = _replay(routes, cursor, code, key, digest) if key is not None else None
-        if replay is not None:
-            return replay
+        if key is not None:
+            target = f"{'interface/' + interface if interface else module}/{operation}"
+            keys = idempotency.Keys(routes.sql, cursor, lambda work: routes.commits.now(
+                connection, work), code, idempotency.check_key(key),
+                idempotency.request_hash(target, raw))
+            state, answer = keys.stored(_replayed)          # the common retry: one read
+            if state == "replay":
+                return answer
         route, minute, calls = routes.resolve(cursor, code, interface or module, operation,
                                               interface is not None)
     except routes.disconnected as exc:
@@ -122,85 +164,98 @@ def _invoke_on(routes: RouteCache, connection, principal, raw: bytes, operation:
             raise _Reconnect() from exc
         routes.discard(connection)
         raise _unavailable() from exc
-    call = _Call(routes, connection, route, operation, code, key, digest)
+    call = _Call(routes, connection, route, operation, code, keys)
     try:
-        return call.run(raw, minute, calls)
+        return call.run(payload, minute, calls)
     except routes.disconnected as exc:
         routes.discard(connection)
         raise _unavailable() from exc
 
 
-def _replay(routes: RouteCache, cursor, code: str, key: str, digest: str) -> Response | None:
-    """The stored first answer for this key, a 409 for a reused key, or None."""
-    found = routes.sql.find_reply.first(cursor, {"code": code, "key": key})
-    if found is None:
-        return None
-    request_hash, status, body, headers, created_at = found
-    if now() - created_at > REPLAY_WINDOW:
-        return None
-    if request_hash != digest:
-        raise Conflict("idempotency_key_reused", "this Idempotency-Key was used for a different "
-                       "request in the last 24 h; use a fresh key for a new request")
-    return _json(status, body, {**(headers or {}), "Idempotent-Replayed": "true"})
+def _replayed(status: int, body: str, headers: dict) -> Response:
+    return _json(status, body, {**headers, "Idempotent-Replayed": "true"})
+
+
+def _safe(text: object) -> str:
+    """Text from module code as valid UTF-8 (a lone surrogate becomes U+FFFD)."""
+    return str(text).encode("utf-8", "replace").decode("utf-8")
 
 
 class _Call:
     """One metered call of a routed operation."""
 
     def __init__(self, routes: RouteCache, connection, route: Route, operation: str,
-                 code: str, key: str | None, digest: str | None) -> None:
+                 code: str, keys: idempotency.Keys | None) -> None:
         self.routes, self.connection = routes, connection
         self.route, self.operation, self.code = route, operation, code
-        self.key, self.digest = key, digest
+        self.keys = keys
         self.event_id = event_id()
         self.started = time.perf_counter()
-        self.minute = int(time.time() // 60)
+        self.minute = minute_now()
+        self.granted = False                    # holds one call of the quota
+        self.holds_key = False
 
-    def run(self, raw: bytes, minute: int | None, calls: int | None) -> Response:
-        """Validate, check the quota, call the module, meter, answer."""
+    def run(self, payload, minute: int | None, calls: int | None) -> Response:
+        """Reserve the key, validate, reserve the quota, call the module, meter, answer."""
         route = self.route
         config = current_app.config
-        try:
-            payload = json.loads(raw) if raw else None
-        except ValueError as exc:
-            return self.finish(422, {"error": "invalid_input", "message": "the body is not JSON",
-                                     "details": [{"where": "body", "message": str(exc)}]},
-                               "rejected")
+        if self.keys is not None:
+            timeout = config["INVOKE_TIMEOUT"]
+            answer = idempotency.reserve_or_replay(
+                self.keys, self.event_id, idempotency.lease_for(timeout), timeout + 1.0,
+                _replayed)
+            if answer is not None:
+                return answer
+            self.holds_key = True
         problems = route.check_input(payload)
         if problems:
             return self.finish(422, {"error": "invalid_input", "message": "the input does not "
                                      f"match the input schema of {self.operation}",
                                      "details": problems}, "rejected")
         limit = route.quota_per_minute or config["QUOTA_PER_MINUTE"]
-        used = calls if minute == self.minute else 0
-        if used >= limit:
+        full = minute == self.minute and calls is not None and calls >= limit  # no write needed
+        if full or not self._reserve(limit):
             return self.finish(429, {"error": "quota_exceeded", "message": f"quota of {limit} "
                                      "calls per minute used up; retry in the next minute"},
-                               "rejected", extra={"Retry-After": str(60 - int(time.time()) % 60)})
+                               "rejected", extra={"Retry-After": _retry_after()})
+        return self.call(payload)
+
+    def _reserve(self, limit: int) -> bool:
+        """One call of the quota, committed before the module runs (exact across processes)."""
+        if limit <= 0:
+            return False
+        values = {"iid": self.route.id, "minute": self.minute, "limit": limit}
+        self.granted = self.routes.commits.now(self.connection, lambda cursor: bool(
+            self.routes.sql.reserve.execute(cursor, values).fetchall()))
+        return self.granted
+
+    def call(self, payload) -> Response:
+        """Run the module under its time limit and answer by its outcome."""
+        route = self.route
         ctx = Context(jurisdiction=JurisdictionRef(self.code, route.jurisdiction_name),
                       installation_id=route.id, config=route.config or {},
                       request_id=self.event_id, module=route.module, version=route.version)
         try:
             hook = getattr(self.routes.manager(route).hook, self.operation)
-            output = loader.call_with_limit(route.id, config["INVOKE_TIMEOUT"], hook,
+            output = loader.call_with_limit(route.id, current_app.config["INVOKE_TIMEOUT"], hook,
                                             payload=payload, context=ctx)
         except loader.ModuleTimeout as exc:
             return self.finish(504, {"error": "timeout", "message": f"{route.module} "
                                      f"{route.version} did not answer in time ({exc})"}, "error",
                                counted=not isinstance(exc, loader.ModuleBusy))
         except ModuleError as exc:
-            return self.finish(422, {"error": "module_error", "reason": exc.reason,
-                                     "message": exc.message}, "rejected", counted=True)
+            return self.finish(422, {"error": "module_error", "reason": _safe(exc.reason),
+                                     "message": _safe(exc.message)}, "rejected", counted=True)
         except BaseException as exc:  # noqa: BLE001 - a broken module must never break the gateway
             log.warning("module %s %s failed on %s", route.module, route.version, self.operation,
                         exc_info=True)
             return self.finish(502, {"error": "module_error", "message": f"{route.module} "
-                                     f"{route.version} failed: {type(exc).__name__}: {exc}"},
-                               "error", counted=True)
+                                     f"{route.version} failed: {type(exc).__name__}: "
+                                     f"{_safe(exc)}"}, "error", counted=True)
         try:
-            body = json.dumps(output, ensure_ascii=False, separators=(",", ":"))
-        except (TypeError, ValueError) as exc:
-            problems = [{"where": "(root)", "message": f"not JSON: {exc}"}]
+            body = jsonio.dumps(output)         # NaN, Infinity, lone surrogates: not JSON
+        except ValueError as exc:
+            problems = [{"where": "(root)", "message": f"not valid JSON: {exc}"}]
         else:
             problems = route.check_output(output)
         if problems:
@@ -211,21 +266,18 @@ class _Call:
 
     def finish(self, status: int, body: dict | str, event_status: str, units: int = 0,
                counted: bool = False, extra: dict | None = None) -> Response:
-        """Commit the call's usage event (and counter, and idempotent reply); then answer."""
+        """Commit the call's usage event (with its key's reply, or a grant given back); answer."""
         if isinstance(body, dict):
-            body = json.dumps(body, ensure_ascii=False, separators=(",", ":"))
+            body = _text(body)
         headers = {"X-Usage-Event": self.event_id, "X-Usage-Units": str(units)}
         item = CallWrite(call_event(
             installation_id=self.route.id, event_id=self.event_id, operation=self.operation,
             units=units, status=event_status,
             duration_ms=int((time.perf_counter() - self.started) * 1000)))
-        if counted:
-            item.bump = (self.route.id, self.minute)
-        if self.key is not None and status in REPLAYABLE:
-            stamp = now()                                # an expired reply frees its key
-            item.reply = {"jurisdiction_code": self.code, "key": self.key,
-                          "request_hash": self.digest, "status": status, "body": body,
-                          "headers": headers, "created_at": stamp,
-                          "cutoff": stamp - REPLAY_WINDOW}
+        if self.granted and not counted:        # refused before the module ran: not counted
+            item.give_back = (self.route.id, self.minute)
+        if self.holds_key:
+            item.reply = (self.keys.settle(self.event_id, status, body, headers)
+                          if status in REPLAYABLE else self.keys.settle(self.event_id, None))
         self.routes.commits.write(self.connection, item)
         return _json(status, body, {**headers, **(extra or {})})

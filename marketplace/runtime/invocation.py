@@ -1,4 +1,4 @@
-"""Gateway building blocks: the one lookup query, cached validators, the shared quota counter."""
+"""Gateway building blocks: the one lookup query, cached validators, the quota reservation."""
 from __future__ import annotations
 
 import threading
@@ -14,6 +14,7 @@ from marketplace.accounts.models import Jurisdiction
 from marketplace.catalog.models import Module, ModuleVersion, Operation
 from marketplace import schemas
 from marketplace.catalog.manifest import schema_path
+from marketplace.clock import now
 from marketplace.runtime.models import Installation, QuotaCounter, RouteGeneration
 
 MAX_DETAILS = 20
@@ -108,28 +109,49 @@ def validators_for(session: Connection | Session, op_id: int, sha256: str, name:
     return found
 
 
-def _upsert(dialect: str, rows: sa.Select | None = None) -> sa.Insert:
+def minute_now() -> int:
+    """The quota's current minute (Unix time // 60) by the platform clock (MARKETPLACE_NOW aware)."""
+    return int(now().timestamp() // 60)
+
+
+def _reserve(dialect: str) -> sa.Insert:
+    """Take one call of installation ``iid``'s ``limit`` in ``minute``, atomically, or nothing.
+
+    One conditional upsert: a row of an older minute restarts at 1, the current
+    minute's counter grows only while below the limit. A row is returned (the new
+    count) exactly when the call was granted, so concurrent callers in any number
+    of processes and hosts never get more than ``limit`` grants between them. A
+    clock behind the stored minute counts against the stored one.
+    """
     insert = (postgresql.insert if dialect == "postgresql" else sqlite.insert)(_Q)
-    if rows is None:
-        stmt = insert.values(installation_id=sa.bindparam("iid"), minute=sa.bindparam("minute"),
-                             calls=sa.bindparam("n"))
-    else:
-        stmt = insert.from_select(["installation_id", "minute", "calls"], rows)
-    return stmt.on_conflict_do_update(index_elements=[_Q.c.installation_id], set_={
-        "calls": sa.case((_Q.c.minute == stmt.excluded.minute, _Q.c.calls + stmt.excluded.calls),
-                         else_=stmt.excluded.calls),
-        "minute": stmt.excluded.minute})
+    stmt = insert.values(installation_id=sa.bindparam("iid"), minute=sa.bindparam("minute"),
+                         calls=1)
+    newer = _Q.c.minute < stmt.excluded.minute
+    return stmt.on_conflict_do_update(
+        index_elements=[_Q.c.installation_id],
+        set_={"calls": sa.case((newer, 1), else_=_Q.c.calls + 1),
+              "minute": sa.case((newer, stmt.excluded.minute), else_=_Q.c.minute)},
+        where=sa.or_(newer, _Q.c.calls < sa.bindparam("limit", type_=sa.Integer)),
+    ).returning(_Q.c.calls)
 
 
-_UPSERTS = {name: _upsert(name) for name in ("sqlite", "postgresql")}
+_RESERVES = {name: _reserve(name) for name in ("sqlite", "postgresql")}
+
+# Give back a granted call that the contract does not count (refused before the module ran).
+GIVE_BACK = (sa.update(_Q).where(_Q.c.installation_id == sa.bindparam("iid"),
+                                 _Q.c.minute == sa.bindparam("m"), _Q.c.calls > 0)
+             .values(calls=_Q.c.calls - 1))
 
 
-def quota_upsert(dialect_name: str) -> sa.Insert:
-    """Count ``n`` calls of installation ``iid`` in ``minute`` (atomic in the database)."""
-    return _UPSERTS[dialect_name]
+def quota_reserve(dialect_name: str) -> sa.Insert:
+    """The statement granting one call of the quota (see :func:`_reserve`)."""
+    return _RESERVES[dialect_name]
 
 
-# PostgreSQL, many counters in one statement: arrays ``iids``, ``minutes``, ``ns``.
-QUOTA_UPSERT_ARRAYS = _upsert("postgresql", sa.select(sa.text("*")).select_from(sa.text(
-    "unnest(CAST(:iids AS INTEGER[]), CAST(:minutes AS BIGINT[]), CAST(:ns AS INTEGER[]))"
-    " AS bumps")))
+def reserve_call(conn: Connection, iid: int, limit: int, minute: int) -> bool:
+    """Grant one call of ``limit`` per minute to installation ``iid`` (the caller commits)."""
+    if limit <= 0:
+        return False
+    found = conn.execute(quota_reserve(conn.dialect.name),
+                         {"iid": iid, "minute": minute, "limit": limit}).first()
+    return found is not None

@@ -44,7 +44,12 @@ class Installation(Base):
 
 
 class IdempotentReply(Base):
-    """The first reply to a gateway call with an ``Idempotency-Key`` (kept 24 h)."""
+    """An ``Idempotency-Key``: reserved before its call runs, then its first reply (kept 24 h).
+
+    While the call runs, ``status`` is NULL and ``owner`` (the call's event id)
+    holds the key until ``lease_until``; a reservation whose call died (its
+    process killed) is taken over by the next request once the lease is over.
+    """
 
     __tablename__ = "idempotent_replies"
 
@@ -52,8 +57,10 @@ class IdempotentReply(Base):
     jurisdiction_code: Mapped[str] = mapped_column(sa.String(6))
     key: Mapped[str] = mapped_column(sa.String(200))
     request_hash: Mapped[str] = mapped_column(sa.String(64))
-    status: Mapped[int] = mapped_column()
+    status: Mapped[int | None] = mapped_column()                # NULL: the call is running
     body: Mapped[str] = mapped_column(sa.Text)
+    owner: Mapped[str | None] = mapped_column(sa.String(32))   # event id of the reserving call
+    lease_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
     headers: Mapped[dict] = mapped_column(JSONType, default=dict)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=now, index=True)
 

@@ -21,22 +21,20 @@ from dataclasses import dataclass
 from typing import Any, Callable
 
 import sqlalchemy as sa
-from sqlalchemy.dialects import postgresql
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Dialect, Engine
 
 from marketplace.catalog.store import ArtifactStore
 from marketplace.errors import NotFound
-from marketplace.metering import writer
 from marketplace.rawsql import RawStatement
 from marketplace.runtime import loader
 from marketplace.runtime.commits import GroupCommit
-from marketplace.runtime.invocation import (CHECK, QUOTA_UPSERT_ARRAYS, Check, lookup_query,
-                                            operation_names, quota_upsert, validators_for)
+from marketplace.runtime.invocation import (CHECK, GIVE_BACK, Check, lookup_query,
+                                            operation_names, quota_reserve, validators_for)
 from marketplace.runtime.models import IdempotentReply
 
 MAX_ROUTES = 10_000
 _REPLY = IdempotentReply.__table__
-_REPLY_COLUMNS = [c.name for c in _REPLY.columns if c.name != "id"]
 
 
 @dataclass(slots=True)
@@ -60,6 +58,12 @@ class Route:
     manager: Any
 
 
+def _key(stmt):
+    """``stmt`` narrowed to one Idempotency-Key of one jurisdiction."""
+    return stmt.where(_REPLY.c.jurisdiction_code == sa.bindparam("code"),
+                      _REPLY.c.key == sa.bindparam("key"))
+
+
 class HotStatements:
     """The gateway's statements compiled for one dialect."""
 
@@ -67,38 +71,37 @@ class HotStatements:
         self.by_module = RawStatement(lookup_query(False), dialect)
         self.by_interface = RawStatement(lookup_query(True), dialect)
         self.check = RawStatement(CHECK, dialect)
-        self.bump = RawStatement(quota_upsert(dialect.name), dialect)
-        self.find_reply = RawStatement(
-            sa.select(_REPLY.c.request_hash, _REPLY.c.status, _REPLY.c.body, _REPLY.c.headers,
-                      _REPLY.c.created_at)
-            .where(_REPLY.c.jurisdiction_code == sa.bindparam("code"),
-                   _REPLY.c.key == sa.bindparam("key")), dialect)
-        self.drop_reply = RawStatement(
-            sa.delete(_REPLY).where(_REPLY.c.jurisdiction_code == sa.bindparam("code"),
-                                    _REPLY.c.key == sa.bindparam("key"),
-                                    _REPLY.c.created_at < sa.bindparam("cutoff")), dialect)
-        self.put_reply = RawStatement(sa.insert(_REPLY).inline(), dialect,
-                                      column_keys=_REPLY_COLUMNS)       # every column but id
+        self.reserve = RawStatement(quota_reserve(dialect.name), dialect)
+        self.give_back = RawStatement(GIVE_BACK, dialect)
+        self.find_reply = RawStatement(_key(sa.select(
+            _REPLY.c.request_hash, _REPLY.c.status, _REPLY.c.body, _REPLY.c.headers,
+            _REPLY.c.created_at, _REPLY.c.lease_until)), dialect)
+        insert = (postgresql.insert if dialect.name == "postgresql" else sqlite.insert)(_REPLY)
+        self.claim_key = RawStatement(insert.values(        # a reservation, unless the key exists
+            jurisdiction_code=sa.bindparam("code"), key=sa.bindparam("key"),
+            request_hash=sa.bindparam("hash"), body="", owner=sa.bindparam("owner"),
+            headers=sa.bindparam("no_headers", {}, type_=_REPLY.c.headers.type),
+            created_at=sa.bindparam("stamp", type_=_REPLY.c.created_at.type),
+            lease_until=sa.bindparam("lease", type_=_REPLY.c.lease_until.type),
+        ).on_conflict_do_nothing(index_elements=[_REPLY.c.jurisdiction_code, _REPLY.c.key]),
+            dialect)
+        self.take_over = RawStatement(_key(sa.update(_REPLY)).where(sa.or_(   # dead or expired
+            sa.and_(_REPLY.c.status.is_(None), _REPLY.c.lease_until < sa.bindparam("stamp")),
+            _REPLY.c.created_at < sa.bindparam("cutoff"))).values(
+            request_hash=sa.bindparam("hash"), status=sa.null(), body="", owner=sa.bindparam("owner"), created_at=sa.bindparam("stamp"),
+            lease_until=sa.bindparam("lease")), dialect)
+        self.settle_reply = RawStatement(_key(sa.update(_REPLY)).where(
+            _REPLY.c.owner == sa.bindparam("owner")).values(
+            status=sa.bindparam("status"), body=sa.bindparam("body"),
+            headers=sa.bindparam("headers"), created_at=sa.bindparam("stamp"),
+            lease_until=sa.null()), dialect)
+        self.free_key = RawStatement(_key(sa.delete(_REPLY)).where(
+            _REPLY.c.owner == sa.bindparam("owner"), _REPLY.c.status.is_(None)), dialect)
         self.sweep_replies = RawStatement(      # the oldest expired replies, a batch at a time
             sa.delete(_REPLY).where(_REPLY.c.id.in_(
                 sa.select(_REPLY.c.id).where(_REPLY.c.created_at < sa.bindparam("cutoff"))
                 .order_by(_REPLY.c.created_at).limit(sa.bindparam("batch", type_=sa.Integer))
                 .scalar_subquery())), dialect)
-        self.batch = _batch_statement() if dialect.name == "postgresql" else None
-
-
-def _batch_statement() -> str:
-    """PostgreSQL: a batch's events and counter bumps as one statement (one round trip).
-
-    The events go in by metering's own insert (``writer.insert_statement``, one
-    array per column) as a data-modifying CTE; the counters by
-    :data:`~marketplace.runtime.invocation.QUOTA_UPSERT_ARRAYS`. Parameters are
-    positional: the event arrays, then ``iids``, ``minutes``, ``ns``. One
-    statement in autocommit mode is one atomic transaction.
-    """
-    events, _ = writer.insert_statement("postgresql", [])
-    bumps = QUOTA_UPSERT_ARRAYS.compile(dialect=postgresql.psycopg.dialect(paramstyle="format"))
-    return f"WITH events AS ({events}) {bumps}"
 
 
 _statements: dict[str, HotStatements] = {}

@@ -57,8 +57,8 @@ def test_invalid_input_is_422_with_details_and_not_billed(app, installed, shenzh
     not_json = shenzhen.client.post("/api/v1/invoke/toy-echo/echo", data=b"{nope",
                                     headers={**shenzhen.headers,
                                              "Content-Type": "application/json"})
-    assert (not_json.status_code, not_json.json["error"]) == (422, "invalid_input")
-    assert [(e.status, e.units) for e in usage_rows(app, installed)] == [("rejected", 0)] * 2
+    assert (not_json.status_code, not_json.json["error"]) == (400, "invalid_json")
+    assert [(e.status, e.units) for e in usage_rows(app, installed)] == [("rejected", 0)]
 
 
 def test_module_error_is_422_with_its_reason_and_not_billed(app, installed, shenzhen):
