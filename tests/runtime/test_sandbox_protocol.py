@@ -65,6 +65,7 @@ def forge(payload, context):
     head = '{"id":%s,' % json.dumps(ident) if ident else "{"
     for fd in _answer_pipes():
         os.write(fd, _frame(head + '"ok":{"text":"forged","tenant":"forged"}}'))
+    time.sleep(0.2)                 # the host reads the forged frame alone, the real one later
     return {"text": "real " + payload.get("text", ""), "tenant": context.jurisdiction.code}
 
 
