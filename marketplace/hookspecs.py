@@ -35,10 +35,8 @@ class PlatformSpec:
     def register_settlement_providers(self, register):
         """Fires once when the platform plugins load; call ``register(name, factory)`` per provider.
 
-        ``factory(config)`` gets the app config mapping and returns a provider
-        object with ``name``, ``issue(session, statement) -> status`` (must be
-        idempotent: it is called again after a crash),
-        ``status(session=None, statement=None) -> dict`` (without a statement: the
-        provider's health, for the operator console) and
-        ``handle_webhook(session, payload: bytes, headers) -> dict``.
+        ``factory(config)`` gets the app config mapping and returns an object
+        implementing :class:`marketplace.settlement.providers.Provider` whole:
+        ``name``, ``issue`` and ``issue_all`` (idempotent: called again after a
+        crash), ``status`` and ``handle_webhook``. The registry refuses less.
         """

@@ -15,6 +15,7 @@ import pluggy
 from marketplace import hookspecs
 from marketplace.errors import MarketplaceError
 from marketplace.sdk import PROJECT
+from marketplace.settlement.providers import Books, Provider, missing
 
 ENTRY_POINT_GROUP = "govmarket.plugins"
 #: (name, module) of the built-in platform plugins, registered unless an entry point already did
@@ -57,12 +58,28 @@ def provider_name(config: Mapping[str, Any]) -> str:
     return str(config.get("SETTLEMENT_PROVIDER") or "ledger")
 
 
-def get_provider(config: Mapping[str, Any], name: str | None = None) -> Any:
-    """The settlement provider ``name`` (default: ``SETTLEMENT_PROVIDER``) built for ``config``."""
+def get_provider(config: Mapping[str, Any], name: str | None = None) -> Provider:
+    """The settlement provider ``name`` (default: ``SETTLEMENT_PROVIDER``) built for ``config``.
+
+    Refuses an object that does not implement the whole :class:`Provider` contract.
+    """
     name = name or provider_name(config)
     factories = settlement_providers()
     if name not in factories:
         raise MarketplaceError("unknown_provider",
                                f"settlement provider {name!r} is not installed; "
                                f"choose one of {', '.join(sorted(factories))}")
-    return factories[name](config)
+    return _checked(factories[name](config), Provider, name)
+
+
+def get_ledger(config: Mapping[str, Any]) -> Books:
+    """The built-in ledger (balances and payments), whichever provider settles."""
+    return _checked(get_provider(config, "ledger"), Books, "ledger")
+
+
+def _checked(provider: Any, contract: type, name: str) -> Any:
+    """``provider`` when it implements ``contract``; else a 500 naming what it lacks."""
+    if not isinstance(provider, contract):
+        raise MarketplaceError("provider_contract", f"settlement provider {name!r} does not "
+                               f"implement {', '.join(missing(provider, contract))}", status=500)
+    return provider

@@ -9,7 +9,7 @@ from marketplace.web.api import json_body
 from marketplace.accounts.auth import require, require_admin
 from marketplace.errors import Forbidden, MarketplaceError, NotFound
 from marketplace.money import parse_amount, to_minor
-from marketplace.plugins import get_provider
+from marketplace.plugins import get_ledger, get_provider
 from marketplace.settlement import service
 
 bp = Blueprint("settlement_api", __name__, url_prefix="/api/v1")
@@ -86,8 +86,7 @@ def record_payment():
 @require("read")
 def balances():
     """Ledger balances: all jurisdictions for an admin (or ``?jurisdiction=``), else the caller's own."""
-    from govmarket_plugins import ledger
-
+    ledger = get_ledger(current_app.config)
     p = g.principal
     if p.is_admin and not request.args.get("jurisdiction"):
         return jsonify({"items": ledger.balances(db.session())})

@@ -50,12 +50,13 @@ def register(main: click.Group) -> None:
     @click.argument("code", required=False)
     def ledger_balance(code):
         """Balances per jurisdiction (or of CODE): receivable, payable, net."""
-        from govmarket_plugins.ledger import balances
+        from marketplace.plugins import get_ledger
 
+        ledger = get_ledger(get_app().config)
         with app_session() as session:
-            for item in balances(session, code):
+            for item in ledger.balances(session, code):
                 click.echo(f"{item['jurisdiction']}\treceivable {item['receivable']}\t"
-                           f"payable {item['payable']}\tnet {item['net']}")
+                           f"payable {item['payable']}\tnet {item['net']} {item['currency']}")
 
     @ledger.command("pay")
     @click.argument("code")

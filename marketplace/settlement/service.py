@@ -15,7 +15,7 @@ import hashlib
 import json
 from collections import defaultdict
 from datetime import timedelta
-from typing import Any, Protocol
+from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
@@ -28,6 +28,7 @@ from marketplace.money import format_amount
 from marketplace.runtime.models import Installation
 from marketplace.settlement import pricing
 from marketplace.settlement.models import Charge, Period, Statement, period_lock_key
+from marketplace.settlement.providers import Provider
 from marketplace.settlement.records import crash_point, insert_ignoring_conflicts, insert_rows
 from marketplace.settlement.statements import (SettlementError, check_period,  # noqa: F401
                                                get_statement, statement_csv, statement_json,
@@ -36,15 +37,6 @@ from marketplace.settlement.statements import (SettlementError, check_period,  #
 __all__ = ["settle", "check_period", "ensure_open", "usage_totals", "settlement_json",
            "statement_lines", "statement_json", "statement_csv", "get_statement", "Provider",
            "SettlementError"]
-
-
-class Provider(Protocol):
-    """What a settlement provider offers (registered by platform plugins)."""
-
-    name: str
-
-    def issue(self, session: Session, statement: Statement) -> str:
-        """Hand one statement over; return its new provider status. Must be idempotent."""
 
 
 # The hot query: one GROUP BY over the period's events, never rows in Python.
@@ -265,34 +257,27 @@ def _totals(lines: list[pricing.Line], currency: str, statements: int) -> dict[s
 
 
 def _issue_pending(session: Session, period: str, provider: Provider) -> None:
-    """Phase 2: hand every still-pending statement to the provider.
+    """Phase 2: hand every still-pending statement to the provider in one ``issue_all``.
 
-    A provider with ``issue_all(session, statements) -> {code: status}`` books
-    them all in this one transaction (the ledger); otherwise each statement is
-    issued and its status committed in turn.
+    The ledger books them all in this one transaction; Stripe issues and
+    commits each in turn. The statuses it answers are written here.
     """
     pending = session.scalars(sa.select(Statement).where(
         Statement.period == period, Statement.provider_status == "pending")
         .order_by(Statement.jurisdiction_code)).all()
     if not pending:
         return
-    if hasattr(provider, "issue_all"):
-        by_status: dict[str, list[str]] = defaultdict(list)
-        for code, status in provider.issue_all(session, pending).items():
-            by_status[status].append(code)
-        for status, codes in by_status.items():
-            session.execute(sa.update(Statement.__table__).where(
-                Statement.period == period, Statement.jurisdiction_code.in_(codes),
-                Statement.provider_status == "pending").values(provider_status=status,
-                                                               provider=provider.name))
-        crash_point("issue")
-        session.commit()
-        session.expire_all()
-        return
-    for statement in pending:
-        statement.provider_status = provider.issue(session, statement) or "issued"
-        statement.provider = provider.name
-        session.commit()
+    by_status: dict[str, list[str]] = defaultdict(list)
+    for code, status in provider.issue_all(session, pending).items():
+        by_status[status].append(code)
+    for status, codes in by_status.items():
+        session.execute(sa.update(Statement.__table__).where(
+            Statement.period == period, Statement.jurisdiction_code.in_(codes),
+            Statement.provider_status == "pending").values(provider_status=status,
+                                                           provider=provider.name))
+    crash_point("issue")
+    session.commit()
+    session.expire_all()
 
 
 def get_period(session: Session, period: str) -> Period:
@@ -328,12 +313,12 @@ def book_payment(session: Session, actor: Any, config: Any, code: str, amount_mi
     (Stripe) money moves, and is recorded, there. ``actor`` is the user booking it
     (None: the command line).
     """
-    from marketplace.plugins import provider_name
+    from marketplace.plugins import get_ledger, provider_name
 
     if (name := provider_name(config)) != "ledger":
         raise Conflict("provider_not_ledger", f"the settlement provider is {name}: "
                        "payments move and are recorded there, not in the built-in ledger")
-    from govmarket_plugins import ledger
+    ledger = get_ledger(config)
 
     from marketplace.accounts.service import audit
     from marketplace.money import format_display

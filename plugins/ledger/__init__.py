@@ -137,6 +137,34 @@ class LedgerProvider:
         """The ledger has no webhooks."""
         raise MarketplaceError("no_webhooks", "the ledger provider receives no webhooks", status=404)
 
+    # The books (marketplace.settlement.providers.Books): core reaches them through the registry.
+    def record_payment(self, session: Session, code: str, amount_minor: int, period: str,
+                       direction: str = "in", reference: str = "", *, currency: str) -> dict:
+        """See :func:`record_payment`."""
+        return record_payment(session, code, amount_minor, period, direction, reference,
+                              currency=currency)
+
+    def booked_before(self, session: Session, code: str, period: str, reference: str) -> bool:
+        """See :func:`booked_before`."""
+        return booked_before(session, code, period, reference)
+
+    def balances(self, session: Session, code: str | None = None) -> list[dict]:
+        """See :func:`balances`."""
+        return balances(session, code)
+
+    def balance_sums(self, session: Session, currency: str,
+                     code: str | None = None) -> dict[str, dict[str, int]]:
+        """See :func:`balance_sums`."""
+        return balance_sums(session, currency, code)
+
+    def trial_balance(self, session: Session, currency: str) -> tuple[int, int]:
+        """See :func:`trial_balance`."""
+        return trial_balance(session, currency)
+
+    def recent_payments(self, session: Session, limit: int = 20) -> list[dict]:
+        """See :func:`recent_payments`."""
+        return recent_payments(session, limit)
+
 
 def record_payment(session: Session, code: str, amount_minor: int, period: str,
                    direction: str = "in", reference: str = "", *, currency: str) -> dict:

@@ -21,6 +21,7 @@ from marketplace.errors import MarketplaceError
 from marketplace.sdk import hookimpl
 from marketplace.settlement import records
 from marketplace.settlement.models import Statement
+from marketplace.settlement.providers import issue_each
 from marketplace.settlement.statements import statement_lines
 
 from .client import StripeGateway
@@ -95,6 +96,10 @@ class StripeProvider:
                    lambda key: self.gateway.finalize_invoice(key, invoice))
         statement.provider_ref = invoice
         return "invoiced"
+
+    def issue_all(self, session: Session, statements: list[Statement]) -> dict[str, str]:
+        """Issue each statement in turn, committing its status as soon as Stripe has it."""
+        return issue_each(self, session, statements)
 
     def status(self, session: Session | None = None, statement: Statement | None = None) -> dict:
         """The statement's Stripe objects as recorded in our database; without one, the set-up."""

@@ -21,7 +21,7 @@ def test_settle_statement_and_ledger_verbs(app, market, runner):
     paid = runner.invoke(["ledger", "pay", "330100", "4000.00", "--period", ex.PERIOD])
     assert paid.exit_code == 0 and "receivable 6000.00" in paid.output
     balance = runner.invoke(["ledger", "balance", "330100"])
-    assert balance.output.strip() == "330100\treceivable 6000.00\tpayable 0.00\tnet -6000.00"
+    assert balance.output.strip() == "330100\treceivable 6000.00\tpayable 0.00\tnet -6000.00 CNY"
     everyone = runner.invoke(["ledger", "balance"])
     assert len(everyone.output.splitlines()) == 5
 

@@ -13,7 +13,7 @@ from marketplace.accounts.models import ROLES, AuditEntry, Jurisdiction, User
 from marketplace.catalog import service as catalog
 from marketplace.errors import MarketplaceError
 from marketplace.money import format_display
-from marketplace.plugins import provider_name
+from marketplace.plugins import get_ledger, provider_name
 from marketplace.settlement import service as settlement
 from marketplace.web.consoles import config, recent_periods, role_required
 from marketplace.web.i18n import LABELS
@@ -133,10 +133,9 @@ def settle():
 @role_required("admin")
 def ledger():
     """The built-in ledger: balances, trial balance, latest payments, and booking a payment."""
-    from govmarket_plugins import ledger as book
-
     from marketplace.clock import previous_period
 
+    book = get_ledger(current_app.config)
     session = db.session()
     balances = book.balance_sums(session, settlement.HOME_CURRENCY)   # the page shows this one
     taking_part = sa.select(User.jurisdiction_code).union(     # with users or with a balance

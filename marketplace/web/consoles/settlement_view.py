@@ -36,9 +36,7 @@ def provider_status(app_config: Any) -> dict[str, Any]:
     name = provider_name(app_config)
     status: dict[str, Any] = {"name": name, "ok": True, "detail": "", "settings": {}}
     try:
-        provider = provider_for(app_config)
-        check = getattr(provider, "status", None)
-        answer = check() if callable(check) else {}
+        answer = provider_for(app_config).status()      # part of every provider's contract
         if isinstance(answer, dict):
             status["ok"] = bool(answer.get("ok", True))
             status["settings"] = {k: bool(answer[k]) for k in ("netting", "webhook_secret_set")
