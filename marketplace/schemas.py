@@ -155,7 +155,9 @@ def _children(schema: dict) -> Iterator[tuple[str, tuple, Any]]:
 
 
 def _place(label: str, path: tuple) -> str:
-    return label + "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in path)
+    """``label`` then ``path`` as ``.properties.x[0]``; a file's label ends in ``:``."""
+    text = "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in path)
+    return f"{label} {text[1:]}" if label.endswith(":") and text.startswith(".") else label + text
 
 
 class _Linker:
@@ -204,20 +206,20 @@ class _Linker:
             try:
                 resolver = resolver.in_subresource(DRAFT202012.create_resource(schema))
             except Exception:      # noqa: BLE001 - urljoin refuses some $id values (ValueError)
-                self.problems.append((f"{where}.$id", f"{schema.get('$id')!r} is not a URI"))
+                self.problems.append((_place(where, ("$id",)), f"{schema.get('$id')!r} is not a URI"))
                 return
         if "$schema" in schema and schema["$schema"] not in META:
-            self.problems.append((f"{where}.$schema", "only JSON Schema 2020-12 is supported "
+            self.problems.append((_place(where, ("$schema",)), "only JSON Schema 2020-12 is supported "
                                   f"({sorted(META)[0]}); remove $schema or use it"))
-        patterns = [("pattern", schema["pattern"])] if isinstance(schema.get("pattern"), str) \
+        patterns = [(("pattern",), schema["pattern"])] if isinstance(schema.get("pattern"), str) \
             else []
         if isinstance(schema.get("patternProperties"), dict):
-            patterns += [(f"patternProperties[{k!r}]", k) for k in schema["patternProperties"]]
+            patterns += [(("patternProperties", k), k) for k in schema["patternProperties"]]
         for at, pattern in patterns:
-            self.pattern(pattern, f"{where}.{at}")
+            self.pattern(pattern, _place(where, at))
         for keyword in ("$ref", "$dynamicRef"):
             if isinstance(schema.get(keyword), str):
-                self.follow(resolver, schema[keyword], key, f"{where}.{keyword}")
+                self.follow(resolver, schema[keyword], key, _place(where, (keyword,)))
         for keyword, path, sub in _children(schema):
             self.node(resolver, sub, key if keyword in _IN_PLACE else None, _place(where, path))
 

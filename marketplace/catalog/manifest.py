@@ -249,7 +249,7 @@ class _Checker:
         if errors:
             return None
         links, problems = schemas.link(value, self.files, path, f"{file}: {label}" if label
-                                       else file)
+                                       else f"{file}:")
         self.problems += [problem(at, message) for at, message in problems]
         return None if problems else (value, links)
 
