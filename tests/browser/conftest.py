@@ -89,17 +89,55 @@ def browser():
         instance.close()
 
 
-def login(browser, server, role: str, width: int = 1280):
-    """A fresh browser page logged in as ``role``."""
-    context = browser.new_context(viewport={"width": width, "height": 900}, locale="zh-CN")
+def login(browser, server, role: str, width: int = 1280, lang: str = "zh",
+          email: str | None = None, password: str = PASSWORD):
+    """A fresh browser page logged in as ``role`` (or ``email``), pages in ``lang``.
+
+    The context bypasses the pages' Content-Security-Policy only so that axe-core can be
+    injected; the pages themselves load no inline script.
+    """
+    context = browser.new_context(viewport={"width": width, "height": 900},
+                                  locale="zh-CN" if lang == "zh" else "en-GB", bypass_csp=True)
     page = context.new_page()
     page.set_default_timeout(20_000)
-    page.goto(f"{server.url}/login")
-    page.fill("input[name=email]", USERS[role][0])
-    page.fill("input[name=password]", PASSWORD)
-    page.click("form button[type=submit]")
+    page.goto(f"{server.url}/login?lang={lang}")
+    page.fill("input[name=email]", email or USERS[role][0])
+    page.fill("input[name=password]", password)
+    page.click("main form button[type=submit]")
     page.wait_for_load_state()
     return page
+
+
+AXE = Path(__file__).resolve().parent / "node_modules" / "axe-core" / "axe.min.js"
+AXE_TAGS = ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa"]   # what GB/T 37668 asks of web content
+
+
+def axe(page, name: str) -> None:
+    """Run axe-core on the page: no serious or critical violation (each listed if any)."""
+    assert AXE.exists(), "axe-core missing: npm install --prefix tests/browser (scripts/test does)"
+    if not page.evaluate("typeof window.axe !== 'undefined'"):
+        page.add_script_tag(path=str(AXE))
+    result = page.evaluate("tags => axe.run(document, {runOnly: {type: 'tag', values: tags}})",
+                           AXE_TAGS)
+    bad = [f"{v['id']} ({v['impact']}): {v['help']} at {[n['target'] for n in v['nodes'][:3]]}"
+           for v in result["violations"] if v["impact"] in ("serious", "critical")]
+    assert not bad, f"{name} {page.url}:\n" + "\n".join(bad)
+
+
+def tab_to(page, selector: str, presses: int = 120) -> None:
+    """Move the keyboard focus with Tab alone until ``selector`` has it."""
+    for _ in range(presses):
+        page.keyboard.press("Tab")
+        if page.evaluate("s => !!document.activeElement && document.activeElement.matches(s)",
+                         selector):
+            return
+    raise AssertionError(f"Tab never reached {selector} on {page.url}")
+
+
+def click_nav(page, text: str) -> None:
+    """Follow a link of the header navigation by its visible text."""
+    page.click(f"header nav a:text-is('{text}')")
+    page.wait_for_load_state()
 
 
 def shot(page, name: str) -> None:
