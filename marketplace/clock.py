@@ -11,7 +11,13 @@ from datetime import date, datetime, timedelta, timezone
 from zoneinfo import ZoneInfo
 
 UTC = timezone.utc
-PERIOD_RE = re.compile(r"^(\d{4})-(0[1-9]|1[0-2])$")
+# Matched whole (fullmatch) and ASCII only: ``$`` would let "2026-10\n" through and ``\d``
+# matches other scripts' digits ("٢٠٢٦-10"), a second spelling of the same period.
+PERIOD_RE = re.compile(r"([0-9]{4})-(0[1-9]|1[0-2])", re.ASCII)
+DAY_RE = re.compile(r"([0-9]{4})-[0-9]{2}-[0-9]{2}", re.ASCII)
+INSTANT_RE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}[T ][0-9]{2}:[0-9]{2}(?::[0-9]{2}(?:\.[0-9]{1,6})?)?"
+                        r"(?:Z|[+-][0-9]{2}(?::?[0-9]{2})?)", re.ASCII)
+FIRST_YEAR, LAST_YEAR = 2000, 2999     # DESIGN §12: periods (and days) in these years only
 
 
 class Clock:
@@ -24,7 +30,7 @@ class Clock:
     def configure(self, fixed: str = "", zone: str = "Asia/Shanghai") -> None:
         """Set the platform zone and the optional fixed now (ISO-8601 with offset)."""
         self.zone = ZoneInfo(zone)
-        self.fixed = parse_instant(fixed) if fixed else None
+        self.fixed = parse_instant(fixed.strip()) if fixed else None
 
     def now(self) -> datetime:
         """Now, as an aware UTC datetime."""
@@ -45,11 +51,18 @@ def zone() -> ZoneInfo:
 
 
 def parse_instant(text: str) -> datetime:
-    """Parse ISO-8601 with an explicit offset into aware UTC; naive times are refused."""
-    value = datetime.fromisoformat(text.strip().replace("Z", "+00:00"))
-    if value.tzinfo is None:
-        raise ValueError(f"time {text!r} has no UTC offset; write e.g. 2026-10-05T08:00:00+08:00")
-    return value.astimezone(UTC)
+    """Parse ISO-8601 ``YYYY-MM-DDTHH:MM[:SS[.ffffff]]`` with an offset (or Z) into aware UTC.
+
+    The one parser of instants: anything else (no offset, week dates, other digits, a
+    trailing newline, an instant outside datetime's range once in UTC) is a ValueError.
+    """
+    if not isinstance(text, str) or not INSTANT_RE.fullmatch(text):
+        raise ValueError(f"time {str(text)[:60]!r} is not ISO-8601 or has no UTC offset; "
+                         "write e.g. 2026-10-05T08:00:00+08:00")
+    try:
+        return datetime.fromisoformat(text.replace("Z", "+00:00")).astimezone(UTC)
+    except (ValueError, OverflowError):
+        raise ValueError(f"time {text!r} is not a valid instant") from None
 
 
 def as_utc(value: datetime) -> datetime:
@@ -68,14 +81,36 @@ def period_of(value: datetime) -> str:
 
 
 def parse_period(text: str) -> tuple[int, int]:
-    """Split ``YYYY-MM`` into (year, month); ValueError on anything else."""
-    match = PERIOD_RE.match(text or "")
+    """Split ``YYYY-MM`` into (year, month); ValueError on anything else.
+
+    The one parser of periods (API, pages, CLI): the only accepted spelling is the
+    canonical one, so one period can never be stored under two names.
+    """
+    match = PERIOD_RE.fullmatch(text) if isinstance(text, str) else None
     if not match:
-        raise ValueError(f"period {text!r} is not a month like 2026-10")
+        raise ValueError(f"period {str(text)[:40]!r} is not a month like 2026-10")
     year = int(match.group(1))
-    if not 1900 <= year <= 9998:    # datetime arithmetic on the bounds overflows near 1 and 9999
-        raise ValueError(f"period {text!r} is out of range: the year must be 1900 to 9998")
+    if not FIRST_YEAR <= year <= LAST_YEAR:
+        raise ValueError(f"period {text!r} is out of range: the year must be "
+                         f"{FIRST_YEAR} to {LAST_YEAR}")
     return year, int(match.group(2))
+
+
+def check_period(text: object) -> str:
+    """``text`` when it is a period ``YYYY-MM`` (it is then canonical), else ValueError."""
+    parse_period(text)  # type: ignore[arg-type]
+    return text  # type: ignore[return-value]
+
+
+def parse_day(text: str) -> date:
+    """A calendar day ``YYYY-MM-DD`` (years 2000–2999); ValueError on anything else."""
+    match = DAY_RE.fullmatch(text) if isinstance(text, str) else None
+    try:
+        if match and FIRST_YEAR <= int(match.group(1)) <= LAST_YEAR:
+            return date.fromisoformat(text)
+    except ValueError:
+        pass
+    raise ValueError(f"day {str(text)[:40]!r} is not a date like 2026-10-05")
 
 
 def period_bounds(period: str) -> tuple[datetime, datetime]:

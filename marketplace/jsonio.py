@@ -64,8 +64,13 @@ def too_deep(raw: bytes, limit: int = MAX_DEPTH) -> bool:
     return False
 
 
-def loads(raw: bytes | str, where: str = "body", max_depth: int = MAX_DEPTH) -> Any:
-    """Parse ``raw`` (UTF-8) strictly; :class:`JSONRefused` says what is wrong and where."""
+def loads(raw: bytes | str, where: str = "body", max_depth: int = MAX_DEPTH,
+          surrogates: bool = False) -> Any:
+    """Parse ``raw`` (UTF-8) strictly; :class:`JSONRefused` says what is wrong and where.
+
+    ``surrogates=True`` lets escaped lone surrogates through, for callers that check
+    each item and refuse just the items holding one (reported usage events).
+    """
     if isinstance(raw, str):
         try:
             raw = raw.encode("utf-8")
@@ -82,7 +87,7 @@ def loads(raw: bytes | str, where: str = "body", max_depth: int = MAX_DEPTH) -> 
         raise _refuse(where, "it is nested too deeply") from None
     except ValueError as exc:
         raise _refuse(where, str(exc)) from None
-    if "\\u" in text or "\\U" in text:          # escapes may spell a lone surrogate
+    if not surrogates and ("\\u" in text or "\\U" in text):  # escapes may spell a lone surrogate
         try:
             _encoder.encode(value).encode("utf-8")
         except UnicodeEncodeError:

@@ -14,6 +14,9 @@ from decimal import (ROUND_HALF_UP, Context, Decimal, Inexact, InvalidOperation,
 
 #: Most decimal places a price may carry in a manifest (DESIGN §3).
 MAX_PRICE_PLACES = 6
+#: The largest amount any input may name, in major units (DESIGN §12): far below what a
+#: 64-bit count of minor units holds, in every currency here (at most 4 places).
+MAX_AMOUNT = Decimal(10**12)
 
 # ISO 4217 active currency codes by minor-unit exponent (funds and metals
 # without a minor unit are left out).  Zero-decimal currencies are listed
@@ -45,6 +48,8 @@ SYMBOLS: dict[str, str] = {
 
 _CURRENCY = re.compile(r"[A-Z]{3}", re.ASCII)
 _AMOUNT = re.compile(r"-?[0-9]+(?:\.([0-9]+))?", re.ASCII)
+# what a person types on a form: thousands grouped by commas (1,234.50) or not
+_TYPED = re.compile(r"(?:[0-9]{1,3}(?:,[0-9]{3})+|[0-9]+)(?:\.([0-9]+))?", re.ASCII)
 
 # Arithmetic on money must never round silently: plenty of precision, and
 # Inexact/Rounded trapped so a lost digit raises instead of shifting a fen.
@@ -85,7 +90,35 @@ def parse_amount(text: str, where: str = "amount") -> Decimal:
     if len(places) > MAX_PRICE_PLACES:
         raise AmountError(
             where, f"at most {MAX_PRICE_PLACES} decimal places allowed, got {len(places)} in {text!r}")
-    return Decimal(text)
+    return _bounded(Decimal(text), text, where)
+
+
+def _bounded(amount: Decimal, text: str, where: str) -> Decimal:
+    """``amount`` unless it is above MAX_AMOUNT."""
+    if amount > MAX_AMOUNT:
+        raise AmountError(where, f"{text[:40]!r} is too large: at most {MAX_AMOUNT:,} allowed")
+    return amount
+
+
+def parse_money(text: object, currency: str = "CNY", where: str = "amount") -> int:
+    """A positive amount of ``currency`` typed or sent as a string → minor units, never rounded.
+
+    The one parser of money a person enters (payments: API, console, CLI): ASCII digits,
+    optionally grouped by commas (``"1,234.50"``), at most the currency's decimal places,
+    greater than 0 and at most MAX_AMOUNT; anything else is an :class:`AmountError`.
+    """
+    places = minor_exponent(currency)
+    if not isinstance(text, str):
+        raise AmountError(where, 'write the amount as a string, e.g. "100.00"')
+    match = _TYPED.fullmatch(text) if len(text) <= 40 else None
+    if match is None:
+        raise AmountError(where, f'{text[:40]!r} is not an amount; write e.g. "1234.50" or "1,234.50"')
+    if len(match.group(1) or "") > places:
+        raise AmountError(where, f"at most {places} decimal places in {currency}, got {text!r}")
+    amount = _bounded(Decimal(text.replace(",", "")), text, where)
+    if amount <= 0:
+        raise AmountError(where, f"must be greater than 0, got {text!r}")
+    return to_minor(amount, currency)
 
 
 def minor_exponent(currency: str) -> int:

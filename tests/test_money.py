@@ -141,7 +141,7 @@ def test_bps_fee_refuses_out_of_range_rates(bps):
 currencies = st.sampled_from(sorted(MINOR_UNITS))
 
 
-@given(st.integers(-10**15, 10**15), currencies)
+@given(st.integers(-10**12, 10**12), currencies)    # parse_amount refuses more than 10**12
 def test_minor_round_trips_through_decimal_and_text(minor, currency):
     assert to_minor(from_minor(minor, currency), currency) == minor
     text = format_amount(minor, currency)

@@ -16,7 +16,7 @@ bp = Blueprint("metering_api", __name__, url_prefix="/api/v1")
 @require("usage")
 def report_usage():
     """Accept up to 1,000 self-reported usage events for the caller's installations."""
-    body = json_value()
+    body = json_value(surrogates=True)   # an id with a lone surrogate refuses its event only
     if not isinstance(body, dict) or not isinstance(body.get("events"), list):
         raise MarketplaceError("invalid_json",
                                'send {"events": [{"id", "module", "operation", "units", '

@@ -2,16 +2,18 @@
 from __future__ import annotations
 
 import csv
-import json
-from datetime import date, timedelta
+import re
+from datetime import timedelta
 from pathlib import Path
 from typing import Iterator
 
 import click
 
+from marketplace import jsonio
 from marketplace.errors import MarketplaceError
 
 MAX_SHOWN_REJECTIONS = 20
+_WHOLE = re.compile(r"-?[0-9]{1,20}", re.ASCII)   # ASCII digits only: "²".isdigit() is True
 
 
 def read_events(path: Path) -> Iterator[dict]:
@@ -23,20 +25,23 @@ def read_events(path: Path) -> Iterator[dict]:
             for number, line in enumerate(handle, 1):
                 if line.strip():
                     try:
-                        yield json.loads(line)
-                    except ValueError:
-                        raise MarketplaceError("invalid_file",
-                                               f"{path}:{number}: not a JSON object") from None
+                        yield jsonio.loads(line, where=f"{path.name} line {number}", surrogates=True)
+                    except jsonio.JSONRefused as exc:
+                        raise MarketplaceError("invalid_file", exc.message) from None
             return
         for row in csv.DictReader(handle):
             yield _csv_event(row)
 
 
 def _csv_event(row: dict) -> dict:
-    """A CSV row as an event: empty cells dropped, whole-number units and duration as ints."""
-    event = {k.strip(): v.strip() for k, v in row.items() if k and v not in (None, "")}
+    """A CSV row as an event: empty cells dropped, whole-number units and duration as ints.
+
+    Anything else stays text, so the event is rejected (``invalid_units``), not the file.
+    """
+    event = {k.strip(): v.strip() for k, v in row.items()
+             if isinstance(k, str) and k and isinstance(v, str) and v}
     for key in ("units", "duration_ms"):
-        if key in event and event[key].lstrip("-").isdigit():
+        if key in event and _WHOLE.fullmatch(event[key]):
             event[key] = int(event[key])
     return event
 
@@ -88,10 +93,10 @@ def register(main: click.Group) -> None:
     @click.option("--up-to", "up_to", help="last day to seal, YYYY-MM-DD (default: yesterday)")
     def usage_seal(up_to: str | None):
         """Seal the daily digests of every day with events up to a past day."""
-        from marketplace.clock import local_day, now
+        from marketplace.clock import local_day, now, parse_day
         from marketplace.metering.digest import seal_days
 
-        day = date.fromisoformat(up_to) if up_to else local_day(now()) - timedelta(days=1)
+        day = parse_day(up_to) if up_to else local_day(now()) - timedelta(days=1)
         with app_session() as session:
             sealed = seal_days(session, day)
         click.echo(f"sealed {sealed} installation-days up to {day.isoformat()}")

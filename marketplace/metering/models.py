@@ -72,4 +72,4 @@ class UsageDigest(Base):
     previous: Mapped[str] = mapped_column(sa.String(64))
     digest: Mapped[str] = mapped_column(sa.String(64))
     events: Mapped[int] = mapped_column(default=0)
-    units: Mapped[int] = mapped_column(default=0)
+    units: Mapped[int] = mapped_column(sa.BigInteger, default=0)  # a day's units pass 2**31

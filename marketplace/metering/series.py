@@ -4,13 +4,13 @@ from __future__ import annotations
 import calendar
 import csv
 import io
-import re
 from dataclasses import dataclass
 from datetime import date
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
+from marketplace import clock
 from marketplace.catalog.models import Module
 from marketplace.errors import MarketplaceError
 from marketplace.metering.models import UsageEvent
@@ -18,7 +18,6 @@ from marketplace.runtime.models import Installation
 
 GRANULARITIES = {"day": "day", "month": "period"}  # granularity → key of each series point
 SERIES_FIELDS = ("module", "operation", "adopter", "events", "units")
-_MONTH_RE = re.compile(r"^\d{4}-\d{2}$")
 
 
 @dataclass(frozen=True)
@@ -34,13 +33,14 @@ def parse_day(text: str | None, end: bool = False) -> date | None:
     if not text:
         return None
     try:
-        if _MONTH_RE.match(text):
-            year, month = int(text[:4]), int(text[5:])
+        if len(text) == 7:
+            year, month = clock.parse_period(text)
             return date(year, month, calendar.monthrange(year, month)[1] if end else 1)
-        return date.fromisoformat(text)
+        return clock.parse_day(text)
     except ValueError:
         raise MarketplaceError("invalid_date",
-                               f"{text!r} is not a day like 2026-10-05 or a month like 2026-10") from None
+                               f"{text[:40]!r} is not a day like 2026-10-05 or a month like 2026-10 "
+                               "(years 2000–2999)") from None
 
 
 def usage_series(session: Session, viewer: Viewer, *, module: str | None = None,

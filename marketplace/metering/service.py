@@ -17,7 +17,7 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Session
 
 from marketplace.catalog.models import Module, Operation
-from marketplace.clock import UTC, now
+from marketplace.clock import now, parse_instant
 from marketplace.errors import MarketplaceError
 from marketplace.metering import writer
 from marketplace.metering.models import EVENT_STATUSES, UsageDigest, derive_period_day
@@ -26,7 +26,11 @@ from marketplace.settlement.models import Period, period_lock_key
 
 MAX_BATCH = 1000
 MAX_EVENT_ID = 100
+MAX_NAME = 100                       # module and operation names (their columns hold 100)
+MAX_UNITS = 10**9                    # DESIGN §12, per event: sums per period stay far inside int64
+MAX_DURATION_MS = 2**31 - 1          # the column is a 32-bit integer on PostgreSQL
 FUTURE_SLACK = timedelta(minutes=5)
+PAST_LIMIT = timedelta(days=3653)    # DESIGN §12: occurred_at within 10 years of the clock
 REJECTION_REASONS = ("not_installed", "unknown_operation", "invalid_units", "period_closed",
                      "in_future", "invalid")
 
@@ -128,11 +132,13 @@ class _Validator:
     """Checks reported events against pre-loaded lookups and turns them into rows.
 
     Rules, first failing one wins: ``invalid`` (not an object; ``id`` not a string of
-    1–100 characters; ``module``/``operation`` not strings; ``occurred_at`` not ISO-8601
-    with an offset; ``status`` other than ok/error/rejected; ``duration_ms`` not a whole
-    number ≥ 0) · ``invalid_units`` (``units`` present but not a whole number ≥ 0; booleans
-    and floats refused; absent → the operation's billing weight) · ``in_future`` (more than
-    5 minutes after the platform clock) · ``not_installed`` (no installation of the module
+    1–100 characters without NUL or lone surrogates; ``module``/``operation`` not strings of
+    at most 100 characters; ``occurred_at`` not ISO-8601 with an offset, or more than 10
+    years before the platform clock; ``status`` other than ok/error/rejected;
+    ``duration_ms`` not a whole number 0 … 2³¹−1) · ``invalid_units`` (``units`` present but
+    not a whole number 0 … 10⁹; booleans and floats refused; absent → the operation's
+    billing weight) · ``in_future`` (more than 5 minutes after the platform clock) ·
+    ``not_installed`` (no installation of the module
     by the caller's jurisdiction in force at ``occurred_at``: accepted_at ≤ t < ended_at) ·
     ``unknown_operation`` (not in the installed version's interface) · ``period_closed``
     (the period is closed or settling, or the installation's day is already sealed).
@@ -145,6 +151,7 @@ class _Validator:
         self.source = source
         received = now()
         self.latest = received + FUTURE_SLACK
+        self.earliest = received - PAST_LIMIT
         # SQLite keeps instants and days as text: write them in SQLAlchemy's format straight away
         self.sqlite_text = sqlite_text
         self.received = writer.sqlite_instant(received) if sqlite_text else received
@@ -154,18 +161,17 @@ class _Validator:
         if not isinstance(event, dict):
             return "invalid"
         event_id, module, operation = event.get("id"), event.get("module"), event.get("operation")
-        if not (isinstance(event_id, str) and 0 < len(event_id) <= MAX_EVENT_ID
-                and isinstance(module, str) and isinstance(operation, str)):
-            return "invalid"
-        if "\x00" in event_id:  # PostgreSQL text cannot hold NUL: refuse the event, not the batch
+        if not (_text(event_id, MAX_EVENT_ID) and _text(module, MAX_NAME)
+                and _text(operation, MAX_NAME)):
             return "invalid"
         occurred = _instant(event.get("occurred_at"))
         status = event.get("status", "ok")
         duration = event.get("duration_ms", 0)
-        if occurred is None or status not in EVENT_STATUSES or not _count(duration):
+        if (occurred is None or occurred < self.earliest or status not in EVENT_STATUSES
+                or not _count(duration, MAX_DURATION_MS)):
             return "invalid"
         units = event.get("units")
-        if units is not None and not _count(units):
+        if units is not None and not _count(units, MAX_UNITS):
             return "invalid_units"
         if occurred > self.latest:
             return "in_future"
@@ -186,22 +192,46 @@ class _Validator:
                 occurred, period, day, duration, self.source, self.received)  # writer.COLUMNS order
 
 
-def _count(value: Any) -> bool:
-    """A whole number ≥ 0 (booleans and floats are not counts)."""
-    return type(value) is int and value >= 0
+def _count(value: Any, limit: int) -> bool:
+    """A whole number 0 … ``limit`` (booleans and floats are not counts)."""
+    return type(value) is int and 0 <= value <= limit
+
+
+def _text(value: Any, limit: int) -> bool:
+    """A non-empty string of at most ``limit`` characters that every database can store.
+
+    NUL (PostgreSQL text cannot hold it) and lone UTF-16 surrogates (not UTF-8) refuse
+    the event, not the batch.
+    """
+    if not (isinstance(value, str) and 0 < len(value) <= limit) or "\x00" in value:
+        return False
+    return value.isascii() or _encodable(value)
+
+
+def _encodable(value: str) -> bool:
+    """Whether ``value`` can be written as UTF-8 (no lone surrogates)."""
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def _echoed_id(event: Any) -> Any:
+    """The id a rejection names: the event's own, unless it could not be written back
+    (a lone surrogate) or is bulky (a long text, a list or an object): then None."""
+    event_id = event.get("id") if isinstance(event, dict) else None
+    if isinstance(event_id, str):
+        return event_id if len(event_id) <= 1000 and _encodable(event_id) else None
+    return event_id if isinstance(event_id, (int, float)) else None
 
 
 def _instant(value: Any) -> datetime | None:
-    """An ISO-8601 instant with an explicit offset, as aware UTC; None when malformed."""
-    if not isinstance(value, str) or len(value) < 20:
-        return None
+    """An ISO-8601 instant with an explicit offset (the clock's one parser), as aware UTC."""
     try:
-        parsed = datetime.fromisoformat(value)
+        return parse_instant(value)
     except ValueError:
         return None
-    if parsed.tzinfo is None:
-        return None
-    return parsed.astimezone(UTC)
 
 
 def ingest(session: Session, jurisdiction_code: str, events: list, source: str = "reported") -> IngestResult:
@@ -225,7 +255,7 @@ def ingest(session: Session, jurisdiction_code: str, events: list, source: str =
     for index, event in enumerate(events):
         row = validator.row(event)
         if row.__class__ is str:
-            result.rejected.append(Rejection(index, event.get("id") if isinstance(event, dict) else None, row))
+            result.rejected.append(Rejection(index, _echoed_id(event), row))
         else:
             rows.append(row)
     session.commit()  # end the read transaction: the write below starts fresh (SQLite WAL)

@@ -8,7 +8,7 @@ from marketplace.accounts.models import Jurisdiction, User
 from marketplace.web.api import json_body
 from marketplace.accounts.auth import require, require_admin
 from marketplace.errors import Forbidden, MarketplaceError, NotFound
-from marketplace.money import parse_amount, to_minor
+from marketplace.money import parse_money
 from marketplace.plugins import get_ledger, get_provider
 from marketplace.settlement import service
 
@@ -67,7 +67,7 @@ def record_payment():
     require_admin(g.principal)
     body = json_body()
     try:
-        amount = to_minor(parse_amount(body.get("amount"), "amount"), "CNY")
+        amount = parse_money(body.get("amount"), "CNY")
     except ValueError as exc:
         raise MarketplaceError("invalid_amount", f'{exc}; send the amount as a string like "100.00"')
     session = db.session()

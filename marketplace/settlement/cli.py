@@ -69,12 +69,12 @@ def register(main: click.Group) -> None:
         from flask import current_app
 
         from marketplace.accounts.service import get_jurisdiction
-        from marketplace.money import parse_amount, to_minor
+        from marketplace.money import parse_money
 
         with app_session() as session:
             get_jurisdiction(session, code)
             item = service.book_payment(
-                session, None, current_app.config, code, to_minor(parse_amount(amount), "CNY"),
+                session, None, current_app.config, code, parse_money(amount, "CNY"),
                 period, "out" if payout else "in", reference)
         click.echo(f"{item['jurisdiction']}\treceivable {item['receivable']}\t"
                    f"payable {item['payable']}\tnet {item['net']}")

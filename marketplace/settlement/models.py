@@ -10,6 +10,16 @@ from marketplace.clock import now
 from marketplace.db import Base, JSONType, UTCDateTime
 
 
+# DESIGN §12: a period is stored only as the canonical YYYY-MM of 2000–2999, so no second
+# spelling of a month can be settled again (migration 0015 holds the same text).
+PERIOD_CANONICAL = (
+    "length(period) = 7 AND substr(period, 5, 1) = '-'"
+    " AND trim(substr(period, 1, 4), '0123456789') = ''"
+    " AND substr(period, 1, 4) BETWEEN '2000' AND '2999'"
+    " AND substr(period, 6, 2) IN ('01', '02', '03', '04', '05', '06', '07', '08', '09', '10',"
+    " '11', '12')")
+
+
 class Period(Base):
     """A calendar month in the platform zone: ``open`` until settled, then ``closed``."""
 
@@ -23,6 +33,7 @@ class Period(Base):
 
     __table_args__ = (
         sa.CheckConstraint("state in ('open', 'settling', 'closed')", name="state_known"),
+        sa.CheckConstraint(PERIOD_CANONICAL, name="period_canonical"),
     )
 
 

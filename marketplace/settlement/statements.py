@@ -8,7 +8,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
-from marketplace.clock import parse_period
+from marketplace import clock
 from marketplace.errors import MarketplaceError, NotFound
 from marketplace.money import format_amount
 from marketplace.settlement.models import Charge, Statement
@@ -21,12 +21,11 @@ class SettlementError(MarketplaceError):
 
 
 def check_period(period: str) -> str:
-    """``period`` if it is a month like 2026-10, else a 400 ``invalid_period``."""
+    """``period`` if it is a month like 2026-10 (the one spelling), else a 400 ``invalid_period``."""
     try:
-        parse_period(period if isinstance(period, str) else "")
+        return clock.check_period(period)
     except ValueError as exc:
         raise SettlementError("invalid_period", str(exc)) from None
-    return period
 
 
 _LINE = sa.select(*[c for c in Charge.__table__.c],

@@ -9,12 +9,12 @@ from marketplace import jsonio
 from marketplace.errors import MarketplaceError
 
 
-def json_value() -> Any:
+def json_value(surrogates: bool = False) -> Any:
     """The request's JSON value, strictly parsed (:mod:`marketplace.jsonio`), or a located 400."""
     if not request.is_json:
         raise MarketplaceError("invalid_json",
                                "send a JSON object with Content-Type: application/json")
-    return jsonio.loads(request.get_data(cache=True))
+    return jsonio.loads(request.get_data(cache=True), surrogates=surrogates)
 
 
 def json_body() -> dict:

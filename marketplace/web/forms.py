@@ -1,8 +1,6 @@
 """Flask-WTF forms of the consoles: every state-changing page action carries a CSRF token."""
 from __future__ import annotations
 
-from decimal import Decimal, InvalidOperation
-
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from flask_wtf.file import FileField, FileRequired
@@ -13,7 +11,8 @@ from wtforms.validators import DataRequired, Length, Regexp, ValidationError
 from wtforms.widgets import CheckboxInput, ListWidget
 
 from marketplace.accounts.models import ROLES, SCOPES
-from marketplace.money import to_minor
+from marketplace.clock import parse_period
+from marketplace.money import parse_money
 
 
 def options(values, labels=None) -> list[SelectChoice]:
@@ -34,14 +33,22 @@ def at_least_one(_form, field) -> None:
         raise ValidationError(_l("至少选择一项权限"))
 
 
-def above_zero(_form, field) -> None:
-    """A money amount (already checked for its shape) greater than zero."""
+def money_amount(_form, field) -> None:
+    """A payment amount as money.parse_money takes it (positive, ≤ 10¹², at most 2 places)."""
     try:
-        zero = Decimal(str(field.data or "").replace(",", "")) == 0
-    except InvalidOperation:
-        return                                   # the shape check reports it
-    if zero:
-        raise ValidationError(_l("金额须大于 0"))
+        parse_money(field.data or "", "CNY")
+    except ValueError as exc:
+        if "greater than 0" in str(exc):
+            raise ValidationError(_l("金额须大于 0")) from None
+        raise ValidationError(_l("金额须为正数，最多两位小数，如 1234.50 或 1,234.50")) from None
+
+
+def valid_period(_form, field) -> None:
+    """A period YYYY-MM as clock.parse_period takes it (the whole text, years 2000–2999)."""
+    try:
+        parse_period(field.data or "")
+    except ValueError:
+        raise ValidationError(_l("账期格式为 YYYY-MM，如 2026-10"))
 
 
 class ActionForm(FlaskForm):
@@ -104,7 +111,7 @@ class UserForm(FlaskForm):
     email = EmailField(_l("邮箱"), validators=[DataRequired(), Length(max=254)])
     name = StringField(_l("姓名"), validators=[Length(max=100)])
     jurisdiction = StringField(_l("行政区划代码"), validators=[
-        DataRequired(), Regexp(r"^[1-9]\d{5}$", message=_l("须为 6 位行政区划代码，如 440300"))])
+        DataRequired(), Regexp(r"[1-9][0-9]{5}\Z", message=_l("须为 6 位行政区划代码，如 440300"))])
     role = SelectField(_l("角色"), choices=options(ROLES))
     password = PasswordField(_l("初始密码"), validators=[DataRequired(), Length(min=8)])
 
@@ -115,20 +122,17 @@ class PaymentForm(FlaskForm):
     jurisdiction = SelectField(_l("地区"), choices=[], validators=[DataRequired()])
     direction = SelectField(_l("方向"), choices=options(["in", "out"], {
         "in": _l("收款：该地区向平台付款"), "out": _l("付款：平台向该地区付款")}))
-    amount = StringField(_l("金额（元）"), validators=[DataRequired(), Regexp(
-        r"^(\d{1,3}(,\d{3}){1,4}|\d{1,15})(\.\d{1,2})?$",
-        message=_l("金额须为正数，最多两位小数，如 1234.50 或 1,234.50")), above_zero])
-    period = StringField(_l("账期"), validators=[DataRequired(), Regexp(
-        r"^\d{4}-(0[1-9]|1[0-2])$", message=_l("账期格式为 YYYY-MM，如 2026-10"))])
+    amount = StringField(_l("金额（元）"), validators=[DataRequired(), money_amount])
+    period = StringField(_l("账期"), validators=[DataRequired(), valid_period])
     reference = StringField(_l("银行流水号（可选；同一地区同一账期只记一次）"),
                             validators=[Length(max=100)])
 
     def amount_minor(self) -> int:
         """The amount in fen (after validation)."""
-        return to_minor(Decimal(self.amount.data.replace(",", "")), "CNY")
+        return parse_money(self.amount.data, "CNY")
 
 
 class SettleForm(FlaskForm):
     """Settle one ended period."""
 
-    period = HiddenField(validators=[DataRequired(), Regexp(r"^\d{4}-(0[1-9]|1[0-2])$")])
+    period = HiddenField(validators=[DataRequired(), valid_period])

@@ -21,7 +21,7 @@ from sqlalchemy.orm import Session
 
 from marketplace.clock import now
 from marketplace.errors import MarketplaceError
-from marketplace.money import format_amount
+from marketplace.money import MAX_AMOUNT, format_amount, to_minor
 from marketplace.sdk import hookimpl
 from marketplace.settlement import records
 from marketplace.settlement.models import JournalEntry, Statement
@@ -176,8 +176,10 @@ def record_payment(session: Session, code: str, amount_minor: int, period: str,
     check_period(period)
     if direction not in ("in", "out"):
         raise MarketplaceError("invalid_direction", 'direction must be "in" or "out"')
-    if isinstance(amount_minor, bool) or not isinstance(amount_minor, int) or amount_minor <= 0:
-        raise MarketplaceError("invalid_amount", "the payment amount must be positive")
+    if (isinstance(amount_minor, bool) or not isinstance(amount_minor, int)
+            or not 0 < amount_minor <= to_minor(MAX_AMOUNT, currency)):
+        raise MarketplaceError("invalid_amount", "the payment amount must be positive and at "
+                                                 f"most {MAX_AMOUNT:,} {currency}")
     ref = reference or _payment_ref(code, period, direction)
     if reference:
         key = _reference_key(code, period, reference)
