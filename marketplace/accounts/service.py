@@ -19,8 +19,8 @@ from marketplace.accounts.passwords import check_password
 from marketplace.clock import now
 from marketplace.errors import Conflict, Forbidden, MarketplaceError, NotFound
 
-CODE_RE = re.compile(r"^[1-9]\d{5}$")
-EMAIL_RE = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+CODE_RE = re.compile(r"[1-9][0-9]{5}")      # fullmatch, ASCII digits only
+EMAIL_RE = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s]+")  # fullmatch
 TOKEN_PREFIX = "gm_"
 _hasher = PasswordHasher()  # argon2id, library defaults (RFC 9106 low-memory profile)
 
@@ -38,7 +38,7 @@ def level_of(code: str) -> str:
 
 def check_code(code: str) -> str:
     """Refuse anything that is not a six-digit division code."""
-    if not CODE_RE.match(code or ""):
+    if not isinstance(code, str) or not CODE_RE.fullmatch(code):
         raise AccountError("invalid_code",
                            f"jurisdiction code {code!r} is not a 6-digit GB/T 2260 code like 440300")
     return code
@@ -132,7 +132,7 @@ def add_user(session: Session, email: str, password: str, jurisdiction_code: str
              name: str = "") -> User:
     """Create a user of a jurisdiction with one role."""
     email = (email or "").strip().lower()
-    if not EMAIL_RE.match(email):
+    if not EMAIL_RE.fullmatch(email):
         raise AccountError("invalid_email", f"{email!r} is not an e-mail address")
     if role not in ROLES:
         raise AccountError("invalid_role", f"role {role!r} is not one of {', '.join(ROLES)}")

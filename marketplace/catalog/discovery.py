@@ -26,7 +26,7 @@ def _int_arg(args: Any, name: str, default: int, low: int, high: int) -> int:
     raw = args.get(name, "")
     if raw == "":
         return default
-    if not raw.isdigit() or not low <= int(raw) <= high:
+    if not (raw.isascii() and raw.isdigit()) or not low <= int(raw) <= high:  # "²".isdigit()
         raise Invalid("invalid_query", f"{name} must be a whole number from {low} to {high}")
     return int(raw)
 

@@ -206,7 +206,7 @@ def reindex_all(session: Session, batch: int = 500) -> int:
 def publisher_condition(code: str) -> sa.ColumnElement[bool]:
     """A province code matches its cities and counties, a city code its counties."""
     column = search_table.c.publisher_code
-    if not re.fullmatch(r"\d{6}", code or ""):
+    if not re.fullmatch(r"[0-9]{6}", code or ""):
         from marketplace.errors import Invalid
 
         raise Invalid("invalid_publisher", "publisher must be a 6-digit division code, e.g. 440000")

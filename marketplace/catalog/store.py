@@ -9,7 +9,7 @@ from pathlib import Path
 
 from marketplace.errors import MarketplaceError
 
-SHA_RE = re.compile(r"^[0-9a-f]{64}$")
+SHA_RE = re.compile(r"[0-9a-f]{64}")   # fullmatch: "$" also matches before a newline
 
 
 class ArtifactCorrupt(MarketplaceError):
@@ -26,7 +26,7 @@ class ArtifactStore:
 
     def path(self, sha256: str) -> Path:
         """Where a digest lives (refuses anything but a lowercase hex digest)."""
-        if not SHA_RE.match(sha256):
+        if not isinstance(sha256, str) or not SHA_RE.fullmatch(sha256):
             raise ValueError(f"not a sha256 digest: {sha256!r}")
         return self.root / sha256[:2] / sha256[2:4] / f"{sha256}.zip"
 

@@ -124,7 +124,7 @@ def module_page(name: str):
     session = db.session()
     card = module_card(session, name, _viewer())
     raw = (request.args.get("calls") or "10000").replace(",", "").strip()
-    if not raw.isdigit() or int(raw) > MAX_CALLS:
+    if not (raw.isascii() and raw.isdigit()) or int(raw) > MAX_CALLS:  # "²".isdigit() is True
         raise Invalid("invalid_calls", f"calls must be a whole number from 0 to {MAX_CALLS:,}")
     calls = int(raw)
     terms = {k: v for k, v in card["terms"].items() if k != "text"}

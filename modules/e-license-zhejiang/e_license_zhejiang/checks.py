@@ -29,7 +29,8 @@ def birth_date(number: str) -> date | None:
 
 def id_problem(number: str) -> str | None:
     """Why an 18-digit identity number is invalid, or None when it is valid."""
-    if len(number) != 18 or not number[:17].isdigit() or number[17] not in "0123456789X":
+    digits = number[:17]
+    if len(number) != 18 or not (digits.isascii() and digits.isdigit()) or number[17] not in "0123456789X":
         return "invalid_format"
     if number[:2] not in PROVINCE_PREFIXES or birth_date(number) is None:
         return "invalid_format"

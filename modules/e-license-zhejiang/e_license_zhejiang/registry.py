@@ -27,8 +27,8 @@ LICENSE_NAMES = {
 }
 PERSON_ONLY = {"driving_license", "marriage_certificate", "social_security_card"}
 PROVINCE_SHORTS = "京津冀晋蒙辽吉黑沪苏浙皖闽赣鲁豫鄂湘粤桂琼渝川蜀贵黔云滇藏陕秦甘陇青宁新"
-MARRIAGE_NUMBER = re.compile(r"^J(\d{6})-(\d{4})-(\d{6})$")
-REAL_ESTATE_NUMBER = re.compile(r"^(.)[（(](\d{4})[）)](\S{2,12}?[市县区])不动产权第(\d{7})号$")
+MARRIAGE_NUMBER = re.compile(r"J([0-9]{6})-([0-9]{4})-([0-9]{6})")  # fullmatch
+REAL_ESTATE_NUMBER = re.compile(r"(.)[（(]([0-9]{4})[）)](\S{2,12}?[市县区])不动产权第([0-9]{7})号")
 UNIFIED_REGISTRATION = date(2015, 3, 1)  # 《不动产登记暂行条例》 in force
 THREE_IN_ONE = date(2015, 10, 1)  # 三证合一: the credit code becomes the licence number
 
@@ -141,7 +141,7 @@ def _verify_number(license_type: str, number: str) -> tuple[str | None, dict]:
             problem = "issued_by_other_province"
         return problem, {} if problem else {"region_code": number[2:8]}
     if license_type == "marriage_certificate":
-        match = MARRIAGE_NUMBER.match(number)
+        match = MARRIAGE_NUMBER.fullmatch(number)
         if not match:
             return "invalid_format", {}
         region, year, serial = match.groups()
@@ -150,7 +150,7 @@ def _verify_number(license_type: str, number: str) -> tuple[str | None, dict]:
         if not 1950 <= int(year) <= P.SNAPSHOT.year:  # 1950: the first Marriage Law
             return "invalid_date", {}
         return None, {"region_code": region, "year": int(year), "serial": serial}
-    match = REAL_ESTATE_NUMBER.match(number)
+    match = REAL_ESTATE_NUMBER.fullmatch(number)
     if not match or match.group(1) not in PROVINCE_SHORTS:
         return "invalid_format", {}
     short, year, place, serial = match.groups()

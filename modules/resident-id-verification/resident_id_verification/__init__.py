@@ -66,12 +66,12 @@ def verify(number: str, as_of: date | None) -> dict:
     """Verify one identity number; return facts decoded from it and a reason when invalid."""
     number = number.strip().upper()
     result: dict = {"valid": False, "id_masked": mask(number)}
-    if len(number) == 15 and number.isdigit():
+    if len(number) == 15 and number.isascii() and number.isdigit():
         result["upgraded_id_number"] = upgrade_15(number)
         return _invalid(result, "legacy_15_digit")
     if len(number) != 18:
         return _invalid(result, "invalid_length")
-    if not number[:17].isdigit() or number[17] not in "0123456789X":
+    if not (number[:17].isascii() and number[:17].isdigit()) or number[17] not in "0123456789X":
         return _invalid(result, "invalid_characters")
     region, province = number[:6], PROVINCES.get(number[:2])
     if province is None:
