@@ -250,3 +250,59 @@ def test_usage_events_table_is_untouched_by_refused_batches(world):
     assert answer.status_code == 413 and answer.get_json()["error"] == "too_many_events"
     with world.app.app_context():
         assert db.session().scalar(sa.select(sa.func.count()).select_from(UsageEvent)) == before
+
+
+# -- request size: the app's limits and the HTTP server's own errors, all JSON ---------------
+
+def test_json_bodies_over_the_limit_are_a_json_413(world):
+    from marketplace.web.api import MAX_JSON_BYTES
+
+    client = world.app.test_client()
+    for path, who in (("/api/v1/usage", "adopter"), ("/api/v1/settlements", "admin"),
+                      ("/api/v1/installations", "adopter"), ("/api/v1/ledger/payments", "admin")):
+        body = b'{"events":[' + b"1," * (MAX_JSON_BYTES // 2) + b"1]}"
+        answer = client.post(path, data=body, content_type="application/json",
+                             headers=world.headers(who))
+        assert answer.status_code == 413, path
+        assert answer.get_json()["error"] == "too_large" and answer.get_json()["message"]
+    answer = client.post("/api/v1/usage", data=b"x" * (13 * 1024 * 1024),
+                         content_type="application/json", headers=world.headers("adopter"))
+    assert answer.status_code == 413 and {"error", "message"} <= set(answer.get_json())
+
+
+def _raw(server, request: bytes) -> tuple[int, dict]:
+    """Send raw bytes to a live server; (status, JSON body)."""
+    import json
+    import socket
+
+    with socket.create_connection(("127.0.0.1", server.port), timeout=10) as sock:
+        sock.sendall(request)
+        data = b""
+        while chunk := sock.recv(65536):
+            data += chunk
+    head, _, body = data.partition(b"\r\n\r\n")
+    assert b"application/json" in head, head
+    return int(head.split()[1]), json.loads(body)
+
+
+def test_the_http_server_answers_its_own_errors_in_json(world, live_server):
+    server = live_server(workers=1)
+    cases = [
+        ("GET /api/v1/modules?q=企业开办 HTTP/1.1\r\nHost: x\r\n\r\n".encode(), 400, "bad_request"),
+        (b"GET /api/v1/modules?q=" + b"a" * 5000 + b" HTTP/1.1\r\nHost: x\r\n\r\n", 414, "uri_too_long"),
+        (b"GET /api/v1/modules HTTP/1.1\r\nHost: x\r\nX-Big: " + b"a" * 9000 + b"\r\n\r\n", 431,
+         "headers_too_large"),
+        (b"GET /api/v1/modules HTTP/1.1\r\nHost: x\r\n"
+         + b"".join(b"X-H%d: 1\r\n" % i for i in range(120)) + b"\r\n", 431, "headers_too_large"),
+        (b"G\x00T / HTTP/1.1\r\nHost: x\r\n\r\n", 400, "bad_request"),
+    ]
+    for request, status, error in cases:
+        got, body = _raw(server, request)
+        assert (got, body["error"]) == (status, error), (request[:60], body)
+        assert body["message"]
+    # and the app's own 413 for an over-long body, through the real server
+    import requests
+
+    answer = requests.post(server.url + "/api/v1/usage", data=b"x" * (13 * 1024 * 1024),
+                           headers={**world.headers("adopter"), "Content-Type": "application/json"})
+    assert answer.status_code == 413 and answer.json()["error"] == "too_large"
