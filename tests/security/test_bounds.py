@@ -306,3 +306,13 @@ def test_the_http_server_answers_its_own_errors_in_json(world, live_server):
     answer = requests.post(server.url + "/api/v1/usage", data=b"x" * (13 * 1024 * 1024),
                            headers={**world.headers("adopter"), "Content-Type": "application/json"})
     assert answer.status_code == 413 and answer.json()["error"] == "too_large"
+
+
+@pytest.mark.parametrize("units", ["9" * 4000, "１２", "²", str(10**9 + 1), "-5", "1e9"])
+def test_page_arguments_out_of_bounds_are_ignored_not_crashed(world, units):
+    client = world.logged_in("adopter")
+    assert client.get(f"/adopter/install/toy-echo?units={units}").status_code == 200
+    for period in ("2026-10%0A", "%EF%BC%92%EF%BC%90%EF%BC%92%EF%BC%96-10", "0001-01"):
+        assert client.get(f"/adopter/usage?period={period}").status_code == 200
+        assert client.get(f"/adopter/statements?period={period}").status_code == 200
+        assert client.get(f"/adopter/statements/{period}.csv").status_code in (400, 404)

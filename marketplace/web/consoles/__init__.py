@@ -47,6 +47,13 @@ def chosen_period(text: str | None) -> str:
         return current_period()
 
 
+def whole_number(text: str | None, high: int) -> int | None:
+    """A query argument of ASCII digits from 0 to ``high``, or None (ignored) for anything else."""
+    if not text or len(text) > len(str(high)) or not (text.isascii() and text.isdigit()):
+        return None
+    return int(text) if int(text) <= high else None
+
+
 def days_of(period: str) -> list[date]:
     """Every calendar day of a period up to today (platform zone)."""
     start, end = period_bounds(period)

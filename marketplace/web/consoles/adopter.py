@@ -14,8 +14,9 @@ from marketplace.catalog.models import Module
 from marketplace.catalog.store import store_for
 from marketplace.errors import MarketplaceError
 from marketplace.runtime import service as runtime
+from marketplace.metering.service import MAX_UNITS
 from marketplace.web.consoles import (estimate, language, recent_periods, role_required,
-                                      usage_window)
+                                      usage_window, whole_number)
 from marketplace.web.consoles.settlement_view import names_for
 from marketplace.web.forms import (ActionForm, InstallForm, SwitchForm, TokenForm, UpgradeForm,
                                    options)
@@ -86,7 +87,7 @@ def install(name: str):
             return redirect(url_for("adopter.home"))
     elif form.is_submitted():
         status = 400
-    units = request.args.get("units", type=int)
+    units = whole_number(request.args.get("units"), MAX_UNITS)
     cost = estimate.estimate(session, module, chosen.terms, units) if chosen else None
     terms_text = estimate.describe(chosen.terms, language()) if chosen else ""
     place = session.get(Jurisdiction, module.publisher_code)
