@@ -6,6 +6,8 @@ database or DESIGN §12 allow, non-JSON floats, and an unbounded README.
 """
 from __future__ import annotations
 
+import base64
+import random
 import sys
 from pathlib import Path
 
@@ -56,6 +58,11 @@ def _schema_file(depth: int) -> bytes:
     return _with([("schemas/deep.json", _nested_schema(depth))], manifest=data)
 
 
+def _noise(size: int) -> bytes:
+    """Text that does not compress (so no zip-bomb ratio refuses it first)."""
+    return base64.b64encode(random.Random(1).randbytes(size * 3 // 4))
+
+
 def _set(path: str, value):
     def change(data: dict) -> None:
         *keys, last = path.split(".")
@@ -93,10 +100,10 @@ CASES = {
     "inf in an example": (lambda: _with(text=dump_toml(manifest_data()).replace(
         'input = { company = "acme" }', 'input = { company = "acme", n = inf }')),
         "operations[0].examples[0]"),
-    "README of 2 MB": (lambda: _with([("README.md", b"# big\n" + b"x" * (2 << 20))]),
+    "README of 2 MB": (lambda: _with([("README.md", b"# big\n" + _noise(2 << 20))]),
                        "README.md"),
-    "manifest of 2 MB": (lambda: _with(text=dump_toml(manifest_data()) + "# " + "x" * (2 << 20)),
-                         "manifest.toml"),
+    "manifest of 2 MB": (lambda: _with(text=dump_toml(manifest_data()) + "# " +
+                                       _noise(2 << 20).decode()), "manifest.toml"),
 }
 
 
