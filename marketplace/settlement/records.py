@@ -8,8 +8,6 @@ rerun repeats the call with the *same* idempotency key, which the provider
 """
 from __future__ import annotations
 
-import os
-import time
 from typing import Callable
 
 import sqlalchemy as sa
@@ -18,12 +16,6 @@ from sqlalchemy.orm import Session
 
 from marketplace.clock import now
 from marketplace.settlement.models import ProviderRecord
-
-#: drills: ``close`` dies right before the period-closing commit, ``N`` after N provider calls;
-#: with ``MARKETPLACE_SETTLE_CRASH_AFTER_WAIT=1`` it prints a line and waits to be SIGKILLed
-CRASH_ENV = "MARKETPLACE_SETTLE_CRASH_AFTER"
-_calls_done = 0
-
 
 def insert_ignoring_conflicts(session: Session, table: sa.Table):
     """``INSERT … ON CONFLICT DO NOTHING`` for the session's dialect."""
@@ -110,29 +102,6 @@ def once(session: Session, *, provider: str, key: str, object_type: str, period:
         session.rollback()
     else:
         session.commit()
-        _count_call()
     return session.scalar(sa.select(ProviderRecord).where(ProviderRecord.key == key)
                           .execution_options(populate_existing=True))
 
-
-def crash_point(name: str) -> None:
-    """Drill hook: die abruptly when ``MARKETPLACE_SETTLE_CRASH_AFTER`` names this point."""
-    if os.environ.get(CRASH_ENV) == name:
-        _die(name)
-
-
-def _count_call() -> None:
-    """Drill hook: die abruptly after the configured number of completed provider calls."""
-    global _calls_done
-    _calls_done += 1
-    wanted = os.environ.get(CRASH_ENV, "")
-    if wanted.isdigit() and _calls_done >= int(wanted):
-        _die(wanted)
-
-
-def _die(point: str) -> None:
-    """Exit at once (no cleanup, no commit), or with ``…_WAIT=1`` announce and wait for SIGKILL."""
-    if os.environ.get(CRASH_ENV + "_WAIT"):
-        print(f"crash point {point} reached", flush=True)
-        time.sleep(600)
-    os._exit(75)

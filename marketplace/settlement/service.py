@@ -23,13 +23,14 @@ from sqlalchemy.orm import Session
 from marketplace.catalog.models import Module
 from marketplace.clock import local_day, now, period_bounds, period_ended
 from marketplace.errors import Conflict, NotFound
-from marketplace.metering.models import UsageEvent
+from marketplace.metering.digest import genesis
+from marketplace.metering.models import UsageDigest, UsageEvent
 from marketplace.money import format_amount
 from marketplace.runtime.models import Installation
 from marketplace.settlement import pricing
 from marketplace.settlement.models import Charge, Period, Statement, period_lock_key
 from marketplace.settlement.providers import Provider
-from marketplace.settlement.records import crash_point, insert_ignoring_conflicts, insert_rows
+from marketplace.settlement.records import insert_ignoring_conflicts, insert_rows
 from marketplace.settlement.statements import (SettlementError, check_period,  # noqa: F401
                                                get_statement, statement_csv, statement_json,
                                                statement_lines)
@@ -104,7 +105,6 @@ def _close(session: Session, period: str, actor: str, fee_bps: int, provider_nam
     totals = _totals([ln for _, ln in lines], currency, len(statements))
     session.execute(sa.update(Period).where(Period.period == period).values(
         state="closed", closed_at=now(), closed_by=actor, totals=totals))
-    crash_point("close")
     session.commit()
 
 
@@ -198,13 +198,9 @@ def _chain_heads(session: Session, period: str, adopted: dict[str, list[int]]) -
     """Per adopter, metering's ``statement_head`` over its installations, in one query for all.
 
     Same value as ``marketplace.metering.digest.statement_head`` (a test pins
-    that), computed without one query per installation.
+    that), computed without one query per installation. Metering is first-party: its
+    digest is imported with this module, so a broken import fails loudly, never drops the head.
     """
-    try:
-        from marketplace.metering.digest import genesis
-        from marketplace.metering.models import UsageDigest
-    except ImportError:  # metering without verifiable usage: statements carry no head
-        return {}
     last_day = local_day(period_bounds(period)[1] - timedelta(seconds=1))
     d = UsageDigest.__table__.c
     latest = (sa.select(d.installation_id, sa.func.max(d.day).label("day"))
@@ -275,7 +271,6 @@ def _issue_pending(session: Session, period: str, provider: Provider) -> None:
             Statement.period == period, Statement.jurisdiction_code.in_(codes),
             Statement.provider_status == "pending").values(provider_status=status,
                                                            provider=provider.name))
-    crash_point("issue")
     session.commit()
     session.expire_all()
 

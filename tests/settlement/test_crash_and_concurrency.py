@@ -6,6 +6,7 @@ import signal
 import subprocess
 import sys
 import threading
+from pathlib import Path
 
 import sqlalchemy as sa
 
@@ -16,23 +17,27 @@ from marketplace.settlement.models import Charge, JournalEntry, Period, Provider
 from tests.settlement import worked_example as ex
 from tests.settlement.conftest import AFTER_OCTOBER
 
+ROOT = Path(__file__).resolve().parents[2]
 CLI = [sys.executable, "-c", "from marketplace.cli import main; main()"]
+#: the CLI with a crash drill armed from the test side (tests/settlement/faults.py)
+DRILL = [sys.executable, "-c", "from tests.settlement.faults import main; main()"]
 
 
 def run_settle(app, tmp_path, crash: str = "", wait: bool = False, extra_env=None):
-    """``marketplace settle 2026-10`` in a child process on the test database."""
+    """``marketplace settle 2026-10`` in a child process on the test database, ``crash`` armed."""
     env = {**os.environ, "MARKETPLACE_DATABASE_URL": app.config["DATABASE_URL"],
            "MARKETPLACE_NOW": AFTER_OCTOBER, "MARKETPLACE_PLATFORM_FEE_BPS": str(ex.FEE_BPS),
            "MARKETPLACE_INSTANCE": str(tmp_path / "instance"), "MARKETPLACE_SECRET_KEY": "k",
-           "MARKETPLACE_SETTLE_CRASH_AFTER": crash, **(extra_env or {})}
+           **(extra_env or {})}
+    command = [*DRILL, crash, "wait" if wait else "exit"] if crash else CLI
     if wait:
-        env["MARKETPLACE_SETTLE_CRASH_AFTER_WAIT"] = "1"
-        child = subprocess.Popen([*CLI, "settle", ex.PERIOD], env=env, stdout=subprocess.PIPE, text=True)
+        child = subprocess.Popen([*command, "settle", ex.PERIOD], env=env, cwd=ROOT,
+                                 stdout=subprocess.PIPE, text=True)
         assert "crash point" in child.stdout.readline()
         child.send_signal(signal.SIGKILL)
         return child.wait(10)
-    return subprocess.run([*CLI, "settle", ex.PERIOD], env=env, capture_output=True, text=True,
-                          timeout=120).returncode
+    return subprocess.run([*command, "settle", ex.PERIOD], env=env, cwd=ROOT, capture_output=True,
+                          text=True, timeout=120).returncode
 
 
 def counts(app):
@@ -41,6 +46,14 @@ def counts(app):
         session = db.session()
         return {m.__tablename__: session.scalar(sa.select(sa.func.count()).select_from(m))
                 for m in (Charge, Statement, ProviderRecord, JournalEntry)}
+
+
+def journal_lines_of_one_booking(app) -> int:
+    """Journal lines one booking of the charges writes: Dr receivable, Cr payable, Cr fee (if any)."""
+    with app.app_context():
+        rows = db.session().execute(sa.select(Charge.amount_minor, Charge.fee_minor)
+                                    .where(Charge.amount_minor > 0)).all()
+    return sum(1 + (amount > fee) + (fee > 0) for amount, fee in rows)
 
 
 def all_statements(app):
@@ -103,7 +116,7 @@ def test_two_concurrent_runs_give_one_result(app, market):
     assert errors == []
     assert results[0]["totals"] == results[1]["totals"]
     assert counts(app) == {"charges": 10, "statements": 5, "provider_records": 3,
-                           "journal_entries": counts(app)["journal_entries"]}
+                           "journal_entries": journal_lines_of_one_booking(app)}
     from govmarket_plugins.ledger import trial_balance
 
     with app.app_context():
@@ -121,3 +134,20 @@ def test_two_concurrent_processes_give_one_result(app, market, tmp_path):
     assert [c.returncode for c in children] == [0, 0], outputs
     assert outputs[0][0] == outputs[1][0]
     assert counts(app)["charges"] == 10 and counts(app)["provider_records"] == 3
+
+
+def test_no_environment_switch_can_kill_the_money_path(app, market, tmp_path):
+    """The old drill variables are plain environment now: settlement runs to the end."""
+    ex.build(market)
+    env = {"MARKETPLACE_SETTLE_CRASH_AFTER": "close"}       # the old code died here with 75
+    assert run_settle(app, tmp_path, extra_env=env) == 0
+    assert counts(app)["statements"] == 5 and counts(app)["provider_records"] == 3
+
+
+def test_a_broken_metering_digest_fails_settlement_loudly():
+    """Statements never silently lose their usage_chain_head to a failed first-party import."""
+    probe = ("import sys; sys.modules['marketplace.metering.digest'] = None; "
+             "import marketplace.settlement.service")
+    child = subprocess.run([sys.executable, "-c", probe], cwd=ROOT, capture_output=True, text=True,
+                           timeout=60)
+    assert child.returncode != 0 and "marketplace.metering.digest" in child.stderr
