@@ -8,7 +8,7 @@ from marketplace import __version__
 bp = Blueprint("openapi", __name__, url_prefix="/api/v1")
 
 ERROR = {"$ref": "#/components/schemas/Error"}
-PERIOD = {"type": "string", "pattern": r"^\d{4}-(0[1-9]|1[0-2])$", "example": "2026-10"}
+PERIOD = {"type": "string", "pattern": r"^[0-9]{4}-(0[1-9]|1[0-2])$", "example": "2026-10"}
 NAME = {"type": "string", "pattern": r"^[a-z][a-z0-9-]{1,62}[a-z0-9]$"}
 
 
@@ -49,6 +49,26 @@ def _path(name: str, schema: dict) -> dict:
 def _query(name: str, schema: dict) -> dict:
     """An optional query parameter."""
     return {"name": name, "in": "query", "required": False, "schema": schema}
+
+
+GATEWAY_STATUSES = (
+    " 400 `invalid_json`: the body is not JSON we accept (deeper than 64 levels, NaN/Infinity,"
+    " a lone UTF-16 surrogate, not UTF-8; no usage event), or `invalid_idempotency_key`."
+    " 409 `idempotency_key_reused` (the key was used for another request in the last 24 h) or"
+    " `idempotency_in_progress` (a request with this key is still running: retry after"
+    " `Retry-After` to get its answer; concurrent requests with one key run the module once)."
+    " 429 `quota_exceeded` (the installation's calls of this minute are used up; event"
+    " `rejected`) or `too_many_concurrent_calls` (this jurisdiction already fills its share of"
+    " the server's threads; not run, no event); both with `Retry-After`, neither billed."
+    " 502 the module failed or answered output that breaks its schema or is not JSON (NaN,"
+    " Infinity, lone surrogates): event `error`, not billed. 503 `database_unavailable`."
+    " 504 time limit (not billed).")
+
+
+def _gateway(op: dict) -> dict:
+    """A gateway operation: its statuses explained."""
+    op["description"] += GATEWAY_STATUSES
+    return op
 
 
 def spec() -> dict:
@@ -128,7 +148,7 @@ def spec() -> dict:
                           params=[_path("installation_id", {"type": "integer"})])},
         "/api/v1/installations/{installation_id}/health": {"get": _op(
             "The module's health for this installation (module_health)", "read",
-            _resp("health", obj, 401, 403, 404, 502, 504),
+            _resp("health", obj, 401, 403, 404, 409, 429, 502, 504),
             params=[_path("installation_id", {"type": "integer", "minimum": 1})])},
         "/api/v1/ledger/balances": {"get": _op(
             "Ledger balances (admin: all or ?jurisdiction=; others their own)", "read",
@@ -142,16 +162,16 @@ def spec() -> dict:
                 "jurisdiction": {"type": "string"}, "amount": {"type": "string"},
                 "period": PERIOD, "direction": {"enum": ["in", "out"]},
                 "reference": {"type": "string"}}})},
-        "/api/v1/invoke/{module}/{operation}": {"post": _op(
+        "/api/v1/invoke/{module}/{operation}": {"post": _gateway(_op(
             "Call an operation through the metered gateway", "invoke",
-            _resp("the operation output", obj, 401, 403, 404, 409, 422, 429, 502, 504),
+            _resp("the operation output", obj, 400, 401, 403, 404, 409, 422, 429, 502, 503, 504),
             params=[_path("module", {"type": "string"}), _path("operation", {"type": "string"})],
-            body=obj)},
-        "/api/v1/invoke/interface/{interface}/{operation}": {"post": _op(
+            body=obj))},
+        "/api/v1/invoke/interface/{interface}/{operation}": {"post": _gateway(_op(
             "Call an operation of a shared interface (whichever module implements it here)", "invoke",
-            _resp("the operation output", obj, 401, 403, 404, 409, 422, 429, 502, 504),
+            _resp("the operation output", obj, 400, 401, 403, 404, 409, 422, 429, 502, 503, 504),
             params=[_path("interface", {"type": "string"}), _path("operation", {"type": "string"})],
-            body=obj)},
+            body=obj))},
         "/api/v1/usage": {
             "post": _op("Report self-hosted usage (≤ 1,000 events)", "usage",
                         _resp("accepted/duplicates/rejected", obj, 400, 401, 403, 413),

@@ -56,10 +56,14 @@ class MarketplaceServer(BaseApplication):
     def load(self):
         """Build the WSGI app (after fork, so every worker has its own engine)."""
         if self.factory is not None:
-            return self.factory()
-        from marketplace import create_app
+            app = self.factory()
+        else:
+            from marketplace import create_app
 
-        return create_app()
+            app = create_app()
+        # the gateway leaves one of these threads to other tenants (runtime.fairshare)
+        app.config.setdefault("SERVER_THREADS", self.cfg.threads)
+        return app
 
 
 def serve(host: str, port: int, workers: int, factory=None, **extra) -> None:

@@ -12,7 +12,7 @@ from marketplace.web.api import json_body
 from marketplace.accounts.auth import require
 from marketplace.catalog.store import store_for
 from marketplace.errors import MarketplaceError
-from marketplace.runtime import service
+from marketplace.runtime import gateway, service
 from marketplace.runtime.models import Installation
 
 bp = Blueprint("runtime_api", __name__, url_prefix="/api/v1")
@@ -108,7 +108,17 @@ def delete_installation(installation_id: int):
 @bp.get("/installations/<int:installation_id>/health")
 @require("read")
 def installation_health(installation_id: int):
-    """The module's own health answer (``module_health``) for this installation."""
-    answer = service.health(db.session(), store_for(current_app.config), g.principal,
-                            installation_id, current_app.config["INVOKE_TIMEOUT"])
+    """The module's own health answer (``module_health``): metered and under the quota."""
+    code = g.principal.jurisdiction_code
+    slots = gateway.tenant_slots()
+    if not slots.enter(code):                   # it runs module code: the gateway's fair share
+        return gateway.too_many_concurrent_calls(code, slots.busy(code))
+    try:
+        answer = service.health(db.session(), store_for(current_app.config), g.principal,
+                                installation_id, current_app.config["INVOKE_TIMEOUT"],
+                                current_app.config["QUOTA_PER_MINUTE"])
+    except service.QuotaExceeded as exc:
+        return jsonify(exc.to_dict()), exc.status, {"Retry-After": str(exc.extra["retry_after"])}
+    finally:
+        slots.leave(code)
     return jsonify({"installation": installation_id, **answer})

@@ -89,13 +89,20 @@ def _routes() -> RouteCache:
     return cache
 
 
-def _slots() -> fairshare.TenantSlots:
+def tenant_slots() -> fairshare.TenantSlots:
     """This app's per-tenant bound of calls in flight in this process."""
     slots = current_app.extensions.get("gateway_slots")
     if slots is None:
         slots = current_app.extensions["gateway_slots"] = fairshare.TenantSlots(
             fairshare.limit_for(current_app.config))
     return slots
+
+
+def too_many_concurrent_calls(code: str, running: int) -> Response:
+    """429 for a call beyond its tenant's share of this process's threads (not run, not metered)."""
+    return _json(429, {"error": "too_many_concurrent_calls", "message": f"{code} already has "
+                       f"{running} calls running here; wait for one to end, then retry (this "
+                       "call was neither run nor billed)"}, {"Retry-After": "1"})
 
 
 class _Reconnect(Exception):
@@ -109,12 +116,9 @@ def _unavailable() -> MarketplaceError:
 
 def _invoke(operation: str, module: str | None = None, interface: str | None = None) -> Response:
     code = g.principal.jurisdiction_code
-    slots = _slots()
+    slots = tenant_slots()
     if not slots.enter(code):
-        return _json(429, {"error": "too_many_concurrent_calls", "message": f"{code} already "
-                           f"has {slots.busy(code)} calls running here; wait for them to end, "
-                           "then retry (this call was not run nor billed)"},
-                     {"Retry-After": "1"})
+        return too_many_concurrent_calls(code, slots.busy(code))
     try:
         raw = request.get_data(cache=False)       # read once: a retry must see it too
         payload = jsonio.loads(raw, "body") if raw else None

@@ -6,19 +6,25 @@ Callers commit, then call :func:`announce` to fire the module's lifecycle hook.
 """
 from __future__ import annotations
 
+import time
 from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from marketplace import db, jsonio
 from marketplace.accounts.models import Jurisdiction, User
 from marketplace.accounts.service import audit
 from marketplace.catalog.models import Module, ModuleVersion, Operation
 from marketplace.catalog.store import ArtifactStore
 from marketplace.clock import now
 from marketplace.errors import Conflict, MarketplaceError, NotFound
+from marketplace.metering import writer
+from marketplace.metering.service import call_event
 from marketplace.runtime import loader
+from marketplace.runtime.commits import event_id
+from marketplace.runtime.invocation import GIVE_BACK, minute_now, reserve_call
 from marketplace.runtime.models import Installation
 from marketplace.sdk import Context, JurisdictionRef
 
@@ -220,19 +226,71 @@ def announce(session: Session, store: ArtifactStore, item: Installation, hook: s
         loader.forget(item.id)
 
 
+HEALTH_OPERATION = "module_health"       # the operation name of a health check's usage event
+
+
+class QuotaExceeded(MarketplaceError):
+    """A module call refused because the installation's quota of the minute is used up."""
+
+    status = 429
+
+
 def health(session: Session, store: ArtifactStore, who: Any, installation_id: int,
-           timeout: float = 5.0) -> dict:
-    """Ask the module how it is: its ``module_health`` answer, or an error status."""
+           timeout: float = 5.0, quota: int = 600) -> dict:
+    """Ask the module how it is (``module_health``), under the caller's quota, metered.
+
+    Health checks run module code, so they are gateway calls in all but name: one
+    call of the quota (``quota_per_minute`` or ``quota``) is granted and committed
+    before the module runs, and a usage event of 0 units (never billed) records
+    the outcome: ``ok`` when the module answered, ``error`` when it failed or
+    timed out, ``rejected`` (and :class:`QuotaExceeded`) when the quota is used up.
+    """
     item = get_installation(session, who.jurisdiction_code, installation_id)
     _require_active(item)
+    engine, minute, started = session.get_bind(), minute_now(), time.perf_counter()
+    limit = item.quota_per_minute or quota
+    with db.sqlite_write_turn(engine), engine.begin() as conn:
+        granted = reserve_call(conn, item.id, limit, minute)
+    if not granted:
+        _meter(engine, item.id, "rejected", started)
+        raise QuotaExceeded("quota_exceeded", f"quota of {limit} calls per minute used up "
+                            "(health checks count like calls); retry in the next minute",
+                            retry_after=60 - int(now().timestamp()) % 60)
+    answer, status, counted = _ask(session, store, item, timeout)
+    _meter(engine, item.id, status, started, None if counted else minute)
+    return answer
+
+
+def _ask(session: Session, store: ArtifactStore, item: Installation,
+         timeout: float) -> tuple[dict, str, bool]:
+    """(answer, usage event status, whether the call counts against the quota)."""
     try:
         pm = manager(session, store, item)
         answer = loader.call_with_limit(item.id, timeout, pm.hook.module_health,
                                         context=context_for(session, item))
     except loader.ModuleTimeout as exc:
-        return {"status": "timeout", "message": str(exc)}
+        return ({"status": "timeout", "message": str(exc)}, "error",
+                not isinstance(exc, loader.ModuleBusy))
     except Exception as exc:  # noqa: BLE001 - reporting the failure is the point
-        return {"status": "error", "message": f"{type(exc).__name__}: {exc}"}
+        return {"status": "error", "message": f"{type(exc).__name__}: {exc}"}, "error", True
     if answer is None:
-        return {"status": "ok", "message": "the module has no health hook; it loads and registers"}
-    return dict(answer) if isinstance(answer, dict) else {"status": str(answer)}
+        return ({"status": "ok", "message": "the module has no health hook; it loads and "
+                 "registers"}, "ok", True)
+    answer = dict(answer) if isinstance(answer, dict) else {"status": str(answer)}
+    try:
+        jsonio.dumps(answer)
+    except ValueError as exc:
+        return {"status": "error", "message": f"module_health answered no JSON: {exc}"}, "error", True
+    return answer, "ok", True
+
+
+def _meter(engine: sa.Engine, installation_id: int, status: str, started: float,
+           give_back: int | None = None) -> None:
+    """Commit a health check's usage event (0 units) and give back an uncounted grant."""
+    event = call_event(installation_id=installation_id, event_id=event_id(),
+                       operation=HEALTH_OPERATION, units=0, status=status,
+                       duration_ms=int((time.perf_counter() - started) * 1000))
+    with db.sqlite_write_turn(engine), engine.begin() as conn:
+        writer.insert_new(conn, [event])
+        if give_back is not None:
+            conn.execute(GIVE_BACK, {"iid": installation_id, "m": give_back})
