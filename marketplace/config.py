@@ -31,6 +31,12 @@ def from_environment(instance_path: str) -> dict:
         "STRIPE_API_BASE": env.get("STRIPE_API_BASE") or "https://api.stripe.com",
         "STRIPE_WEBHOOK_SECRET": env.get("STRIPE_WEBHOOK_SECRET") or "",
         "ARTIFACT_DIR": env.get("MARKETPLACE_ARTIFACT_DIR") or str(instance / "artifacts"),
+        # file:///path (default: ARTIFACT_DIR), db, or s3://bucket/prefix (DESIGN §16)
+        "ARTIFACT_STORE": env.get("MARKETPLACE_ARTIFACT_STORE") or "",
+        "S3_ENDPOINT": env.get("MARKETPLACE_S3_ENDPOINT") or "",
+        # /metrics without an admin token from these addresses (comma-separated)
+        "METRICS_ALLOW": env.get("MARKETPLACE_METRICS_ALLOW") or "",
+        "REQUEST_LOG": _flag(env.get("MARKETPLACE_REQUEST_LOG"), True),
         "NOW": env.get("MARKETPLACE_NOW") or "",
         "PLATFORM_FEE_BPS": int(env.get("MARKETPLACE_PLATFORM_FEE_BPS") or 0),
         "NETTING": _flag(env.get("MARKETPLACE_NETTING"), False),
