@@ -109,8 +109,9 @@ def _manager(job: dict, lifecycle: types.ModuleType):
     name = f"govmarket_mod_{sha[:16]}"
     host, here = _bundles            # the host's /tmp is hidden: reach its folder by descriptor
     bundle_dir = job["bundle_dir"]
-    if bundle_dir.startswith(host + os.sep):
-        bundle_dir = here + bundle_dir[len(host):]
+    if not bundle_dir.startswith(host + os.sep):      # the host never sends another folder
+        raise LookupError(f"the bundle is not in this sandbox's folder {host}")
+    bundle_dir = here + bundle_dir[len(host):]
     pkg_dir = os.path.join(bundle_dir, job["entry"])
     spec = importlib.util.spec_from_file_location(
         name, os.path.join(pkg_dir, "__init__.py"), submodule_search_locations=[pkg_dir])

@@ -87,11 +87,13 @@ _LIFECYCLE = _namespace("lifecycle_specs", {k: v for k, v in vars(ModuleLifecycl
 def _cache_root() -> Path:
     """This process's folder of extracted bundles (removed at exit; readable by sandboxes)."""
     global _cache_dir
-    if _cache_dir is None or not _cache_dir.exists() or f"-{os.getpid()}-" not in _cache_dir.name:
-        _cache_dir = Path(tempfile.mkdtemp(prefix=f"govmarket-runtime-{os.getpid()}-"))
-        _cache_dir.chmod(0o755)
-        atexit.register(shutil.rmtree, _cache_dir, True)
-    return _cache_dir
+    with _lock:     # one folder per process: sandboxes reach bundles only below their own
+        if (_cache_dir is None or not _cache_dir.exists()
+                or f"-{os.getpid()}-" not in _cache_dir.name):
+            _cache_dir = Path(tempfile.mkdtemp(prefix=f"govmarket-runtime-{os.getpid()}-"))
+            _cache_dir.chmod(0o755)
+            atexit.register(shutil.rmtree, _cache_dir, True)
+        return _cache_dir
 
 
 def settings() -> dict:
@@ -245,10 +247,11 @@ def sandbox_pool() -> sandbox.SandboxPool:
     global _sandboxes
     shape = _shape()
     pool = _sandboxes
-    if pool is None or (pool.pid, pool.size, pool.memory_mb) != shape:
+    if pool is None or (pool.pid, pool.size, pool.memory_mb) != shape or pool.root != _cache_dir:
         with _lock:
             pool = _sandboxes
-            if pool is None or (pool.pid, pool.size, pool.memory_mb) != shape:
+            if (pool is None or (pool.pid, pool.size, pool.memory_mb) != shape
+                    or pool.root != _cache_root()):
                 if pool is not None and pool.pid == os.getpid():
                     pool.close()
                 else:
