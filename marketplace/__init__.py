@@ -57,4 +57,7 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
         if (blueprint.url_prefix or "").startswith("/api/"):
             web.csrf.exempt(blueprint)  # API calls carry bearer tokens, not cookies
         app.register_blueprint(blueprint)
+    from marketplace import ops
+
+    ops.init_app(app)
     return app

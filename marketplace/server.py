@@ -71,4 +71,8 @@ def serve(host: str, port: int, workers: int, factory=None, **extra) -> None:
     options = {"bind": f"{host}:{port}", "workers": workers, "worker_class": "gthread",
                "threads": 4, "timeout": 60, "accesslog": None, "errorlog": "-",
                "loglevel": "warning", "post_fork": json_errors, **extra}
+    from marketplace.ops import metrics
+
+    metrics.prepare_multiprocess()              # before any worker forks (DESIGN §16)
+    options.setdefault("child_exit", metrics.child_exit)
     MarketplaceServer(options, factory).run()

@@ -27,6 +27,7 @@ from marketplace.catalog.store import store_for
 from marketplace.clock import now
 from marketplace.errors import MarketplaceError
 from marketplace.metering.service import call_event
+from marketplace.ops.metrics import observe_call
 from marketplace.runtime import fairshare, idempotency, loader
 from marketplace.runtime.commits import CallWrite, event_id
 from marketplace.runtime.invocation import minute_now
@@ -284,4 +285,6 @@ class _Call:
             item.reply = (self.keys.settle(self.event_id, status, body, headers)
                           if status in REPLAYABLE else self.keys.settle(self.event_id, None))
         self.routes.commits.write(self.connection, item)
+        observe_call(self.route.module, self.operation, event_status, status,  # after commit
+                     time.perf_counter() - self.started)
         return _json(status, body, {**headers, **(extra or {})})

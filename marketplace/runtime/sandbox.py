@@ -37,6 +37,7 @@ from pathlib import Path
 from typing import Any
 
 from marketplace import jsonio
+from marketplace.ops.metrics import sandbox_event
 from marketplace.sdk import Context, ModuleError
 
 WORKER = Path(__file__).with_name("_sandbox_worker.py")
@@ -144,6 +145,7 @@ class Sandbox:
             shutil.rmtree(self.tmp, ignore_errors=True)
             raise
         self.wfd, self.rfd = self.proc.stdin.fileno(), self.proc.stdout.fileno()
+        sandbox_event("start")
         for fd in (self.wfd, self.rfd):         # fewer, larger reads for large answers
             try:
                 fcntl.fcntl(fd, _F_SETPIPE_SZ, PIPE_BYTES)
@@ -239,6 +241,7 @@ class Sandbox:
         if self.proc.returncode is None:        # not reaped: its process group is still its own
             try:
                 os.killpg(self.proc.pid, signal.SIGKILL)
+                sandbox_event("kill")
             except (ProcessLookupError, PermissionError):
                 pass
         for pipe in (self.proc.stdin, self.proc.stdout):
