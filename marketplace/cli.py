@@ -21,6 +21,7 @@ COMMAND_MODULES = [
     "marketplace.runtime.cli",
     "marketplace.settlement.cli",
     "marketplace.demo_cli",
+    "marketplace.ops.cli",
 ]
 
 

@@ -82,7 +82,6 @@ _lock = threading.Lock()
 
 def parse_spec(spec: str, artifact_dir: str) -> tuple[str, str]:
     """``(kind, where)`` of a store URL; ValueError naming the accepted forms."""
-    spec = (spec or "").strip()
     if not spec:
         return "file", artifact_dir
     if spec.startswith("file://"):
