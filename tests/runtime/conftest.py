@@ -183,6 +183,19 @@ class Catalog:
 
 
 @pytest.fixture
+def fixed_clock():
+    """The platform clock at 10:00:30 of a day (quota minutes without waiting); ``fixed_clock(
+    instant)`` moves it; real time again afterwards."""
+    from marketplace.clock import clock
+
+    def at(instant: str) -> None:
+        clock.configure(instant, "Asia/Shanghai")
+    at("2026-11-10T10:00:30+08:00")
+    yield at
+    clock.configure("", "Asia/Shanghai")
+
+
+@pytest.fixture
 def catalog(app, factory, tmp_path):
     """Publishes module versions for a test."""
     return Catalog(app, factory, tmp_path)

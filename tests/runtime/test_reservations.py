@@ -14,29 +14,16 @@ import pytest
 import sqlalchemy as sa
 
 from marketplace import create_app, db
-from marketplace.clock import clock, now
+from marketplace.clock import now
 from marketplace.runtime import loader
 from marketplace.runtime.models import IdempotentReply, Installation, QuotaCounter
 from tests.runtime.conftest import usage_rows
-
-MINUTE = "2026-11-10T10:00:30+08:00"
-
 
 @pytest.fixture
 def installed(catalog, shenzhen):
     """toy-echo 1.0.0 installed for Shenzhen; returns the installation id."""
     catalog.toy()
     return shenzhen.install("toy-echo").json["id"]
-
-
-@pytest.fixture
-def fixed_clock():
-    """Set the platform clock by hand (ISO-8601); back to real time afterwards."""
-    def at(instant: str) -> None:
-        clock.configure(instant, "Asia/Shanghai")
-    at(MINUTE)
-    yield at
-    clock.configure("", "Asia/Shanghai")
 
 
 def _quota(app, installation_id: int, limit: int) -> None:
