@@ -148,7 +148,7 @@ def test_admin_adds_user(client, people):
     html = client.get("/admin/jurisdictions").get_data(as_text=True)
     response = client.post("/admin/jurisdictions", data={
         "csrf_token": csrf_of(html), "email": "new@hz.gov.cn", "name": "新人",
-        "jurisdiction": "330100", "role": "adopter", "password": "longenough1"})
+        "jurisdiction": "330100", "role": "adopter", "password": "long enough 2026"})
     assert response.status_code == 302
     assert "new@hz.gov.cn" in client.get("/admin/jurisdictions").get_data(as_text=True)
     assert "user.add" in client.get("/admin/audit").get_data(as_text=True)
@@ -159,5 +159,5 @@ def test_admin_add_user_shows_service_refusal(client, people):
     html = client.get("/admin/jurisdictions").get_data(as_text=True)
     response = client.post("/admin/jurisdictions", data={
         "csrf_token": csrf_of(html), "email": people["adopter"], "jurisdiction": "440300",
-        "role": "adopter", "password": "longenough1"})
+        "role": "adopter", "password": "long enough 2026"})
     assert response.status_code == 409 and "already exists" in response.get_data(as_text=True)
