@@ -38,7 +38,9 @@ from typing import Any
 
 from marketplace import jsonio
 from marketplace.ops.metrics import sandbox_event
-from marketplace.sdk import Context, ModuleError
+from marketplace.runtime.targets import (LIFECYCLE, SandboxHook, SandboxManager,  # noqa: F401
+                                         context_dict)
+from marketplace.sdk import ModuleError
 
 WORKER = Path(__file__).with_name("_sandbox_worker.py")
 HOOKSPECS = Path(__file__).resolve().parents[1] / "hookspecs.py"
@@ -47,7 +49,6 @@ MAX_ANSWER = 32 << 20                   # bytes of an answer's JSON (the worker'
 PIPE_BYTES = 1 << 20                    # pipe buffers (Linux's default unprivileged maximum)
 _F_SETPIPE_SZ = 1031
 _dumps = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
-LIFECYCLE = ("module_installed", "module_uninstalled", "module_health")
 
 
 class ModuleTimeout(Exception):
@@ -68,46 +69,6 @@ class ModuleFailed(Exception):
     def __init__(self, kind: str, message: str) -> None:
         super().__init__(f"{kind}: {message}")
         self.kind = kind
-
-
-class SandboxHook:
-    """A hook of a version as the sandbox will call it (what :func:`call_with_limit` sends)."""
-
-    __slots__ = ("target", "name")
-
-    def __init__(self, target: "SandboxManager", name: str) -> None:
-        self.target, self.name = target, name
-
-
-class _Hooks:
-    """``pm.hook.<name>`` for a SandboxManager."""
-
-    def __init__(self, target: "SandboxManager") -> None:
-        self._target = target
-
-    def __getattr__(self, name: str) -> SandboxHook:
-        if name.startswith("_") or (name not in LIFECYCLE and name not in self._target.operations):
-            raise AttributeError(name)
-        hook = SandboxHook(self._target, name)
-        setattr(self, name, hook)
-        return hook
-
-
-class SandboxManager:
-    """What the sandbox needs of a version: digest, entry, extracted folder, operations."""
-
-    def __init__(self, sha256: str, entry: str, bundle_dir: str, operations: list[str]) -> None:
-        self.sha256, self.entry, self.bundle_dir = sha256, entry, bundle_dir
-        self.operations = operations
-        self.hook = _Hooks(self)
-
-
-def context_dict(context: Context) -> dict:
-    """The call context as the sandbox rebuilds it."""
-    who = context.jurisdiction
-    return {"code": who.code, "name": who.name, "installation_id": context.installation_id,
-            "config": dict(context.config or {}), "request_id": context.request_id,
-            "module": context.module, "version": context.version}
 
 
 def standin_package(root: Path) -> Path:

@@ -80,7 +80,8 @@ def raw_nan(payload, context):
 
 @hookimpl
 def bad_value(payload, context):
-    return {"x": {"nan": float("nan"), "inf": float("inf"), "surrogate": "\\ud800"}[payload["kind"]]}
+    values = {"nan": float("nan"), "inf": float("inf"), "surrogate": "\\ud800"}
+    return {"x": values[payload["kind"]]}
 
 
 @hookimpl
