@@ -122,6 +122,9 @@ def test_statement_names_publisher_and_module(app, client, people, busy_october)
     lines = html.split('class="lines charges"')[1]
     assert "居民身份核验" in lines and "广东省" in lines and "440000" not in lines
     assert "用者付费" in lines and "pay_per_use" not in lines
+    csv = client.get("/adopter/statements/2026-10.csv").get_data(as_text=True).splitlines()
+    assert csv[-4:] == ["2026-10,total_charges,,,,,,0.01,,CNY", "2026-10,total_earnings,,,,,,0.00,,CNY",
+                        "2026-10,total_fees,,,,,,0.00,,CNY", "2026-10,net,,,,,,-0.01,,CNY"]
 
 
 def test_templates_carry_no_inline_script_style_or_handlers():

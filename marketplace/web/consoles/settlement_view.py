@@ -154,7 +154,7 @@ def earnings(session: Session, user: Any) -> dict[str, Any]:
 
 
 def statement_csv(session: Session, user: Any, period: str) -> str:
-    """One statement's lines as CSV (adopter charges, then publisher earnings)."""
+    """One statement's lines as CSV (adopter charges, publisher earnings), then its totals."""
     detail = _statement_detail(session, settlement.check_period(period), user.jurisdiction_code)
     if detail is None:
         settlement.get_statement(session, period, user.jurisdiction_code)  # raises NotFound
@@ -168,4 +168,10 @@ def statement_csv(session: Session, user: Any, period: str) -> str:
                              line.publisher_code, line.units,
                              format_amount(line.amount_minor, line.currency),
                              format_amount(line.fee_minor, line.currency), line.currency])
+    statement = detail["statement"]
+    for side, minor in (("total_charges", statement.total_charges_minor),
+                        ("total_earnings", statement.total_earnings_minor),
+                        ("total_fees", statement.total_fees_minor), ("net", statement.net_minor)):
+        writer.writerow([period, side, "", "", "", "", "", format_amount(minor, statement.currency),
+                         "", statement.currency])
     return out.getvalue()
