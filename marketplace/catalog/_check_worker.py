@@ -231,9 +231,9 @@ def _run_examples(pm, job: dict, trap: _StdoutTrap) -> None:
                 if trap.take():
                     _ANSWER["warnings"].append({"where": where, "message": "operation writes "
                                                 "to stdout; use logging"})
-            try:
-                json.dumps(output)
-            except (TypeError, ValueError) as exc:
+            try:        # what the gateway would refuse too: NaN/Infinity, lone surrogates
+                json.dumps(output, ensure_ascii=False, allow_nan=False).encode("utf-8")
+            except (TypeError, ValueError, RecursionError) as exc:
                 _err(f"{where} output", f"returned a value that is not JSON: {exc}")
                 continue
             _ANSWER["results"].append({"operation": op["name"], "number": ex["number"],

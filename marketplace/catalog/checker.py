@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from marketplace import confine, schemas
+from marketplace import confine, jsonio, schemas
 from marketplace.catalog.bundle import (Bundle, BundleError, extract_to, folder_files, parse_toml,
                                         read_bundle)
 from marketplace.catalog.manifest import Manifest, load_manifest, schema_path, validate_manifest
@@ -194,8 +194,8 @@ def _report(text: str, manifest: Manifest) -> dict[str, Any]:
     """The worker's findings; one that is not a report of this module's examples counts as
     damaged (module code runs in the worker's process and could write over it)."""
     try:
-        answer = json.loads(text)
-    except ValueError:
+        answer = jsonio.loads(text, "the check's report")
+    except jsonio.JSONRefused:
         answer = None
     examples = {op.name: len(op.examples) for op in manifest.operations}
     if answer is None or not REPORT.is_valid(answer) or any(

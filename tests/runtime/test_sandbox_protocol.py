@@ -191,3 +191,40 @@ def test_an_answer_over_the_limit_is_refused_as_too_large_not_timed_out(edge):
     assert (reply.status_code, reply.json["error"]) == (502, "module_error")
     assert "32 MB" in reply.json["message"] and time.monotonic() - started < 5
     assert shenzhen.invoke("edge-mod", "echo", {"text": "ok"}).status_code == 200
+
+
+@pytest.mark.parametrize("value", ['float("nan")', 'float("-inf")', '"\\ud800"'])
+def test_the_publish_checker_refuses_such_output_too(tmp_path, value):
+    from marketplace.catalog.checker import check_module
+
+    folder = tmp_path / "odd"
+    (folder / "odd_mod").mkdir(parents=True)
+    (folder / "manifest.toml").write_text(textwrap.dedent('''\
+        [module]
+        name = "odd-mod"
+        version = "1.0.0"
+        title = "怪输出"
+        summary = "Answers what JSON cannot hold."
+        category = "public_service"
+        entry = "odd_mod"
+        source_license = "MIT"
+
+        [[operations]]
+        name = "odd"
+        units = 1
+        input = { type = "object" }
+        output = { type = "object" }
+
+        [[operations.examples]]
+        input = {}
+        output_contains = { ok = true }
+
+        [terms]
+        kind = "free"
+        '''), encoding="utf-8")
+    (folder / "odd_mod" / "__init__.py").write_text(
+        "from marketplace.sdk import hookimpl\n\n\n@hookimpl\ndef odd(payload, context):\n"
+        f"    return {{'ok': True, 'x': {value}}}\n", encoding="utf-8")
+    report = check_module(folder)
+    assert [e["where"] for e in report.errors] == ["operation odd: example 1 output"]
+    assert "not JSON" in report.errors[0]["message"]
