@@ -21,11 +21,13 @@ last step before the module's code:
 :func:`isolate` comes before it (it needs the privileges :func:`confine` drops):
 a network namespace of its own (only a loopback device, down: no address at all
 is reachable, the platform's loopback ports included) and a mount namespace with
-a private tmpfs on ``/tmp`` of ``TMP_MB`` (``TMPDIR`` points there), gone with
-the process. As root directly; otherwise inside an unprivileged user namespace
-where the kernel allows one. Where neither is allowed it says so on stderr and
-the process keeps the host's network; ``TMPDIR`` then stays the private folder
-the host made (and deletes), though ``/tmp`` itself remains writable.
+a private tmpfs on ``/tmp`` of ``TMP_MB`` (``TMPDIR`` points there; ``/var/tmp``
+and ``/dev/shm`` are the same folder), gone with the process, and an empty
+read-only ``/run`` (no local service's socket). As root directly; otherwise
+inside an unprivileged user namespace where the kernel allows one. Where neither
+is allowed it says so on stderr and the process keeps the host's network;
+``TMPDIR`` then stays the private folder the host made (and deletes), though
+``/tmp`` itself remains writable.
 """
 from __future__ import annotations
 
@@ -40,7 +42,7 @@ UID_BASE = 2_000_000_000            # above any real account; pid ≤ 4,194,304 
 TMP_MB = 64                         # the private /tmp (memory): the file size limit is 64 MB too
 _PR_SET_DUMPABLE = 4
 _CLONE_NEWNS, _CLONE_NEWUSER, _CLONE_NEWNET = 0x20000, 0x10000000, 0x40000000
-_MS_NOSUID, _MS_NODEV, _MS_REC, _MS_PRIVATE = 2, 4, 1 << 14, 1 << 18
+_MS_RDONLY, _MS_NOSUID, _MS_NODEV, _MS_BIND, _MS_REC, _MS_PRIVATE = 1, 2, 4, 4096, 1 << 14, 1 << 18
 
 
 def sandbox_uid(pid: int) -> int:
@@ -114,6 +116,12 @@ def isolate(tmp_mb: int = TMP_MB) -> bool:
         _mount(libc, b"none", b"/", None, _MS_REC | _MS_PRIVATE, None)
         _mount(libc, b"tmpfs", b"/tmp", b"tmpfs", _MS_NOSUID | _MS_NODEV,
                f"size={tmp_mb}m,mode=1777".encode())
+        for shared in (b"/var/tmp", b"/dev/shm"):   # the other folders anyone may write in
+            if os.path.isdir(shared):
+                _mount(libc, b"/tmp", shared, None, _MS_BIND, None)
+        if os.path.isdir("/run"):       # sockets of local services (files: no namespace hides
+            _mount(libc, b"tmpfs", b"/run", b"tmpfs",       # them), /run/lock anyone may write
+                   _MS_RDONLY | _MS_NOSUID | _MS_NODEV, b"size=4k,mode=755")
     except OSError as exc:                          # (an LSM may forbid mounts): network only
         print(f"isolate: no private /tmp ({exc}); TMPDIR stays the host's folder",
               file=sys.stderr)

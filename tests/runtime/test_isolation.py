@@ -45,10 +45,10 @@ def _connect(host, port):
         sock.close()
 
 
-def _litter(path):
+def _litter(path, mb=60):
     try:
         with open(path, "wb") as fh:
-            for _ in range(60):
+            for _ in range(mb):
                 fh.write(bytes(1 << 20))
         return "written"
     except OSError as exc:
@@ -66,7 +66,9 @@ def litter(payload, context):
     mark = payload["mark"]
     return {"tmp": _litter(f"/tmp/{mark}-tmp"),
             "tmpdir": _litter(os.path.join(tempfile.gettempdir(), f"{mark}-tmpdir")),
-            "tempdir": tempfile.gettempdir()}
+            "tempdir": tempfile.gettempdir(),
+            "others": [_litter(f"{folder}/{mark}", 1) for folder in ("/var/tmp", "/dev/shm")],
+            "run": _litter(f"/run/lock/{mark}", 1)}
 '''
 
 
@@ -122,8 +124,10 @@ def listening():
 
 
 def _left(mark: str) -> list[str]:
-    """Files of ``mark`` in the host's /tmp or two folders down (the runtime's folders)."""
-    return [found for depth in range(3) for found in glob.glob("/tmp/" + "*/" * depth + mark + "*")]
+    """Files of ``mark`` in the host's folders anyone may write in, or two folders down
+    (the runtime's and the checker's folders)."""
+    return [found for top in ("/tmp/", "/var/tmp/", "/dev/shm/", "/run/lock/")
+            for depth in range(3) for found in glob.glob(top + "*/" * depth + mark + "*")]
 
 
 @pytest.fixture
@@ -149,6 +153,7 @@ def test_a_sandbox_leaves_no_files_in_tmp(app, reach):
     assert reply.status_code == 200, reply.json
     assert reply.json["tmp"] == "written" and reply.json["tempdir"] == "/tmp"
     assert reply.json["tmpdir"] in ("written", "ENOSPC")     # the private /tmp holds 64 MB
+    assert reply.json["run"] in ("ENOENT", "EROFS")           # an empty, read-only /run
     assert _left(mark) == []                                  # private while it runs
     with app.app_context():
         loader.sandbox_pool().close()
