@@ -58,6 +58,9 @@ class Books(Provider, Protocol):
     def trial_balance(self, session: Session, currency: str) -> tuple[int, int]:
         """Σ debits and Σ credits of the journal in ``currency``."""
 
+    def trial_balances(self, session: Session) -> dict[str, tuple[int, int]]:
+        """Per currency, Σ debits and Σ credits of the journal."""
+
     def recent_payments(self, session: Session, limit: int = 20) -> list[dict]:
         """The latest payments, newest first."""
 

@@ -28,6 +28,7 @@ from marketplace.metering.models import UsageDigest, UsageEvent
 from marketplace.money import format_amount
 from marketplace.runtime.models import Installation
 from marketplace.settlement import pricing
+from marketplace.settlement.agreements import in_force
 from marketplace.settlement.models import Charge, Period, Statement, period_lock_key
 from marketplace.settlement.providers import Provider
 from marketplace.settlement.records import insert_ignoring_conflicts, insert_rows
@@ -119,6 +120,9 @@ def price_period(session: Session, period: str,
 
     Money rules (stated in the README):
 
+    * every installation is priced under its agreement in force at the period's
+      start (one begun during the period: its first); a change of terms takes
+      effect from the next period (:mod:`marketplace.settlement.agreements`);
     * one cost-share pool per module and period: the module's ``period_cost`` is
       collected once, split among all its cost-share installations active in the
       period, under the terms in force at the period's start (:func:`pool_terms`);
@@ -137,13 +141,14 @@ def price_period(session: Session, period: str,
              .where(sa.or_(active, Installation.id.in_(list(usage))))
              .order_by(Installation.id))
     rows = session.execute(query).all()
+    agreements = in_force(session, rows, start)
     priced: list[tuple[Any, str, int, int, dict]] = []
     pools: dict[int, list] = defaultdict(list)
     for row in rows:
-        terms, units = row.terms or {"kind": "free"}, usage.get(row.id, 0)
+        (accepted, terms), units = agreements[row.id], usage.get(row.id, 0)
         kind = terms.get("kind", "free")
         if kind == "cost_share":  # split below, one pool per module
-            pools[row.module_id].append((row, units))
+            pools[row.module_id].append((row, units, accepted, terms))
             continue
         if kind == "transfer":
             amount = pricing.transfer_fee(terms) if start <= row.created_at < end else 0
@@ -151,9 +156,9 @@ def price_period(session: Session, period: str,
             amount = pricing.price_usage(terms, units)
         priced.append((row, kind, units, amount, terms))
     for members in pools.values():
-        terms = pool_terms([row for row, _ in members], start)
-        shares = pricing.cost_share(terms, [(r.jurisdiction_code, r.id, u) for r, u in members])
-        priced += [(r, "cost_share", u, shares[r.id], terms) for r, u in members]
+        terms = pool_terms([(accepted, r.id, t) for r, _, accepted, t in members], start)
+        shares = pricing.cost_share(terms, [(r.jurisdiction_code, r.id, u) for r, u, *_ in members])
+        priced += [(r, "cost_share", u, shares[r.id], terms) for r, u, *_ in members]
     currency = period_currency(priced)
     lines = [(row.id, pricing.Line.priced(row.name, kind, row.jurisdiction_code, row.publisher_code,
                                           units, amount, fee_bps, terms.get("currency") or currency))
@@ -161,19 +166,19 @@ def price_period(session: Session, period: str,
     return sorted(lines, key=lambda item: item[0]), currency
 
 
-def pool_terms(members: list[Any], start: Any) -> dict:
+def pool_terms(members: list[tuple[Any, int, dict]], start: Any) -> dict:
     """The terms of a module's cost-share pool: those in force at the period's ``start``.
 
-    That is the agreement a member accepted most recently at or before ``start``
-    (a later acceptance takes effect from the next period); when every member
-    accepted during the period, the earliest of those. Ties: the lower installation id.
+    ``members`` holds each member's agreement in force for the period as
+    (accepted at, installation id, terms). The pool's terms are the agreement a
+    member accepted most recently at or before ``start`` (a later acceptance takes
+    effect from the next period); when every member began during the period, the
+    earliest. Ties: the lower installation id.
     """
-    before = [m for m in members if m.accepted_at <= start]
+    before = [m for m in members if m[0] <= start]
     if before:
-        chosen = max(before, key=lambda m: (m.accepted_at, -m.id))
-    else:
-        chosen = min(members, key=lambda m: (m.accepted_at, m.id))
-    return chosen.terms
+        return max(before, key=lambda m: (m[0], -m[1]))[2]
+    return min(members, key=lambda m: (m[0], m[1]))[2]
 
 
 def period_currency(priced: list[tuple]) -> str:

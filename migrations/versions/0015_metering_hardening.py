@@ -7,12 +7,18 @@
   and statements reference it fails under foreign keys.
 * ``usage_digests.units`` is 64-bit: a day of events of up to 10⁹ units each
   overflows PostgreSQL's 32-bit integer.
+* ``installation_terms`` keeps every agreement of an installation (settlement
+  prices a period under the terms in force at its start, not under terms accepted
+  later); filled with each installation's current agreement.
 
 Revision ID: 0015_metering_hardening
 Revises: 0014_catalog_hardening
 """
 import sqlalchemy as sa
 from alembic import op
+from sqlalchemy.dialects import postgresql
+
+import marketplace.db
 
 revision = "0015_metering_hardening"
 down_revision = "0014_catalog_hardening"
@@ -41,10 +47,25 @@ def upgrade() -> None:
     with op.batch_alter_table("usage_digests") as batch_op:
         batch_op.alter_column("units", existing_type=sa.Integer(), type_=sa.BigInteger(),
                               existing_nullable=False)
+    op.create_table(
+        "installation_terms",
+        sa.Column("id", sa.Integer(), nullable=False),
+        sa.Column("installation_id", sa.Integer(), nullable=False),
+        sa.Column("accepted_at", marketplace.db.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("terms", sa.JSON().with_variant(postgresql.JSONB(), "postgresql"), nullable=False),
+        sa.ForeignKeyConstraint(["installation_id"], ["installations.id"],
+                                name=op.f("fk_installation_terms_installation_id_installations")),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_installation_terms")))
+    op.create_index(op.f("ix_installation_terms_installation_id"), "installation_terms",
+                    ["installation_id"], unique=False)
+    op.execute("INSERT INTO installation_terms (installation_id, accepted_at, terms) "
+               "SELECT id, accepted_at, terms FROM installations")
 
 
 def downgrade() -> None:
     """Back to 0014."""
+    op.drop_index(op.f("ix_installation_terms_installation_id"), table_name="installation_terms")
+    op.drop_table("installation_terms")
     with op.batch_alter_table("usage_digests") as batch_op:
         batch_op.alter_column("units", existing_type=sa.BigInteger(), type_=sa.Integer(),
                               existing_nullable=False)

@@ -161,6 +161,10 @@ class LedgerProvider:
         """See :func:`trial_balance`."""
         return trial_balance(session, currency)
 
+    def trial_balances(self, session: Session) -> dict[str, tuple[int, int]]:
+        """See :func:`trial_balances`."""
+        return trial_balances(session)
+
     def recent_payments(self, session: Session, limit: int = 20) -> list[dict]:
         """See :func:`recent_payments`."""
         return recent_payments(session, limit)

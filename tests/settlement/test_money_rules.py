@@ -8,6 +8,7 @@ from marketplace import db
 from marketplace.errors import MarketplaceError
 from marketplace.settlement.models import Charge, JournalEntry, Period, Statement
 from marketplace.settlement.pricing import Line
+from tests.settlement.conftest import fix_now
 from tests.settlement.test_service import settle, statement
 
 SHARE_100 = {"kind": "cost_share", "currency": "CNY", "period_cost": "100.00", "basis": "equal"}
@@ -97,3 +98,24 @@ def test_ledger_balances_are_kept_per_currency_never_summed(app, market):
         assert ledger.balance_sums(session, "USD") == {"440300": {"receivable": -500, "payable": 0}}
         assert set(session.scalars(sa.select(JournalEntry.currency))) == {"CNY", "USD"}
         assert session.scalar(sa.select(sa.func.count()).select_from(Statement)) == 0
+
+
+def test_terms_accepted_after_a_period_never_reprice_it(app, market):
+    """Found by the stateful model (seed 167249783131097738387128987313837428090): an upgrade
+    to other terms before a late settlement priced the past period under the new terms."""
+    from types import SimpleNamespace
+
+    from marketplace.runtime import service as runtime
+
+    v1 = market.module("archive", "440000", {"kind": "free"})
+    market.version(v1, "2.0.0", SHARE_300)
+    iid = market.install(v1, "330100", created="2026-09-10T00:00:00+08:00")
+    fix_now(app, "2026-11-02T00:00:00+08:00")        # October ended, not settled yet
+    with app.app_context():
+        session = db.session()
+        runtime.change_version(session, SimpleNamespace(jurisdiction_code="330100", user_id=None),
+                               iid, "2.0.0", accept_terms=True)
+        session.commit()
+    settle(app, fee_bps=0)
+    assert statement(app, "330100")["total_charges"] == "0.00"   # October was free
+    assert [c["kind"] for c in statement(app, "330100")["charges"]] == ["free"]

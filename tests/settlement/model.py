@@ -1,0 +1,319 @@
+"""A stateful model of a small market, checked against the real settlement path after every step.
+
+Jurisdictions publish modules under every kind of terms, install, upgrade and
+uninstall them; usage arrives through the gateway's event rows and through the
+reported-usage service, across periods and the Asia/Shanghai month boundary;
+periods are settled (netting on or off, any platform fee), rerun and paid.
+The model keeps its own record of installations, agreements and accepted usage
+and prices it with :mod:`tests.settlement.reference`.
+"""
+from __future__ import annotations
+
+import hashlib
+from collections import defaultdict
+from datetime import datetime, timedelta, timezone
+from types import SimpleNamespace
+
+import sqlalchemy as sa
+from hypothesis import strategies as st
+from hypothesis.stateful import Bundle, RuleBasedStateMachine, invariant, multiple, precondition, rule
+
+from marketplace import db
+from marketplace.catalog.models import Module, ModuleVersion, Operation
+from marketplace.clock import clock, period_bounds, period_of
+from marketplace.db import Base
+from marketplace.errors import MarketplaceError
+from marketplace.metering import service as metering, writer
+from marketplace.plugins import get_ledger, get_provider
+from marketplace.runtime import service as runtime
+from marketplace.settlement import service
+from marketplace.settlement.models import Charge, JournalEntry, Period, ProviderRecord, Statement
+from tests.settlement import reference as ref
+from tests.settlement.model_terms import TERMS
+
+CODES = ("440000", "330000", "440300", "330100", "310000")
+START = datetime(2026, 1, 31, 15, 0, tzinfo=timezone.utc)   # 23:00 on 31 January in Shanghai
+KEEP = {"jurisdictions", "alembic_version", "route_generation"}
+SETTLED_TABLES = (Charge, Statement, Period, ProviderRecord, JournalEntry)
+
+
+def reset_database(session) -> None:
+    """Delete every row the model can write (the reference divisions stay)."""
+    for table in reversed(Base.metadata.sorted_tables):
+        if table.name not in KEEP:
+            session.execute(table.delete())
+    session.commit()
+
+
+def snapshot(session) -> dict:
+    """Every settlement row without its timestamps, for "a rerun changes nothing"."""
+    return {m.__tablename__: sorted(tuple(r) for r in session.execute(sa.select(
+        *[c for c in m.__table__.c if c.name not in ("created_at", "updated_at")])))
+        for m in SETTLED_TABLES}
+
+
+class MarketModel(RuleBasedStateMachine):
+    """Rules change the market; invariants compare the database with the model."""
+
+    app = None                  # set by the test that runs the machine
+    provider = "ledger"
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.context = self.app.app_context()
+        self.context.push()
+        self.session = db.session()
+        reset_database(self.session)
+        self.now = START
+        clock.configure(START.isoformat(), "Asia/Shanghai")
+        self.installs: dict[int, ref.Inst] = {}
+        self.catalog: dict[str, dict] = {}
+        self.usage: dict[str, dict[int, int]] = defaultdict(lambda: defaultdict(int))
+        self.used: dict[str, set[int]] = defaultdict(set)
+        self.settled: dict[str, dict] = {}        # period → {"netting", "bps"} of its first run
+        self.paid: dict[str, int] = defaultdict(int)   # net payments per jurisdiction (in − out)
+        self.references: set[tuple[str, str, str]] = set()
+        self.events = 0
+
+    def teardown(self) -> None:
+        self.session.rollback()
+        self.session.close()
+        self.context.pop()
+
+    modules = Bundle("modules")
+    installations = Bundle("installations")
+
+    # --- catalog and installations ---------------------------------------------------
+
+    def _version(self, module_id: int, name: str, number: int, terms: dict) -> None:
+        self.session.add(ModuleVersion(
+            module_id=module_id, version=f"{number}.0.0", major=number,
+            sha256=hashlib.sha256(f"{name}-{number}".encode()).hexdigest(), state="published",
+            title=name, category="public_service", entry=name.replace("-", "_"),
+            source_license="MulanPSL-2.0", terms=terms, terms_kind=terms["kind"],
+            operations=[Operation(name="op", units=1)]))
+        self.session.commit()
+        self.catalog[name]["versions"].append(terms)
+
+    @rule(target=modules, publisher=st.sampled_from(CODES), terms=TERMS)
+    def publish(self, publisher, terms):
+        name = f"mod-{len(self.catalog) + 1}"
+        module = Module(name=name, publisher_code=publisher)
+        self.session.add(module)
+        self.session.flush()
+        self.catalog[name] = {"id": module.id, "publisher": publisher, "versions": []}
+        self._version(module.id, name, 1, terms)
+        return name
+
+    @rule(module=modules, terms=TERMS)
+    def new_version(self, module, terms):
+        item = self.catalog[module]
+        self._version(item["id"], module, len(item["versions"]) + 1, terms)
+
+    def _active(self, adopter: str, module: str) -> ref.Inst | None:
+        return next((i for i in self.installs.values()
+                     if i.adopter == adopter and i.module == module and i.ended is None), None)
+
+    @rule(target=installations, module=modules, adopter=st.sampled_from(CODES))
+    def install(self, module, adopter):
+        who = SimpleNamespace(jurisdiction_code=adopter, user_id=None)
+        if self._active(adopter, module) is not None:
+            try:
+                runtime.install(self.session, who, module, None, True)
+                raise AssertionError("a second active installation was allowed")
+            except MarketplaceError as exc:
+                assert exc.reason == "already_installed"
+                self.session.rollback()
+            return multiple()
+        item = runtime.install(self.session, who, module, None, True)
+        self.session.commit()
+        info = self.catalog[module]
+        self.installs[item.id] = ref.Inst(item.id, adopter, module, info["publisher"], self.now,
+                                          terms=[(self.now, info["versions"][-1])])
+        return item.id
+
+    @rule(iid=installations, data=st.data())
+    def upgrade(self, iid, data):
+        inst = self.installs[iid]
+        versions = self.catalog[inst.module]["versions"]
+        number = data.draw(st.integers(1, len(versions)), label="version")
+        who = SimpleNamespace(jurisdiction_code=inst.adopter, user_id=None)
+        try:
+            runtime.change_version(self.session, who, iid, f"{number}.0.0", accept_terms=True)
+            self.session.commit()
+        except MarketplaceError as exc:
+            self.session.rollback()
+            assert inst.ended is not None and exc.reason == "installation_ended", exc
+            return
+        assert inst.ended is None
+        if versions[number - 1] != inst.terms[-1][1]:
+            inst.terms.append((self.now, versions[number - 1]))
+
+    @rule(iid=installations)
+    def uninstall(self, iid):
+        inst = self.installs[iid]
+        who = SimpleNamespace(jurisdiction_code=inst.adopter, user_id=None)
+        try:
+            runtime.uninstall(self.session, who, iid)
+            self.session.commit()
+        except MarketplaceError as exc:
+            self.session.rollback()
+            assert inst.ended is not None and exc.reason == "installation_ended", exc
+            return
+        assert inst.ended is None
+        inst.ended = self.now
+
+    # --- usage -------------------------------------------------------------------------
+
+    def _record(self, iid: int, at: datetime, units: int, ok: bool) -> None:
+        if ok:
+            self.usage[period_of(at)][iid] += units
+            self.used[period_of(at)].add(iid)
+
+    @rule(iid=installations, units=st.integers(0, 3000), ok=st.booleans())
+    def gateway_call(self, iid, units, ok):
+        """One gateway call's event row, as the gateway writes it (only while installed)."""
+        if self.installs[iid].ended is not None:
+            return
+        self.events += 1
+        writer.insert_new(self.session, [metering.call_event(
+            installation_id=iid, event_id=f"g{self.events}", operation="op", units=units,
+            status="ok" if ok else "error", occurred_at=self.now)])
+        self.session.commit()
+        self._record(iid, self.now, units, ok)
+
+    @rule(iid=installations, units=st.integers(0, 3000), minutes_back=st.integers(0, 50 * 24 * 60),
+          ok=st.booleans())
+    def report_usage(self, iid, units, minutes_back, ok):
+        """Self-hosted usage reported late or now: accepted unless its period is closed."""
+        inst = self.installs[iid]
+        since = inst.terms[-1][0]                  # metering: in force from the last acceptance
+        at = max(self.now - timedelta(minutes=minutes_back), since)
+        if inst.ended is not None and at >= inst.ended:
+            at = inst.ended - timedelta(seconds=1)
+            if at < since:
+                return
+        self.events += 1
+        event = {"id": f"r{self.events}", "module": inst.module, "operation": "op", "units": units,
+                 "occurred_at": at.isoformat(), "status": "ok" if ok else "error"}
+        result = metering.ingest(self.session, inst.adopter, [event])
+        if period_of(at) in self.settled:
+            assert [r.reason for r in result.rejected] == ["period_closed"], result.to_dict()
+        else:
+            assert result.accepted == 1, result.to_dict()
+            self._record(iid, at, units, ok)
+
+    # --- time ------------------------------------------------------------------------
+
+    def _set_now(self, instant: datetime) -> None:
+        self.now = instant
+        clock.configure(instant.isoformat(), "Asia/Shanghai")
+
+    @rule(step=st.sampled_from([timedelta(minutes=1), timedelta(hours=7), timedelta(days=1),
+                                timedelta(days=9), timedelta(days=31)]))
+    def advance(self, step):
+        self._set_now(self.now + step)
+
+    @rule(offset=st.sampled_from([-1, 0, 1, 1800]))
+    def to_month_boundary(self, offset):
+        """Just before, at or after the next midnight of the 1st in Shanghai (16:00 UTC)."""
+        start_next = period_bounds(period_of(self.now))[1]
+        self._set_now(max(self.now, start_next + timedelta(seconds=offset)))
+
+    # --- settlement and payments -----------------------------------------------------------
+
+    def _ended_periods(self) -> list[str]:
+        periods, at = [], START
+        while period_bounds(period_of(at))[1] <= self.now:
+            periods.append(period_of(at))
+            at = period_bounds(period_of(at))[1]
+        return periods
+
+    @precondition(lambda self: self._ended_periods())
+    @rule(data=st.data(), netting=st.booleans(), bps=st.sampled_from([0, 250, 1000]))
+    def settle(self, data, netting, bps):
+        period = data.draw(st.sampled_from(self._ended_periods()), label="period")
+        before = snapshot(self.session) if period in self.settled else None
+        provider = get_provider({"NETTING": netting, **self.provider_config()}, self.provider)
+        service.settle(self.session, period, provider, "model", bps)
+        if before is not None:
+            assert snapshot(self.session) == before, "a rerun changed settled rows"
+        else:
+            self.settled[period] = {"netting": netting, "bps": bps}
+            rerun = snapshot(self.session)
+            service.settle(self.session, period, provider, "model", 0 if bps else 250)
+            assert snapshot(self.session) == rerun, "an immediate rerun changed settled rows"
+
+    def provider_config(self) -> dict:
+        return {}
+
+    @rule(code=st.sampled_from(CODES), amount=st.integers(1, 10**7), out=st.booleans(),
+          reference=st.sampled_from(["", "bank-1", "bank-2"]), data=st.data())
+    def pay(self, code, amount, out, reference, data):
+        period = data.draw(st.sampled_from(self._ended_periods() or [period_of(self.now)]))
+        result = service.book_payment(self.session, None, {"SETTLEMENT_PROVIDER": "ledger"}, code,
+                                      amount, period, "out" if out else "in", reference)
+        self.session.commit()
+        once = (code, period, reference)
+        expected = not reference or once not in self.references
+        assert result["booked"] is expected
+        if expected:
+            self.references.add(once)
+            self.paid[code] += -amount if out else amount
+
+    # --- invariants ------------------------------------------------------------------
+
+    @invariant()
+    def statements_equal_the_reference_pricing(self):
+        for period, how in self.settled.items():
+            start, end = period_bounds(period)
+            want = ref.price(list(self.installs.values()), self.usage[period], self.used[period],
+                             start, end, how["bps"])
+            got = {r.installation_id: (r.kind, r.units, r.amount_minor, r.fee_minor)
+                   for r in self.session.scalars(sa.select(Charge).where(Charge.period == period))}
+            assert got == want, f"{period}: database {got} ≠ reference {want}"
+
+    @invariant()
+    def every_statement_and_period_balances(self):
+        for period in self.settled:
+            lines = self.session.scalars(sa.select(Charge).where(Charge.period == period)).all()
+            statements = {s.jurisdiction_code: s for s in self.session.scalars(
+                sa.select(Statement).where(Statement.period == period))}
+            assert set(statements) == {c for ln in lines for c in (ln.adopter_code, ln.publisher_code)}
+            for code, s in statements.items():
+                mine = [ln for ln in lines if ln.adopter_code == code]
+                assert s.total_charges_minor == sum(ln.amount_minor for ln in mine)
+                assert s.total_fees_minor == sum(ln.fee_minor for ln in mine)
+                assert s.total_earnings_minor == sum(ln.earnings_minor for ln in lines
+                                                     if ln.publisher_code == code)
+                assert s.currency == "CNY" and s.provider_status != "pending"
+            assert sum(s.total_charges_minor for s in statements.values()) == sum(
+                s.total_earnings_minor + s.total_fees_minor for s in statements.values())
+
+    @invariant()
+    def the_books_balance_and_netting_keeps_net_positions(self):
+        if self.provider != "ledger":
+            return
+        ledger = get_ledger({})
+        for currency, (debit, credit) in ledger.trial_balances(self.session).items():
+            assert debit == credit, f"trial balance in {currency}: {debit} ≠ {credit}"
+        expected = defaultdict(int, self.paid)
+        for period, how in self.settled.items():
+            for s in self.session.scalars(sa.select(Statement).where(Statement.period == period)):
+                expected[s.jurisdiction_code] += s.net_minor
+                offset = min(s.total_charges_minor, s.total_earnings_minor)
+                owed = s.total_charges_minor - (offset if how["netting"] and s.total_charges_minor
+                                                else 0)
+                assert self._booked_receivable(period, s.jurisdiction_code) == owed
+        got = {code: v["payable"] - v["receivable"]
+               for code, v in ledger.balance_sums(self.session, "CNY").items()}
+        assert {c: n for c, n in got.items() if n} == {c: n for c, n in expected.items() if n}
+
+    def _booked_receivable(self, period: str, code: str) -> int:
+        """What settlement booked as owed by ``code`` for ``period`` (payments excluded)."""
+        j = JournalEntry
+        debit, credit = self.session.execute(sa.select(
+            sa.func.coalesce(sa.func.sum(j.debit_minor), 0), sa.func.coalesce(sa.func.sum(j.credit_minor), 0))
+            .where(j.period == period, j.jurisdiction_code == code, j.account == "receivable",
+                   j.ref.like(f"govmarket:{period}:%"))).one()
+        return int(debit) - int(credit)
