@@ -132,8 +132,9 @@ def price_period(session: Session, period: str,
     """
     start, end = period_bounds(period)
     usage = usage_totals(session, period)
+    # in force at some instant of [start, end): one ended at ``start`` ended before the period
     active = sa.and_(Installation.created_at < end,
-                     sa.or_(Installation.ended_at.is_(None), Installation.ended_at >= start))
+                     sa.or_(Installation.ended_at.is_(None), Installation.ended_at > start))
     query = (sa.select(Installation.id, Installation.jurisdiction_code, Installation.terms,
                        Installation.created_at, Installation.accepted_at, Installation.module_id,
                        Module.name, Module.publisher_code)

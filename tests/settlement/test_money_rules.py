@@ -119,3 +119,12 @@ def test_terms_accepted_after_a_period_never_reprice_it(app, market):
     settle(app, fee_bps=0)
     assert statement(app, "330100")["total_charges"] == "0.00"   # October was free
     assert [c["kind"] for c in statement(app, "330100")["charges"]] == ["free"]
+
+
+def test_an_installation_ended_as_the_period_began_is_not_in_it(app, market):
+    """Ended at 00:00 on the 1st (Shanghai): it was in force only before the period."""
+    version = market.module("shared-cloud", "440000", SHARE_100)
+    market.install(version, "440300", ended="2026-10-01T00:00:00+08:00")
+    market.install(version, "330100")
+    settle(app, fee_bps=0)
+    assert charges(app) == {"330100": 10000}       # not 50.00 each
