@@ -70,6 +70,19 @@ def forge(payload, context):
 
 
 @hookimpl
+def late(payload, context):
+    """Answer normally, and write a frame on the pipe a moment later (between calls)."""
+    import signal
+
+    def write(signum, frame):
+        for fd in _answer_pipes():
+            os.write(fd, _frame('{"ok":{"text":"late","tenant":"late"}}'))
+    signal.signal(signal.SIGALRM, write)
+    signal.setitimer(signal.ITIMER_REAL, 0.1)
+    return {"text": "on time", "tenant": context.jurisdiction.code}
+
+
+@hookimpl
 def raw_nan(payload, context):
     """This call's own answer, by hand, holding NaN; then wait (no second answer yet)."""
     for fd in _answer_pipes():
@@ -88,7 +101,7 @@ def bad_value(payload, context):
 def big(payload, context):
     return {"blob": "x" * payload["bytes"]}
 '''
-OPS = ["echo", "forge", "raw_nan", "bad_value", "big"]
+OPS = ["echo", "forge", "late", "raw_nan", "bad_value", "big"]
 
 
 def _edge_folder(tmp_path):
@@ -153,6 +166,17 @@ def test_a_forged_answer_never_reaches_another_caller(edge, ident):
             assert (mine.status_code, mine.json["error"]) == (502, "module_error")
             assert "answer protocol" in mine.json["message"]
         assert hangzhou.invoke("edge-mod", "echo", {"text": "next"}).json["text"] == "next"
+
+
+def test_bytes_written_between_calls_are_caught_before_the_next_request(edge):
+    shenzhen, hangzhou = edge
+    assert shenzhen.invoke("edge-mod", "late", {}).json == {"text": "on time", "tenant": "440300"}
+    time.sleep(0.3)                              # the late frame is in the pipe by now
+    mine = hangzhou.invoke("edge-mod", "echo", {"text": "h"})
+    assert (mine.status_code, mine.json["error"]) == (502, "module_error")
+    assert "bytes before the request" in mine.json["message"]
+    assert hangzhou.invoke("edge-mod", "echo", {"text": "h"}).json == {"text": "h",
+                                                                       "tenant": "330100"}
 
 
 def test_a_hand_written_answer_with_nan_is_a_module_failure(app, edge):
