@@ -9,6 +9,7 @@ bp = Blueprint("openapi", __name__, url_prefix="/api/v1")
 
 ERROR = {"$ref": "#/components/schemas/Error"}
 PERIOD = {"type": "string", "pattern": r"^[0-9]{4}-(0[1-9]|1[0-2])$", "example": "2026-10"}
+ID = {"type": "integer", "minimum": 1, "maximum": 2**31 - 1}   # a larger id matches no route
 NAME = {"type": "string", "pattern": r"^[a-z][a-z0-9-]{1,62}[a-z0-9]$"}
 
 
@@ -93,10 +94,10 @@ def spec() -> dict:
                         created=True)},
         "/api/v1/tokens/{token_id}": {"delete": _op(
             "Revoke a token", "admin", _resp("revoked", obj, 401, 403, 404),
-            params=[_path("token_id", {"type": "integer"})])},
+            params=[_path("token_id", ID)])},
         "/api/v1/modules": {
             "get": _op("Search the catalogue", None, _resp("page of modules", {
-                "type": "object", "required": ["items", "total", "facets"]}, 400), params=[
+                "type": "object", "required": ["items", "total", "facets"]}, 400, 422), params=[
                 _query("q", {"type": "string"}), _query("category", {"type": "string"}),
                 _query("terms", {"type": "string"}), _query("publisher", {"type": "string"}),
                 _query("implements", {"type": "string"}), _query("tag", {"type": "string"}),
@@ -139,17 +140,17 @@ def spec() -> dict:
                             "accept_terms": {"type": "boolean"}}})},
         "/api/v1/installations/{installation_id}": {
             "get": _op("One installation", "read", _resp("installation", obj, 401, 403, 404),
-                       params=[_path("installation_id", {"type": "integer"})]),
+                       params=[_path("installation_id", ID)]),
             "patch": _op("Change version", "install", _resp("installation", obj, 400, 401, 403, 404, 409),
-                         params=[_path("installation_id", {"type": "integer"})],
+                         params=[_path("installation_id", ID)],
                          body={"type": "object", "properties": {
                              "version": {"type": "string"}, "accept_terms": {"type": "boolean"}}}),
             "delete": _op("Uninstall", "install", _resp("ended", obj, 401, 403, 404),
-                          params=[_path("installation_id", {"type": "integer"})])},
+                          params=[_path("installation_id", ID)])},
         "/api/v1/installations/{installation_id}/health": {"get": _op(
             "The module's health for this installation (module_health)", "read",
             _resp("health", obj, 401, 403, 404, 409, 429, 502, 504),
-            params=[_path("installation_id", {"type": "integer", "minimum": 1})])},
+            params=[_path("installation_id", ID)])},
         "/api/v1/ledger/balances": {"get": _op(
             "Ledger balances (admin: all or ?jurisdiction=; others their own)", "read",
             _resp("balances", obj, 401, 403, 404),
@@ -183,6 +184,12 @@ def spec() -> dict:
                 _query("to", {"type": "string", "format": "date"}),
                 _query("granularity", {"enum": ["day", "month"]}),
                 _query("format", {"enum": ["json", "csv"]})])},
+        "/api/v1/monitoring": {"get": _op(
+            "Operational monitoring: calls, error rate, p50/p95 latency per day", "read",
+            _resp("per installation and per module, by day", obj, 400, 401, 403), params=[
+                _query("module", {"type": "string"}),
+                _query("from", {"type": "string", "format": "date"}),
+                _query("to", {"type": "string", "format": "date"})])},
         "/api/v1/settlements": {"post": _op(
             "Settle a period (idempotent)", "admin", _resp("settlement", obj, 400, 401, 403, 409),
             body={"type": "object", "required": ["period"], "properties": {"period": PERIOD}})},
@@ -195,6 +202,8 @@ def spec() -> dict:
             params=[_path("period", PERIOD), _query("jurisdiction", {"type": "string"}),
                     _query("format", {"enum": ["json", "csv"]})])},
     }
+    _json_limits(paths)
+    _links(paths)
     return {
         "openapi": "3.1.0",
         "info": {"title": "Gov Module Marketplace API", "version": __version__,
@@ -208,6 +217,44 @@ def spec() -> dict:
                 "details": {"type": "array"}}}},
         },
     }
+
+
+def _json_limits(paths: dict) -> None:
+    """Every JSON body but the gateway's may be refused 413 ``too_large`` (web.api.MAX_JSON_BYTES)."""
+    for path, item in paths.items():
+        for op in item.values():
+            body = op.get("requestBody", {}).get("content", {})
+            if "application/json" in body and not path.startswith("/api/v1/invoke/"):
+                op["responses"].setdefault("413", {"description": "error", "content": {
+                    "application/json": {"schema": ERROR}}})
+
+
+def _ref(path: str, method: str) -> str:
+    """An ``operationRef`` (JSON pointer) to one operation of this document."""
+    return "#/paths/" + path.replace("~", "~0").replace("/", "~1") + "/" + method
+
+
+# (source path, method, status) → {link name: (target path, method, {parameter: expression})}:
+# the OpenAPI links that let a stateful client use what a write created
+LINKS = {
+    ("/api/v1/installations", "post", "201"): {
+        f"{verb.capitalize()}Installation": ("/api/v1/installations/{installation_id}", verb,
+                                             {"installation_id": "$response.body#/id"})
+        for verb in ("get", "patch", "delete")},
+    ("/api/v1/tokens", "post", "201"): {
+        "RevokeToken": ("/api/v1/tokens/{token_id}", "delete", {"token_id": "$response.body#/id"})},
+    ("/api/v1/settlements", "post", "200"): {
+        "GetSettlement": ("/api/v1/settlements/{period}", "get", {"period": "$response.body#/period"}),
+        "GetStatement": ("/api/v1/statements/{period}", "get", {"period": "$response.body#/period"})},
+}
+
+
+def _links(paths: dict) -> None:
+    """Add LINKS to the responses they start from."""
+    for (path, method, status), links in LINKS.items():
+        response = paths[path][method]["responses"][status]
+        response["links"] = {name: {"operationRef": _ref(target, verb), "parameters": parameters}
+                             for name, (target, verb, parameters) in links.items()}
 
 
 @bp.get("/openapi.json")

@@ -106,6 +106,7 @@ API: list[tuple] = [
     ("POST", "/api/v1/invoke/interface/<interface>/<operation>", "/api/v1/invoke/interface/gov.toy/echo",
      lambda w: {"text": "hi"}, "json", OWNER_ONLY, False),
     ("POST", "/api/v1/usage", "/api/v1/usage", _events, "json", READ_ANY, False),
+    ("GET", "/api/v1/monitoring", "/api/v1/monitoring", None, None, READ_ANY, False),
     ("GET", "/api/v1/usage", "/api/v1/usage", None, None, READ_ANY, False),
     ("POST", "/api/v1/settlements", "/api/v1/settlements", lambda w: {"period": w.period}, "json",
      ADMIN_ONLY, False),
@@ -185,6 +186,11 @@ PAGES: list[tuple] = [
     ("POST", "/admin/ledger", "/admin/ledger", lambda w: {}, "form",
      page(L, L, 403, 403, 403, 400, 403), False),
     ("GET", "/admin/periods", "/admin/periods", None, None, ADMIN_PAGE, False),
+    # operations: probes are public; metrics need an admin token (or an allowed address)
+    ("GET", "/healthz", "/healthz", None, None, PUBLIC_PAGE, False),
+    ("GET", "/readyz", "/readyz", None, None, PUBLIC_PAGE, False),
+    ("GET", "/metrics", "/metrics", None, None, page(401, 200, 401, 401, 401, 401, 401), False),
+    ("GET", "/monitoring", "/monitoring", None, None, page(L, L, 200, 200, 200, 200, 200), False),
     ("POST", "/admin/periods/settle", "/admin/periods/settle", lambda w: {"period": w.period}, "form",
      ADMIN_ACTION, False),
 ]
