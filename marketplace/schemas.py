@@ -13,13 +13,14 @@ matching is linear in the input whatever the pattern.
 """
 from __future__ import annotations
 
+import contextvars
 import functools
 import types
 from typing import Any, Callable, Iterator, Mapping
 from urllib.parse import unquote
 
 import re2
-from jsonschema import Draft202012Validator, _keywords, _utils, validators
+from jsonschema import Draft202012Validator, ValidationError, _keywords, _utils, validators
 from referencing import Registry, Resource
 from referencing.exceptions import Unresolvable
 from referencing.jsonschema import DRAFT202012
@@ -93,7 +94,31 @@ def _keyword_table() -> dict[str, Callable]:
                                                "find_evaluated_property_keys_by_schema"])}
 
 
-ModuleValidator = validators.extend(Draft202012Validator, _keyword_table())
+# $ref expansions one validation may make: jsonschema spends ~0.15 ms on each, and refs
+# shared in a DAG multiply (2 refs a level, 30 levels: 10⁹), so a call stays ≲ 0.2 s
+MAX_REFS = 1_000
+_BUDGET: contextvars.ContextVar[list[int] | None] = contextvars.ContextVar("refs", default=None)
+
+
+class TooCostly(Exception):
+    """A validation went over its budget of ref expansions."""
+
+
+def _budgeted(keyword: Callable) -> Callable:
+    """``$ref`` / ``$dynamicRef`` that count against the running validation's budget."""
+    def counted(validator: Any, ref: Any, instance: Any, schema: Any) -> Iterator[Any]:
+        budget = _BUDGET.get()
+        if budget is not None:
+            budget[0] -= 1
+            if budget[0] < 0:
+                raise TooCostly()
+        yield from keyword(validator, ref, instance, schema)
+    return counted
+
+
+ModuleValidator = validators.extend(Draft202012Validator, {
+    **_keyword_table(), "$ref": _budgeted(_keywords.ref),
+    "$dynamicRef": _budgeted(_keywords.dynamicRef)})
 _META = Draft202012Validator(Draft202012Validator.META_SCHEMA)
 
 
@@ -119,9 +144,27 @@ def validator(schema: Any, linked: Linked | None = None) -> ModuleValidator:
     return ModuleValidator({"$ref": base}, registry=registry)
 
 
-def errors(check: Any, value: Any) -> Iterator[Any]:
-    """Validation errors of ``value`` (``check`` from :func:`validator`), best first."""
-    return iter(sorted(check.iter_errors(value), key=lambda e: list(map(str, e.absolute_path))))
+def errors(check: Any, value: Any) -> list[ValidationError]:
+    """Validation errors of ``value`` (``check`` from :func:`validator`), by place; [] if valid.
+
+    The one way to run a module validator: within a budget of MAX_REFS ref
+    expansions for both passes, never raising for a
+    value nested too deeply or a ref that leaves the bundle (all are errors).
+    """
+    token = _BUDGET.set([MAX_REFS])
+    try:
+        if check.is_valid(value):
+            return []
+        return sorted(check.iter_errors(value), key=lambda e: list(map(str, e.absolute_path)))
+    except TooCostly:
+        return [ValidationError(f"checking this value needs more than {MAX_REFS:,} $ref "
+                                "expansions of the schema")]
+    except RecursionError:
+        return [ValidationError("nested too deeply to check against the schema")]
+    except Unresolvable:        # stored before refs were checked: nothing is fetched now
+        return [ValidationError("the schema refers outside its bundle")]
+    finally:
+        _BUDGET.reset(token)
 
 
 def meta_errors(schema: Any) -> list[Any]:
@@ -168,6 +211,7 @@ class _Linker:
         self.problems: list[tuple[str, str]] = []
         self.edges: dict[int, list[tuple[int, str]]] = {}
         self.seen: set[int] = set()
+        self.local: dict[int, int] = {}        # subschemas evaluated in place of a ref target
         self.keep: list[Any] = []       # ids of walked contents stay valid while we walk
         self.external = False
 
@@ -202,6 +246,8 @@ class _Linker:
         """Check one (sub)schema; ``key`` names the ref target it is evaluated in place of."""
         if not isinstance(schema, dict):
             return
+        if key is not None:
+            self.local[key] = self.local.get(key, 0) + 1
         if enter:
             try:
                 resolver = resolver.in_subresource(DRAFT202012.create_resource(schema))
@@ -238,6 +284,8 @@ class _Linker:
             self.external = True
         try:
             resolved = resolver.lookup(ref)
+        except RecursionError:
+            raise
         except Exception as exc:   # noqa: BLE001 - referencing raises several kinds
             self.problems.append((where, _why(ref, exc)))
             return
@@ -247,8 +295,18 @@ class _Linker:
             self.edges.setdefault(key, []).append((target, where))
         if target not in self.seen:
             self.seen.add(target)
-            self.node(resolved.resolver, resolved.contents, target, f"{where} → {ref}",
+            origin = where.split(" → ")[0]      # where the chain of refs started
+            self.node(resolved.resolver, resolved.contents, target, f"{origin} → {ref}",
                       enter=False)
+
+    def expansion(self, node: int, memo: dict[int, int]) -> int:
+        """Subschemas evaluated against one value when ``node`` is (refs inlined; no cycles)."""
+        if node not in memo:
+            memo[node] = 0              # (a DAG here: cycles were refused first)
+            memo[node] = min(self.local.get(node, 1) + sum(
+                self.expansion(target, memo) for target, _ in self.edges.get(node, ())),
+                10 ** 9)
+        return memo[node]
 
     def cycle(self, root: int) -> tuple[str, str] | None:
         """A ref loop that consumes no input (validation would never end), if any."""
@@ -295,8 +353,15 @@ def link(schema: Any, files: Mapping[str, bytes], path: str | None,
     registry = Registry(retrieve=walk.retrieve).with_resource(  # type: ignore[call-arg]
         base, DRAFT202012.create_resource(schema))
     walk.keep.append(schema)
-    walk.node(registry.resolver(base), schema, id(schema), where)
-    if not walk.problems and (loop := walk.cycle(id(schema))):
-        walk.problems.append(loop)
+    try:
+        walk.node(registry.resolver(base), schema, id(schema), where)
+        if not walk.problems and (loop := walk.cycle(id(schema))):
+            walk.problems.append(loop)
+        elif not walk.problems and (size := walk.expansion(id(schema), {})) > MAX_REFS:
+            walk.problems.append((where, f"its refs expand to {size:,} subschemas checked "
+                                  f"against one value (at most {MAX_REFS:,}): refer to shared "
+                                  "definitions fewer times"))
+    except RecursionError:          # refs chained through thousands of definitions
+        walk.problems.append((where, "its refs chain too deeply to be checked"))
     linked = {"base": base, "resources": walk.loaded} if walk.external else {}
     return linked, walk.problems[:MAX_PROBLEMS]

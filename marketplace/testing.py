@@ -108,10 +108,10 @@ def check_contract(manifest: dict, ctx: Context,
             check_input, check_output = validators[op["name"]]
             assert op.get("examples"), f"{op['name']} has no example"
             for example in op["examples"]:
-                check_input.validate(example["input"])
+                assert not schemas.errors(check_input, example["input"]), example["input"]
                 out = getattr(package, op["name"])(payload=example["input"], context=ctx)
                 json.dumps(out)  # must be JSON-serialisable
-                check_output.validate(out)
+                assert not schemas.errors(check_output, out), out
                 if "output" in example:
                     assert out == example["output"]
                 if "output_contains" in example:

@@ -80,12 +80,8 @@ def _difference(expected: Any, actual: Any, contains: bool, path: tuple = ()) ->
 
 
 def _schema_errors(validator: Any, value: Any, what: str) -> list[str]:
-    try:
-        found = sorted(validator.iter_errors(value), key=str)[:5]
-    except RecursionError:
-        return [f"is nested too deeply to check against the {what} schema"]
     return [f"does not match the {what} schema at {schema_path(e.absolute_path) or '(root)'}: "
-            f"{e.message}" for e in found]
+            f"{e.message}" for e in schemas.errors(validator, value)[:5]]
 
 
 def _job(manifest: Manifest, root: Path, tmp: Path, memory_mb: int, timeout: float,
@@ -339,6 +335,6 @@ def compare_interfaces(a_sig: str, b_sig: str) -> list[str]:
         for part in ("input", "output"):
             out += [f"operation {name}: {part} schema differs at {p}"
                     for p in _paths(a[name][part], b[name][part])]
-    return out
         out += [f"operation {name}: schema files its $refs reach differ at {p}"
                 for p in _paths(a[name].get("links", {}), b[name].get("links", {}))]
+    return out

@@ -275,3 +275,52 @@ def test_unevaluated_properties_match_pattern_properties_on_re2():
     started = time.perf_counter()
     assert check.is_valid({"aaa": 1}) and not check.is_valid({EVIL: 1})
     assert time.perf_counter() - started < 0.5
+
+
+# --- the same class: unbounded work from refs ---------------------------------------------
+
+def _doubling(levels: int) -> dict:
+    """Each definition refers twice to the next: 2**levels subschemas per value."""
+    defs = {f"d{i}": {"allOf": [{"$ref": f"#/$defs/d{i + 1}"}, {"$ref": f"#/$defs/d{i + 1}"}]}
+            for i in range(levels)}
+    defs[f"d{levels}"] = {"type": "object"}
+    return {"$defs": defs, "$ref": "#/$defs/d0"}
+
+
+def test_refs_that_expand_exponentially_are_refused_at_publish(app, client, publisher):
+    started = time.monotonic()
+    message = refused_at(upload(client, publisher, bundle_with(_doubling(16))),
+                         "operations[0].input")
+    assert "expand to" in message and time.monotonic() - started < 5
+    nothing_stored(app)
+
+
+def test_a_ref_chain_thousands_long_is_a_located_400(app, client, publisher):
+    defs = {f"d{i}": {"$ref": f"#/$defs/d{i + 1}"} for i in range(3000)}
+    defs["d3000"] = {"type": "object"}
+    message = refused_at(upload(client, publisher, bundle_with({"$defs": defs,
+                                                               "$ref": "#/$defs/d0"})),
+                         "operations[0].input")
+    assert "too deeply" in message
+    nothing_stored(app)
+
+
+def test_refs_multiplying_along_the_input_are_cut_off_by_a_budget_at_the_gateway(
+        app, client, factory, publisher):
+    """Two branches re-enter the root at each level: 2**depth checks for a deep value."""
+    app.config["REQUIRE_REVIEW"] = False
+    twice = {"type": "object", "allOf": [{"properties": {"a": {"$ref": "#"}}},
+                                         {"properties": {"a": {"$ref": "#"}}}]}
+    assert upload(client, publisher, bundle_with(twice)).status_code == 201
+    adopter = factory.headers("adopter", "440300", "install invoke")
+    assert client.post("/api/v1/installations", headers=adopter, json={
+        "module": "demo-licence", "accept_terms": True}).status_code == 201
+    value: dict = {"company": "acme"}
+    for _ in range(16):
+        value = {"a": value, "company": "acme"}
+    started = time.perf_counter()
+    answer = client.post("/api/v1/invoke/demo-licence/lookup_licence", headers=adopter,
+                         json=value)
+    assert answer.status_code == 422, answer.get_json()
+    assert "$ref expansions" in answer.get_json()["details"][0]["message"]
+    assert time.perf_counter() - started < 2.0
