@@ -42,6 +42,16 @@ def _as(browser, demo, email: str):
     return login(browser, demo, "", lang="en", email=email, password=DEMO_PASSWORD)
 
 
+def test_login_and_error_pages_are_accessible(browser, demo):
+    for lang in ("zh", "en"):
+        page = browser.new_page(bypass_csp=True, locale="en-GB")
+        page.goto(f"{demo.url}/login?lang={lang}")
+        axe(page, f"login ({lang})")
+        page.goto(f"{demo.url}/modules/no-such-module")
+        axe(page, f"not found ({lang})")
+        page.close()
+
+
 def test_publisher_and_operator_jobs(browser, demo, newer_bundle):
     publisher = _as(browser, demo, "publisher@gd.gov.cn")
     axe(publisher, "catalogue (en)")
