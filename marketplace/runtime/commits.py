@@ -10,9 +10,11 @@ leader, takes every queued write, applies them on its own connection with
 return as soon as it is durable. A lone call is its own leader and pays nothing
 extra.
 
-What must hold *before* the module runs (the quota grant, the key's
-reservation) is not queued: it is committed at once by :meth:`GroupCommit.now`,
-one statement in autocommit on PostgreSQL, across workers and hosts.
+What must hold *before* the module runs is committed before it does, so it
+holds across workers and hosts: the quota grant (:meth:`GroupCommit.reserve`:
+one autocommit statement on PostgreSQL; on SQLite queued here like a write, so
+grants share transactions with other calls' events) and the key's reservation
+(:meth:`GroupCommit.now`, at once).
 
 A batch that fails is rolled back and each write applied alone, so one call's
 failure never costs another its event.
@@ -63,8 +65,10 @@ def event_id() -> str:
 class CallWrite:
     """What one call writes: its usage event, a quota grant given back, its key's outcome."""
 
-    event: dict
+    event: dict | None
     give_back: tuple[int, int] | None = None   # (installation id, minute) of an unused grant
+    reserve: dict | None = None                # a quota grant asked for (see GroupCommit.reserve)
+    granted: bool = False
     reply: dict | None = None                  # settles (status set) or frees the key
     reply_stored: bool = True
     done: bool = False
@@ -107,7 +111,7 @@ class GroupCommit:
                         each.done = True
                     self._leading = False
                     self._ready.notify_all()
-            if time.monotonic() >= self._next_sweep:
+            if item.event is not None and time.monotonic() >= self._next_sweep:
                 self._sweep(connection)
         if item.error is not None:
             raise item.error
@@ -163,7 +167,8 @@ class GroupCommit:
         replies or give-backs, or on another connection, a transaction.
         """
         if (self.postgres and connection.driver_connection.autocommit
-                and all(item.reply is None and item.give_back is None for item in batch)):
+                and all(item.reply is None and item.give_back is None and item.reserve is None
+                        for item in batch)):
             cursor.execute(*self._rows(batch))          # one statement: atomic by itself
             return
         self._atomically(connection, cursor, lambda cursor: self._apply(cursor, batch))
@@ -176,7 +181,21 @@ class GroupCommit:
 
     def _rows(self, batch: list[CallWrite]) -> tuple[str, Any]:
         """The batch's events as metering's own insert (SQL, parameters)."""
-        return writer.insert_statement(self.engine.dialect.name, [item.event for item in batch])
+        return writer.insert_statement(self.engine.dialect.name,
+                                       [item.event for item in batch if item.event is not None])
+
+    def reserve(self, connection: Any, values: dict) -> bool:
+        """Grant one call of a quota (``sql.reserve``: iid, minute, limit), committed on return.
+
+        PostgreSQL: one statement in autocommit, at once. SQLite, where every
+        commit takes the one write lock: queued like a write, so under load the
+        grants of concurrent calls share the transaction of other calls' events.
+        """
+        if self.postgres and connection.driver_connection.autocommit:
+            return bool(self.sql.reserve.execute(connection.cursor(), values).fetchall())
+        item = CallWrite(None, reserve=values)
+        self.write(connection, item)
+        return item.granted
 
     def now(self, connection: Any, work: Callable[[Any], T]) -> T:
         """``work(cursor)`` committed before this returns (a reservation: not group-committed).
@@ -193,11 +212,11 @@ class GroupCommit:
     def _apply(self, cursor: Any, batch: list[CallWrite]) -> None:
         sql = self.sql
         events, parameters = self._rows(batch)
-        if self.postgres:
-            cursor.execute(events, parameters)
-        else:
-            cursor.executemany(events, parameters)
+        if parameters:                          # (a batch of grants alone has no events)
+            (cursor.execute if self.postgres else cursor.executemany)(events, parameters)
         for item in batch:
+            if item.reserve is not None:
+                item.granted = bool(sql.reserve.execute(cursor, item.reserve).fetchall())
             if item.give_back is not None:
                 iid, minute = item.give_back
                 sql.give_back.execute(cursor, {"iid": iid, "m": minute})

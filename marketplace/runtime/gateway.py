@@ -229,9 +229,8 @@ class _Call:
         """One call of the quota, committed before the module runs (exact across processes)."""
         if limit <= 0:
             return False
-        values = {"iid": self.route.id, "minute": self.minute, "limit": limit}
-        self.granted = self.routes.commits.now(self.connection, lambda cursor: bool(
-            self.routes.sql.reserve.execute(cursor, values).fetchall()))
+        self.granted = self.routes.commits.reserve(self.connection, {
+            "iid": self.route.id, "minute": self.minute, "limit": limit})
         return self.granted
 
     def call(self, payload) -> Response:

@@ -196,3 +196,23 @@ def test_a_backlog_of_expired_replies_is_swept_in_batches(app, catalog, shenzhen
     assert counts == [4, 1, 0, 0]                     # full batches sweep again at once
     group = app.extensions["gateway_routes"].commits
     assert group._next_sweep > time.monotonic()       # then back to once a minute
+
+
+def test_quota_grants_share_a_batch_with_events_and_stop_at_the_limit(app, catalog, shenzhen):
+    from marketplace.runtime.invocation import minute_now
+
+    installed = _installed(catalog, shenzhen)
+    engine = app.extensions["db"].engine
+    commits = GroupCommit(engine, statements(engine.dialect))
+    ask = {"iid": installed, "minute": minute_now(), "limit": 2}
+    grants = [CallWrite(None, reserve=dict(ask)) for _ in range(3)]
+    connection = engine.raw_connection()
+    try:
+        commits._commit(connection, [*grants, _write("e", installed)])     # one transaction
+        assert commits.reserve(connection, ask) is False                    # and after it
+    finally:
+        connection.close()
+    assert [item.granted for item in grants] == [True, True, False]
+    assert [r.event_id for r in usage_rows(app, installed)] == ["e"]
+    with app.app_context():
+        assert db.session().get(QuotaCounter, installed).calls == 2
