@@ -63,7 +63,8 @@ def problems_in(texts: list[str]) -> list[str]:
 
 
 def crawl(client, start: str, lang: str) -> dict[str, list[str]]:
-    """Follow the console links from ``start`` (same site, console pages, periods only)."""
+    """Follow the links from ``start`` to console pages, module pages and the catalogue
+    (query strings: a period only)."""
     client.get(f"{start}?lang={lang}")
     queue, seen, report = [start], {start}, {}
     while queue and len(seen) <= MAX_PAGES:
@@ -76,7 +77,8 @@ def crawl(client, start: str, lang: str) -> dict[str, list[str]]:
             report[url] = bad
         for href in reader.links:
             parts = urlsplit(urljoin(url, href))
-            if parts.netloc not in ("", "localhost") or not parts.path.startswith(CONSOLE):
+            on_site = parts.netloc in ("", "localhost")
+            if not on_site or not (parts.path.startswith(CONSOLE) or parts.path == "/"):
                 continue
             if parts.path.endswith(".csv") or (parts.query and not parts.query.startswith("period=")):
                 continue
