@@ -78,6 +78,19 @@ def _give_back(session: Session, key: str) -> None:
                     .values(attempts=_T.c.attempts - 1))
 
 
+def sweep_expired(session: Session) -> None:
+    """Delete up to 500 ended windows, in a transaction of their own that never waits on a lock.
+
+    SKIP LOCKED (PostgreSQL) leaves rows other logins hold to them, so the sweep cannot
+    deadlock with reservations; an ended row it leaves is reset by the next upsert anyway.
+    """
+    ended = sa.select(_T.c.key).where(_T.c.window_start <= now() - WINDOW).limit(500)
+    if session.get_bind().dialect.name == "postgresql":
+        ended = ended.with_for_update(skip_locked=True)
+    session.execute(sa.delete(_T).where(_T.c.key.in_(ended.scalar_subquery())))
+    session.commit()
+
+
 def reserve_attempt(session: Session, email: str, address: str) -> None:
     """Charge one password check to the address and the (account, address) pair, or refuse (429).
 
@@ -85,7 +98,6 @@ def reserve_attempt(session: Session, email: str, address: str) -> None:
     """
     stamp = now()
     address_key, pair_key = _keys(email, address)
-    session.execute(sa.delete(_T).where(_T.c.window_start <= stamp - WINDOW))
     refused = _bump(session, address_key, stamp) > ADDRESS_MAX_FAILURES
     if not refused and _bump(session, pair_key, stamp) > PAIR_MAX_ATTEMPTS:
         _give_back(session, address_key)      # the address is not charged for a refused pair
@@ -100,7 +112,8 @@ def log_in(session: Session, email: str, password: str, address: str) -> tuple[U
 
     Known and unknown e-mails take the same path and the same hashing work.
     """
-    session.rollback()   # nothing of the caller's rides on the reservation's commit
+    session.rollback()   # nothing of the caller's rides on these commits
+    sweep_expired(session)
     reserve_attempt(session, email, address)
     user = session.scalar(sa.select(User).where(User.email == normal_email(email)))
     if not service.verify_password(user, password):

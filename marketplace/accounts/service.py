@@ -199,6 +199,7 @@ def issue_token(session: Session, user: User, scopes: object, name: object = "",
     bounded by the user's role).
     """
     wanted = parse_scopes(scopes)
+    name = "" if name is None else name
     if not isinstance(name, str) or len(name) > 100:
         raise AccountError("invalid_name", "name: a token's name is a string of at most 100 characters",
                            details=[{"where": "name", "message": "a string of at most 100 characters"}])
