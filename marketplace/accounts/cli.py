@@ -61,6 +61,15 @@ def register(main: click.Group) -> None:
             item = service.add_user(session, email, password, code, role, name)
             click.echo(f"user {item.email} ({item.role}, {item.jurisdiction_code})")
 
+    @user.command("password")
+    @click.argument("email")
+    @click.option("--password", prompt=True, hide_input=True, confirmation_prompt=True)
+    def user_password(email, password):
+        """Set EMAIL's password (≥ 12 characters, not a common one); their console sessions end."""
+        with app_session() as session:
+            service.set_password(session, service.find_user(session, email), password)
+        click.echo(f"password of {email} changed", err=True)
+
     @main.group(cls=Group)
     def token():
         """API tokens for machines."""

@@ -147,6 +147,12 @@ def add_user(session: Session, email: str, password: str, jurisdiction_code: str
     return user
 
 
+def set_password(session: Session, user: User, password: str) -> None:
+    """Replace a user's password under the policy; open console sessions end (fingerprint changes)."""
+    user.password_hash = hash_password(check_password(password, user.email))
+    audit(session, None, "user.password", user.email)
+
+
 def find_user(session: Session, email: str) -> User:
     """The user with this e-mail or NotFound."""
     user = session.scalar(sa.select(User).where(User.email == (email or "").strip().lower()))

@@ -83,3 +83,19 @@ def test_service_add_user_applies_the_policy(app):
         with pytest.raises(MarketplaceError) as refused:
             service.add_user(db.session(), "x@gov.example.cn", " " * 12, "440300", "adopter")
     assert refused.value.reason == "weak_password"
+
+
+def test_cli_user_password_applies_the_policy_and_ends_open_sessions(app, runner, factory):
+    app.config["WTF_CSRF_ENABLED"] = False
+    email = factory.user("adopter")
+    client = app.test_client()
+    assert client.post("/login", data={"email": email,
+                                       "password": "correct horse battery"}).status_code == 302
+    weak = runner.invoke(["user", "password", email, "--password", "12345678"])
+    assert weak.exit_code == 1 and weak.output.startswith("error: password must have at least 12")
+    assert client.get("/adopter/").status_code == 200
+    assert runner.invoke(["user", "password", email, "--password", "a new long phrase"]).exit_code == 0
+    assert client.get("/adopter/").status_code == 302
+    fresh = app.test_client()
+    assert fresh.post("/login", data={"email": email,
+                                      "password": "a new long phrase"}).status_code == 302
