@@ -147,6 +147,8 @@ def _shown(info: zipfile.ZipInfo) -> str:
 
 def _name_problem(info: zipfile.ZipInfo) -> str | None:
     name = info.filename
+    if "\x00" in info.orig_filename:   # zipfile cuts the name there; other tools may not
+        return "NUL character in path"
     if not info.flag_bits & 0x800 and not name.isascii():
         return "file name is not UTF-8 (set the UTF-8 flag, bit 11, or use ASCII names)"
     if name.startswith("/"):

@@ -76,6 +76,13 @@ ATTACKS = {
     "unicode collision": lambda e: _zip(e + [("toy_toy_echo/caf\u00e9.py", b""),
                                              ("toy_toy_echo/cafe\u0301.py", b"")]),
     "non-UTF-8 name": _non_utf8,
+    "NUL in a name": lambda e: _zip(e + [("toy_toy_echo/PLACEHOLDER.py", b"x")]).replace(
+        b"PLACEHOLDER", b"PLACE\x00OLDER"),
+    "file and folder of one name": lambda e: _zip(e + [("toy_toy_echo/util", b"x = 1"),
+                                                       ("toy_toy_echo/util/a.py", b"")]),
+    "name of 300 characters": lambda e: _zip(e + [("toy_toy_echo/" + "a" * 300 + ".py", b"")]),
+    "path of 4,200 characters": lambda e: _zip(e + [(
+        "toy_toy_echo/" + "/".join(["d" * 100] * 42) + ".py", b"")]),
 }
 
 
