@@ -74,6 +74,23 @@ def observe_call(module: str, operation: str, status: str, code: int, seconds: f
     children[1].observe(seconds)
 
 
+_http_children: dict[tuple, tuple] = {}
+
+
+def observe_request(route: str, method: str, status: int, seconds: float) -> None:
+    """One HTTP request by route (the rule, never the raw path), method and status."""
+    key = (route, method, status)
+    children = _http_children.get(key)
+    if children is None:
+        children = _http_children[key] = (
+            metric("http_requests").labels(route, method, str(status)),
+            metric("http_request_seconds").labels(route))
+        if len(_http_children) > 10_000:
+            _http_children.clear()
+    children[0].inc()
+    children[1].observe(seconds)
+
+
 def count(name: str, *labels: str, amount: float = 1) -> None:
     """Add ``amount`` to counter ``name``."""
     if amount:

@@ -71,8 +71,7 @@ def init_request_log(app: Flask) -> None:
         rule = request.url_rule
         route = rule.rule if rule is not None else "(unmatched)"
         try:
-            metrics.count("http_requests", route, request.method, str(response.status_code))
-            metrics.observe("http_request_seconds", seconds, route)
+            metrics.observe_request(route, request.method, response.status_code, seconds)
             _domain_metrics(request.endpoint, response, seconds)
         except Exception:  # noqa: BLE001 - metrics never cost a request its answer
             logging.getLogger(__name__).warning("metrics failed", exc_info=True)
