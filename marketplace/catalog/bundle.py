@@ -332,6 +332,9 @@ def source_files(src_dir: str | os.PathLike[str],
             rel = unicodedata.normalize("NFC", path.relative_to(root).as_posix())
             if path.is_symlink():
                 raise _fail(f"{src_dir}: {rel}", "symbolic links cannot be bundled", "symlink")
+            if not path.is_file():      # reading a FIFO or a device would never end
+                raise _fail(f"{src_dir}: {rel}", "not a regular file (FIFO, socket or device)",
+                            "special_file")
             found[rel] = path
     return dict(sorted(found.items()))
 

@@ -164,3 +164,21 @@ def test_remote_errors_are_one_line_with_details(runner, factory, remote_app, tm
     line = failed(runner.invoke(["module", "publish", str(bad), "--url",
                                  "https://market.example.cn"]))
     assert "--token" in line
+
+
+def test_build_of_a_manifest_nested_thousands_deep_is_one_error_line(runner, tmp_path):
+    src = write_module(tmp_path / "mod")
+    text = (src / "manifest.toml").read_text(encoding="utf-8")
+    (src / "manifest.toml").write_text("deep = " + "[" * 5000 + "]" * 5000 + "\n" + text,
+                                       encoding="utf-8")
+    line = failed(runner.invoke(["module", "build", str(src), "-o", str(tmp_path / "out")]))
+    assert "manifest.toml" in line and "deeper than 64" in line
+
+
+def test_build_of_a_folder_holding_a_fifo_is_one_error_line_not_a_hang(runner, tmp_path):
+    import os
+
+    src = write_module(tmp_path / "mod")
+    os.mkfifo(src / "demo_licence" / "pipe")
+    line = failed(runner.invoke(["module", "build", str(src), "-o", str(tmp_path / "out")]))
+    assert "demo_licence/pipe" in line and "not a regular file" in line
