@@ -121,3 +121,50 @@ def test_restore_refuses_tampered_backups_before_writing(app, runner, settled, t
         assert refused.exit_code == 1 and "fails its sha256 sum" in refused.output
     finally:
         restored.extensions["db"].engine.dispose()
+
+
+def test_backup_while_writes_go_on_is_a_consistent_snapshot(app, runner, settled, tmp_path,
+                                                            request):
+    import threading
+
+    from marketplace.db import make_engine
+    from marketplace.metering import writer
+    from marketplace.metering.service import call_event
+
+    admin, statement = settled
+    engine = make_engine(app.config["DATABASE_URL"])
+    with engine.connect() as conn:
+        iid = conn.scalar(sa.text("SELECT id FROM installations"))
+        before = conn.scalar(sa.text("SELECT count(*) FROM usage_events"))
+    stop, written = threading.Event(), [0]
+
+    def serve():
+        while not stop.is_set():
+            with engine.begin() as conn:
+                rows = [call_event(installation_id=iid, event_id=uuid.uuid4().hex,
+                                   operation="echo", units=1, status="ok") for _ in range(20)]
+                written[0] += writer.insert_new(conn, rows)
+    writer_thread = threading.Thread(target=serve)
+    writer_thread.start()
+    try:
+        result = runner.invoke(["backup", str(tmp_path / "bk")])
+    finally:
+        stop.set()
+        writer_thread.join()
+        engine.dispose()
+    assert result.exit_code == 0, result.output
+    assert written[0] > 0
+    restored = _app_on(_empty_database(request, tmp_path), tmp_path / "restored-artifacts")
+    try:
+        assert _runner(restored).invoke(["restore", str(tmp_path / "bk")]).exit_code == 0
+        with restored.extensions["db"].engine.connect() as conn:
+            count = conn.scalar(sa.text("SELECT count(*) FROM usage_events"))
+            if BACKEND != "postgresql":
+                assert conn.scalar(sa.text("PRAGMA integrity_check")) == "ok"
+        assert before <= count <= before + written[0] and (count - before) % 20 == 0
+        again = restored.test_client().get("/api/v1/statements/2026-10?jurisdiction=440300",
+                                           headers=admin)
+        assert again.get_json() == statement
+        assert _runner(restored).invoke(["usage", "verify"]).exit_code == 0
+    finally:
+        restored.extensions["db"].engine.dispose()
