@@ -88,6 +88,9 @@ class GroupCommit:
 
     def write(self, connection: Any, item: CallWrite) -> None:
         """Return once ``item`` is committed (raises what its own write raised)."""
+        self._queue(connection, item)
+
+    def _queue(self, connection: Any, item: CallWrite) -> None:
         with self._ready:
             self._queued.append(item)
             while self._leading and not item.done:
@@ -194,7 +197,7 @@ class GroupCommit:
         if self.postgres and connection.driver_connection.autocommit:
             return bool(self.sql.reserve.execute(connection.cursor(), values).fetchall())
         item = CallWrite(None, reserve=values)
-        self.write(connection, item)
+        self._queue(connection, item)
         return item.granted
 
     def now(self, connection: Any, work: Callable[[Any], T]) -> T:
