@@ -182,7 +182,7 @@ def _replayed(status: int, body: str, headers: dict) -> Response:
 
 
 def _safe(text: object) -> str:
-    """Text from module code as valid UTF-8 (a lone surrogate becomes U+FFFD)."""
+    """Text from module code as valid UTF-8 (a lone surrogate becomes "?")."""
     return str(text).encode("utf-8", "replace").decode("utf-8")
 
 
