@@ -92,6 +92,7 @@ class Host:
     workers: int = 2
     port: int = 0
     proc: subprocess.Popen | None = None
+    env: dict = field(default_factory=dict)     # more environment (S3 endpoint and keys)
 
     def start(self) -> "Host":
         """Start serving (gunicorn master and workers in a process group of their own)."""
@@ -101,7 +102,8 @@ class Host:
                "MARKETPLACE_INSTANCE": str(self.instance),
                "MARKETPLACE_ARTIFACT_STORE": self.store, "MARKETPLACE_SECRET_KEY": "scale",
                "MARKETPLACE_REQUIRE_REVIEW": "0", "MARKETPLACE_METRICS_ALLOW": "127.0.0.1",
-               "MARKETPLACE_QUOTA_PER_MINUTE": str(10 ** 9), "PYTHONPATH": str(ROOT)}
+               "MARKETPLACE_QUOTA_PER_MINUTE": str(10 ** 9), "PYTHONPATH": str(ROOT),
+               **self.env}
         for key in ("MARKETPLACE_NOW", "MARKETPLACE_ARTIFACT_DIR", "PROMETHEUS_MULTIPROC_DIR"):
             env.pop(key, None)
         self.log = open(self.instance / "server.log", "wb")
