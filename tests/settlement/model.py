@@ -16,7 +16,8 @@ from types import SimpleNamespace
 
 import sqlalchemy as sa
 from hypothesis import strategies as st
-from hypothesis.stateful import Bundle, RuleBasedStateMachine, invariant, multiple, precondition, rule
+from hypothesis.stateful import (Bundle, RuleBasedStateMachine, initialize, invariant, multiple,
+                                precondition, rule)
 
 from marketplace import db
 from marketplace.catalog.models import Module, ModuleVersion, Operation
@@ -29,7 +30,7 @@ from marketplace.runtime import service as runtime
 from marketplace.settlement import service
 from marketplace.settlement.models import Charge, JournalEntry, Period, ProviderRecord, Statement
 from tests.settlement import reference as ref
-from tests.settlement.model_terms import TERMS
+from tests.settlement.model_terms import TERMS, UNITS
 
 CODES = ("440000", "330000", "440300", "330100", "310000")
 START = datetime(2026, 1, 31, 15, 0, tzinfo=timezone.utc)   # 23:00 on 31 January in Shanghai
@@ -94,6 +95,13 @@ class MarketModel(RuleBasedStateMachine):
             operations=[Operation(name="op", units=1)]))
         self.session.commit()
         self.catalog[name]["versions"].append(terms)
+
+    @initialize(target=installations, publisher=st.sampled_from(CODES), terms=TERMS,
+                adopters=st.lists(st.sampled_from(CODES), min_size=1, max_size=3, unique=True))
+    def opening_market(self, publisher, terms, adopters):
+        """One module installed by a few adopters at the start, so small budgets move money."""
+        module = self.publish(publisher, terms)
+        return multiple(*[self.install(module, code) for code in adopters])
 
     @rule(target=modules, publisher=st.sampled_from(CODES), terms=TERMS)
     def publish(self, publisher, terms):
@@ -170,7 +178,7 @@ class MarketModel(RuleBasedStateMachine):
             self.usage[period_of(at)][iid] += units
             self.used[period_of(at)].add(iid)
 
-    @rule(iid=installations, units=st.integers(0, 3000), ok=st.booleans())
+    @rule(iid=installations, units=UNITS, ok=st.booleans())
     def gateway_call(self, iid, units, ok):
         """One gateway call's event row, as the gateway writes it (only while installed)."""
         if self.installs[iid].ended is not None:
@@ -182,7 +190,7 @@ class MarketModel(RuleBasedStateMachine):
         self.session.commit()
         self._record(iid, self.now, units, ok)
 
-    @rule(iid=installations, units=st.integers(0, 3000), minutes_back=st.integers(0, 50 * 24 * 60),
+    @rule(iid=installations, units=UNITS, minutes_back=st.integers(0, 50 * 24 * 60),
           ok=st.booleans())
     def report_usage(self, iid, units, minutes_back, ok):
         """Self-hosted usage reported late or now: accepted unless its period is closed."""

@@ -11,6 +11,7 @@ from hypothesis import HealthCheck, Phase, settings
 from hypothesis.stateful import run_state_machine_as_test
 
 from tests.settlement.model import MarketModel
+from tests.settlement.model_stripe import StripeMarketModel
 
 EXAMPLES = int(os.environ.get("MARKETPLACE_MODEL_EXAMPLES") or 12)
 STEPS = int(os.environ.get("MARKETPLACE_MODEL_STEPS") or 30)
@@ -25,4 +26,12 @@ def test_settlement_agrees_with_the_model_after_every_step(app):
     class Model(MarketModel):
         pass
     Model.app = app
+    run_state_machine_as_test(Model, settings=BUDGET)
+
+
+def test_stripe_settlement_agrees_with_the_model(app, stripe_mock):
+    """Every settlement makes real HTTP calls to stripe-mock (a few ms each)."""
+    class Model(StripeMarketModel):
+        pass
+    Model.app, Model.stripe_url = app, stripe_mock
     run_state_machine_as_test(Model, settings=BUDGET)
