@@ -12,7 +12,7 @@ from marketplace.accounts.views import safe_next
 
 PASSWORD = "correct horse battery"
 SITE = "https://market.example/login"
-BUDGET = settings(max_examples=400, derandomize=True, database=None, deadline=None)
+BUDGET = settings(max_examples=200, derandomize=True, database=None, deadline=None)
 
 
 def _browser_host(location: str) -> str:
