@@ -87,9 +87,9 @@ def spec() -> dict:
             "get": _op("The caller's tokens", "read", _resp("list", obj, 401, 403)),
             "post": _op("Issue a token within the calling token's scopes (secret shown once)", "admin",
                         _resp("token", obj, 400, 401, 403),
-                        body={"type": "object", "properties": {
-                            "name": {"type": "string"},
-                            "scopes": {"type": "array", "items": {"enum": [
+                        body={"type": "object", "required": ["scopes"], "properties": {
+                            "name": {"type": "string", "maxLength": 100},
+                            "scopes": {"type": "array", "minItems": 1, "items": {"enum": [
                                 "read", "publish", "install", "invoke", "usage", "admin"]}}}},
                         created=True)},
         "/api/v1/tokens/{token_id}": {"delete": _op(
