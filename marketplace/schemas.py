@@ -163,6 +163,8 @@ def errors(check: Any, value: Any) -> list[ValidationError]:
         return [ValidationError("nested too deeply to check against the schema")]
     except Unresolvable:        # stored before refs were checked: nothing is fetched now
         return [ValidationError("the schema refers outside its bundle")]
+    except re2.error:           # likewise: a pattern stored before RE2 was the rule
+        return [ValidationError("a pattern of the schema cannot run in linear time")]
     finally:
         _BUDGET.reset(token)
 
@@ -260,7 +262,10 @@ class _Linker:
         patterns = [(("pattern",), schema["pattern"])] if isinstance(schema.get("pattern"), str) \
             else []
         if isinstance(schema.get("patternProperties"), dict):
-            patterns += [(("patternProperties", k), k) for k in schema["patternProperties"]]
+            keys = list(schema["patternProperties"])
+            patterns += [(("patternProperties", k), k) for k in keys]
+            if len(keys) > 1:           # additionalProperties matches them joined by "|"
+                patterns.append((("patternProperties",), "|".join(keys)))
         for at, pattern in patterns:
             self.pattern(pattern, _place(where, at))
         for keyword in ("$ref", "$dynamicRef"):
