@@ -145,7 +145,7 @@ def spec() -> dict:
                          params=[_path("installation_id", ID)],
                          body={"type": "object", "properties": {
                              "version": {"type": "string"}, "accept_terms": {"type": "boolean"}}}),
-            "delete": _op("Uninstall", "install", _resp("ended", obj, 401, 403, 404),
+            "delete": _op("Uninstall", "install", _resp("ended", obj, 401, 403, 404, 409),
                           params=[_path("installation_id", ID)])},
         "/api/v1/installations/{installation_id}/health": {"get": _op(
             "The module's health for this installation (module_health)", "read",
@@ -203,6 +203,7 @@ def spec() -> dict:
                     _query("format", {"enum": ["json", "csv"]})])},
     }
     _json_limits(paths)
+    _csv_answers(paths)
     _links(paths)
     return {
         "openapi": "3.1.0",
@@ -227,6 +228,15 @@ def _json_limits(paths: dict) -> None:
             if "application/json" in body and not path.startswith("/api/v1/invoke/"):
                 op["responses"].setdefault("413", {"description": "error", "content": {
                     "application/json": {"schema": ERROR}}})
+
+
+def _csv_answers(paths: dict) -> None:
+    """Operations taking ``format=csv`` answer text/csv too."""
+    for item in paths.values():
+        for op in item.values():
+            if any(p["name"] == "format" for p in op.get("parameters", ())):
+                op["responses"]["200"].setdefault("content", {})["text/csv"] = {
+                    "schema": {"type": "string"}}
 
 
 def _ref(path: str, method: str) -> str:

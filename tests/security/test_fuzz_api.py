@@ -1,17 +1,24 @@
 """Fuzzing: schemathesis generates requests from /api/v1/openapi.json and calls the WSGI app.
 
-Bounded (25 derandomized examples per operation, valid and invalid mixed), each example sent with an admin
+Bounded (EXAMPLES derandomized examples per operation, valid and invalid mixed), each sent with an admin
 token and with an adopter token of the city that installed the toy module. No
 answer may be a server error, except the gateway's documented 502 (module failed)
-and 504 (time limit); every error answer is the JSON ``{"error", "message"}``.
+and 504 (time limit); every error answer is the JSON ``{"error", "message"}``; every answer
+conforms to the document (status code, content type, schema). A stateful run follows the
+document's OpenAPI links (install → read/upgrade/uninstall, token → revoke, settle → read).
 """
 from __future__ import annotations
 
 import pytest
 import schemathesis
 from hypothesis import HealthCheck, given, settings
+from schemathesis.specs.openapi import checks
 
 GATEWAY_ERRORS = {502, 504}
+EXAMPLES = 30            # per operation and mode (valid, invalid), each sent as admin and adopter
+STATEFUL_EXAMPLES = 40   # sequences of up to 6 linked calls
+CONFORMANCE = [checks.status_code_conformance, checks.content_type_conformance,
+               checks.response_schema_conformance]
 
 
 def _operations() -> list[tuple[str, str]]:
@@ -28,19 +35,45 @@ def test_no_server_errors_for_generated_requests(world, method, path):
     world.app.config.update(STRIPE_API_KEY="sk_test_fuzz", STRIPE_WEBHOOK_SECRET="whsec_fuzz")
     operation = schemathesis.openapi.from_wsgi("/api/v1/openapi.json", world.app)[path][method]
 
-    @settings(max_examples=25, derandomize=True, deadline=None, database=None,
+    @settings(max_examples=EXAMPLES, derandomize=True, deadline=None, database=None,
               suppress_health_check=list(HealthCheck))
     @given(case=operation.as_strategy() | operation.as_strategy(schemathesis.GenerationMode.NEGATIVE))
     def fuzz(case):
         for who in ("admin", "adopter"):
             response = case.call(headers=world.headers(who))
-            status = response.status_code
-            gateway = path.startswith("/api/v1/invoke/")
-            assert status < 500 or (gateway and status in GATEWAY_ERRORS), \
-                f"{who}: {case.method} {case.formatted_path} → {status}: {response.text[:300]}"
-            if status >= 400 and response.headers.get("Content-Type", "").startswith("application/json"):
-                assert {"error", "message"} <= set(response.json()), response.text[:300]
+            _server_error_free(who, case, response)
+            case.validate_response(response, checks=CONFORMANCE)
     fuzz()
+
+
+def _server_error_free(who: str, case, response) -> None:
+    """Our rule: never a 5xx (the gateway's documented 502/504 aside); errors are JSON."""
+    status = response.status_code
+    gateway = case.path.startswith("/api/v1/invoke/")
+    assert status < 500 or (gateway and status in GATEWAY_ERRORS), \
+        f"{who}: {case.method} {case.formatted_path} → {status}: {response.text[:300]}"
+    if status >= 400 and response.headers.get("Content-Type", "").startswith("application/json"):
+        assert {"error", "message"} <= set(response.json()), response.text[:300]
+
+
+@pytest.mark.parametrize("who", ["admin", "adopter"])
+def test_stateful_sequences_follow_the_documented_links(world, who):
+    """Install → read/upgrade/uninstall, issue → revoke a token, settle → read the settlement and
+    statement: sequences built from the OpenAPI links, every answer conforming to the document."""
+    world.app.config.update(STRIPE_API_KEY="sk_test_fuzz", STRIPE_WEBHOOK_SECRET="whsec_fuzz")
+    schema = schemathesis.openapi.from_wsgi("/api/v1/openapi.json", world.app)
+
+    class Workflow(schema.as_state_machine()):
+        def get_call_kwargs(self, case):
+            return {"headers": world.headers(who)}
+
+        def validate_response(self, response, case, additional_checks=None, **kwargs):
+            _server_error_free(who, case, response)
+            case.validate_response(response, checks=CONFORMANCE)
+
+    Workflow.run(settings=settings(max_examples=STATEFUL_EXAMPLES, stateful_step_count=6,
+                                   derandomize=True, deadline=None, database=None,
+                                   suppress_health_check=list(HealthCheck)))
 
 
 def test_openapi_describes_every_api_route_with_its_real_scope(app):
