@@ -119,7 +119,6 @@ def _budgeted(keyword: Callable) -> Callable:
 ModuleValidator = validators.extend(Draft202012Validator, {
     **_keyword_table(), "$ref": _budgeted(_keywords.ref),
     "$dynamicRef": _budgeted(_keywords.dynamicRef)})
-_META = Draft202012Validator(Draft202012Validator.META_SCHEMA)
 
 
 def _refuse(uri: str) -> Resource:
@@ -127,6 +126,7 @@ def _refuse(uri: str) -> Resource:
 
 
 EMPTY = Registry(retrieve=_refuse)      # type: ignore[call-arg]
+_META = Draft202012Validator(Draft202012Validator.META_SCHEMA, registry=EMPTY)
 
 
 def validator(schema: Any, linked: Linked | None = None) -> ModuleValidator:
@@ -148,8 +148,8 @@ def errors(check: Any, value: Any) -> list[ValidationError]:
     """Validation errors of ``value`` (``check`` from :func:`validator`), by place; [] if valid.
 
     The one way to run a module validator: within a budget of MAX_REFS ref
-    expansions for both passes, never raising for a
-    value nested too deeply or a ref that leaves the bundle (all are errors).
+    expansions (both passes together), never raising: a value nested too deeply,
+    or a stored ref or pattern from before these rules, is an error like any other.
     """
     token = _BUDGET.set([MAX_REFS])
     try:
