@@ -15,7 +15,8 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from marketplace import clock, db
-from marketplace.catalog.models import Module
+from marketplace.accounts.models import Jurisdiction
+from marketplace.catalog.models import Module, ModuleVersion
 from marketplace.errors import MarketplaceError
 from marketplace.metering.models import UsageEvent
 from marketplace.metering.series import Viewer
@@ -127,9 +128,12 @@ def monitoring(session: Session, viewer: Viewer, *, module: str | None = None,
     """Per day and installation (and per module) what ``viewer`` may see, rolled up first."""
     start, end = window(start, end)
     refresh(session, start, end)
-    query = (sa.select(DailyCalls, Module.name, Installation.jurisdiction_code, Installation.id)
+    query = (sa.select(DailyCalls, Module.name, Installation.jurisdiction_code, Installation.id,
+                       ModuleVersion.title, Jurisdiction.name)
              .join(Installation, Installation.id == DailyCalls.installation_id)
              .join(Module, Module.id == Installation.module_id)
+             .join(ModuleVersion, ModuleVersion.id == Installation.version_id)
+             .join(Jurisdiction, Jurisdiction.code == Installation.jurisdiction_code)
              .where(DailyCalls.day.between(start, end))
              .order_by(DailyCalls.day, Module.name, Installation.jurisdiction_code))
     if viewer.role == "publisher":
@@ -141,15 +145,19 @@ def monitoring(session: Session, viewer: Viewer, *, module: str | None = None,
         query = query.where(Module.name == module)
     days: list[dict] = []
     modules: dict[tuple, list] = {}
-    for row, name, adopter, iid in session.execute(query):
-        days.append({"day": row.day.isoformat(), "module": name, "adopter": adopter,
-                     "installation": iid, **_summary(row.calls, row.errors, row.rejected,
-                                                     row.duration_ms, row.buckets)})
+    titles: dict[str, str] = {}
+    for row, name, adopter, iid, title, adopter_name in session.execute(query):
+        days.append({"day": row.day.isoformat(), "module": name, "title": title,
+                     "adopter": adopter, "adopter_name": adopter_name, "installation": iid,
+                     **_summary(row.calls, row.errors, row.rejected, row.duration_ms,
+                                row.buckets)})
+        titles.setdefault(name, title)
         total = modules.setdefault((row.day, name), [0, 0, 0, 0, [0] * len(BOUNDS_MS)])
         for i, value in enumerate((row.calls, row.errors, row.rejected, row.duration_ms)):
             total[i] += value
         total[4] = [a + b for a, b in zip(total[4], row.buckets)]
-    per_module = [{"day": day.isoformat(), "module": name, **_summary(*total)}
+    per_module = [{"day": day.isoformat(), "module": name, "title": titles[name],
+                   **_summary(*total)}
                   for (day, name), total in sorted(modules.items())]
     return {"from": start.isoformat(), "to": end.isoformat(), "bounds_ms": list(BOUNDS_MS),
             "installations": days, "modules": per_module}

@@ -128,5 +128,8 @@ def test_monitoring_page_in_both_languages(app, client, catalog, shenzhen, hangz
     page = client.get("/monitoring")
     text = page.get_data(as_text=True)
     assert page.status_code == 200 and "运行监测" in text and "≤ 50 ms" in text
+    (row,) = client.get("/api/v1/monitoring", headers=shenzhen.headers).get_json()["installations"]
+    assert row["title"] in text and row["adopter_name"] == "深圳市" and "深圳市" in text
+    assert 'href="/monitoring"' in client.get("/adopter/").get_data(as_text=True)   # in the nav
     english = client.get("/monitoring?lang=en").get_data(as_text=True)
     assert "Operations monitoring" in english and "By installation" in english
