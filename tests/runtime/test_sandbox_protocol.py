@@ -149,10 +149,9 @@ def _billed(app, operation: str) -> list[tuple[str, int]]:
                 UsageEvent.operation == operation))]
 
 
-@pytest.mark.parametrize("ident", ["none", "own"])
-def test_a_forged_answer_never_reaches_another_caller(edge, ident):
+def test_a_forged_answer_never_reaches_another_caller(edge):
     shenzhen, hangzhou = edge
-    for n in range(8):
+    for n, ident in enumerate(["none", "own"] * 5):
         forged = shenzhen.invoke("edge-mod", "forge", {"id": ident, "text": f"s{n}"})
         if ident == "none":                      # no id: refused, the sandbox killed
             assert (forged.status_code, forged.json["error"]) == (502, "module_error")
@@ -188,31 +187,27 @@ def test_a_hand_written_answer_with_nan_is_a_module_failure(app, edge):
     assert _billed(app, "raw_nan") == [("error", 0)]
 
 
-@pytest.mark.parametrize("kind", ["nan", "inf", "surrogate"])
-def test_output_json_cannot_hold_is_a_module_failure_not_billed(app, edge, kind):
+def test_output_json_cannot_hold_is_a_module_failure_not_billed(app, edge):
     shenzhen, _ = edge
-    reply = shenzhen.invoke("edge-mod", "bad_value", {"kind": kind})
-    assert (reply.status_code, reply.json["error"]) == (502, "module_error")
-    assert "not JSON" in reply.json["message"]
-    assert _billed(app, "bad_value") == [("error", 0)]
-    assert shenzhen.invoke("edge-mod", "echo", {"text": "ok"}).status_code == 200
+    for kind in ("nan", "inf", "surrogate"):
+        reply = shenzhen.invoke("edge-mod", "bad_value", {"kind": kind})
+        assert (reply.status_code, reply.json["error"]) == (502, "module_error"), kind
+        assert "not JSON" in reply.json["message"]
+        assert shenzhen.invoke("edge-mod", "echo", {"text": "ok"}).status_code == 200
+    assert _billed(app, "bad_value") == [("error", 0)] * 3
 
 
-def test_an_answer_just_under_the_limit_arrives_within_the_time_limit(edge):
+def test_an_answer_under_the_limit_arrives_in_time_and_one_over_it_is_refused(edge):
     shenzhen, _ = edge
     size = 30 << 20
     started = time.monotonic()
     reply = shenzhen.invoke("edge-mod", "big", {"bytes": size})
     took = time.monotonic() - started
     assert reply.status_code == 200, reply.json
-    assert len(reply.json["blob"]) == size and took < 5
-
-
-def test_an_answer_over_the_limit_is_refused_as_too_large_not_timed_out(edge):
-    shenzhen, _ = edge
+    assert len(reply.json["blob"]) == size and took < 5             # the normal time limit
     started = time.monotonic()
     reply = shenzhen.invoke("edge-mod", "big", {"bytes": 33 << 20})
-    assert (reply.status_code, reply.json["error"]) == (502, "module_error")
+    assert (reply.status_code, reply.json["error"]) == (502, "module_error")   # not 504
     assert "32 MB" in reply.json["message"] and time.monotonic() - started < 5
     assert shenzhen.invoke("edge-mod", "echo", {"text": "ok"}).status_code == 200
 
