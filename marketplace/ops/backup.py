@@ -36,6 +36,7 @@ class BackupError(MarketplaceError):
 
 
 def _sha256(path: Path) -> str:
+    """The sha256 of a file, read in chunks."""
     digest = hashlib.sha256()
     with path.open("rb") as handle:
         for chunk in iter(lambda: handle.read(1 << 20), b""):
@@ -68,6 +69,7 @@ def _libpq(url: str) -> tuple[str, dict]:
 
 
 def _empty_folder(folder: Path) -> None:
+    """Create ``folder``, refusing one that holds anything."""
     if folder.exists() and (not folder.is_dir() or any(folder.iterdir())):
         raise BackupError("backup_folder_not_empty", f"{folder} is not an empty folder: back up "
                           "into a new or empty folder")
@@ -133,6 +135,7 @@ def read_manifest(folder: Path) -> dict:
 
 
 def _tables(url: str) -> list[str]:
+    """The tables of the database at ``url`` (none when absent or empty)."""
     from marketplace.db import make_engine
 
     engine = make_engine(url)

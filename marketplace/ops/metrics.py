@@ -52,6 +52,7 @@ def metric(name: str) -> Any:
 
 
 def _create(name: str) -> Any:
+    """Build metric ``name`` from its row in METRICS."""
     from prometheus_client import Counter, Histogram
 
     kind, text, labels, *rest = METRICS[name]

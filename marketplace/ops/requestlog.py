@@ -57,12 +57,14 @@ def init_request_log(app: Flask) -> None:
 
     @app.before_request
     def _stamp() -> None:
+        """Start the clock and fix the request id."""
         environ = request.environ
         environ["marketplace.started"] = time.perf_counter()
         environ["marketplace.request_id"] = request_id()
 
     @app.after_request
     def _record(response: Response) -> Response:
+        """Echo the id, count the request, write its log line."""
         environ = request.environ
         started = environ.get("marketplace.started")
         rid = environ.get("marketplace.request_id") or request_id()

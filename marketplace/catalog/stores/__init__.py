@@ -70,9 +70,11 @@ class Store:
         self.exists("0" * 64)
 
     def _read(self, sha256: str) -> bytes | None:   # pragma: no cover - abstract
+        """The stored bytes, or None when absent (unverified)."""
         raise NotImplementedError
 
     def _write(self, sha256: str, data: bytes) -> None:   # pragma: no cover - abstract
+        """Store bytes under their digest."""
         raise NotImplementedError
 
 

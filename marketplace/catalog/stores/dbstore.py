@@ -17,6 +17,7 @@ _lock = threading.Lock()
 
 
 def _table() -> sa.Table:
+    """The ``artifacts`` table (imported late: models import the stores' users)."""
     from marketplace.ops.models import Artifact
 
     return Artifact.__table__
