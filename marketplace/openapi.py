@@ -191,7 +191,7 @@ def spec() -> dict:
                 _query("from", {"type": "string", "format": "date"}),
                 _query("to", {"type": "string", "format": "date"})])},
         "/api/v1/settlements": {"post": _op(
-            "Settle a period (idempotent)", "admin", _resp("settlement", obj, 400, 401, 403, 409),
+            "Settle a period (idempotent)", "admin", _resp("settlement", obj, 400, 401, 403, 409, 422),
             body={"type": "object", "required": ["period"], "properties": {"period": PERIOD}})},
         "/api/v1/settlements/{period}": {"get": _op(
             "A settlement's totals", "admin", _resp("settlement", obj, 400, 401, 403, 404),

@@ -25,7 +25,7 @@ from marketplace.clock import local_day, now, period_bounds, period_ended
 from marketplace.errors import Conflict, NotFound
 from marketplace.metering.digest import genesis
 from marketplace.metering.models import UsageDigest, UsageEvent
-from marketplace.money import format_amount
+from marketplace.money import MAX_AMOUNT, format_amount, to_minor
 from marketplace.runtime.models import Installation
 from marketplace.settlement import pricing
 from marketplace.settlement.agreements import in_force
@@ -160,11 +160,23 @@ def price_period(session: Session, period: str,
         terms = pool_terms([(accepted, r.id, t) for r, _, accepted, t in members], start)
         shares = pricing.cost_share(terms, [(r.jurisdiction_code, r.id, u) for r, u, *_ in members])
         priced += [(r, "cost_share", u, shares[r.id], terms) for r, u, *_ in members]
+    check_line_bounds(priced)
     currency = period_currency(priced)
     lines = [(row.id, pricing.Line.priced(row.name, kind, row.jurisdiction_code, row.publisher_code,
                                           units, amount, fee_bps, terms.get("currency") or currency))
              for row, kind, units, amount, terms in priced]
     return sorted(lines, key=lambda item: item[0]), currency
+
+
+def check_line_bounds(priced: list[tuple]) -> None:
+    """Refuse (422) a line above MAX_AMOUNT: no input may name more (DESIGN §12), and a larger
+    one would overflow the 64-bit columns and fail the whole period with a server error."""
+    for row, _, units, amount, terms in priced:
+        if amount and amount > to_minor(MAX_AMOUNT, terms["currency"]):
+            raise SettlementError(
+                "amount_out_of_range", f"{row.name} for {row.jurisdiction_code}: {units:,} units "
+                f"cost more than {MAX_AMOUNT:,} {terms['currency']}, the most one line may carry; "
+                "correct the module's terms or the usage, then settle again", status=422)
 
 
 def pool_terms(members: list[tuple[Any, int, dict]], start: Any) -> dict:
