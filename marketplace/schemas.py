@@ -15,10 +15,12 @@ from __future__ import annotations
 
 import contextvars
 import functools
+import itertools
 import types
 from typing import Any, Callable, Iterator, Mapping
 from urllib.parse import unquote
 
+import jsonschema_rs
 import re2
 from jsonschema import Draft202012Validator, ValidationError, _keywords, _utils, validators
 from referencing import Registry, Resource
@@ -127,6 +129,9 @@ def _refuse(uri: str) -> Resource:
 
 EMPTY = Registry(retrieve=_refuse)      # type: ignore[call-arg]
 _META = Draft202012Validator(Draft202012Validator.META_SCHEMA, registry=EMPTY)
+# the Python metaschema check costs ~2 ms per subschema (a 1 MB schema: 30 s in a web
+# worker); the Rust one answers valid/invalid in microseconds, Python then words the errors
+_FAST_META = jsonschema_rs.Draft202012Validator(Draft202012Validator.META_SCHEMA)
 
 
 def validator(schema: Any, linked: Linked | None = None) -> ModuleValidator:
@@ -170,7 +175,15 @@ def errors(check: Any, value: Any) -> list[ValidationError]:
 
 
 def meta_errors(schema: Any) -> list[Any]:
-    """How ``schema`` breaks the 2020-12 metaschema, sorted by place."""
+    """How ``schema`` breaks the 2020-12 metaschema, sorted by place (at most 100 errors)."""
+    try:
+        if _FAST_META.is_valid(schema):
+            return []
+        if len(jsonio.dumps(schema)) > 64 << 10:      # big: words from Rust, not 30 s of Python
+            return [ValidationError(e.message, instance=e.instance, path=e.instance_path)
+                    for e in itertools.islice(_FAST_META.iter_errors(schema), 100)]
+    except (ValueError, OverflowError, RecursionError):    # numbers Rust cannot hold
+        pass
     return sorted(_META.iter_errors(schema), key=lambda e: list(map(str, e.absolute_path)))
 
 
