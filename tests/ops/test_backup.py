@@ -168,3 +168,13 @@ def test_backup_while_writes_go_on_is_a_consistent_snapshot(app, runner, settled
         assert _runner(restored).invoke(["usage", "verify"]).exit_code == 0
     finally:
         restored.extensions["db"].engine.dispose()
+
+
+def test_restore_refuses_a_backup_of_another_engine(runner, settled, tmp_path):
+    assert runner.invoke(["backup", str(tmp_path / "bk")]).exit_code == 0
+    path = tmp_path / "bk" / "manifest.json"
+    manifest = json.loads(path.read_text())
+    manifest["dialect"] = "mysql"
+    path.write_text(json.dumps(manifest))
+    refused = runner.invoke(["restore", str(tmp_path / "bk")])
+    assert refused.exit_code == 1 and "backup is of a mysql database" in refused.output

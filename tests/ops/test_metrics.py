@@ -134,3 +134,22 @@ def test_errors_are_logged_too(client, request_lines):
     answer = client.get("/api/v1/no-such-route", headers={"X-Request-Id": "r1"})
     assert answer.status_code == 404 and answer.headers["X-Request-Id"] == "r1"
     assert request_lines[-1]["status"] == 404 and request_lines[-1]["route"] == "(unmatched)"
+
+
+def test_a_call_whose_event_was_not_committed_is_not_counted(app, client, catalog, shenzhen,
+                                                             admin_headers, monkeypatch):
+    from marketplace.runtime import commits
+
+    catalog.toy()
+    shenzhen.install("toy-echo")
+    assert shenzhen.invoke("toy-echo", "echo", {"text": "warm"}).status_code == 200
+    before = _gateway_counts(client.get("/metrics", headers=admin_headers).get_data(as_text=True))
+
+    def lost(self, connection, item):
+        raise RuntimeError("disk full")
+    monkeypatch.setattr(commits.GroupCommit, "write", lost)
+    failed = shenzhen.invoke("toy-echo", "echo", {"text": "x"})
+    assert failed.status_code == 500
+    monkeypatch.undo()
+    after = _gateway_counts(client.get("/metrics", headers=admin_headers).get_data(as_text=True))
+    assert after == before

@@ -107,3 +107,12 @@ def test_store_migrate_refuses_a_corrupt_source(app, runner, catalog):
     assert failed.exit_code == 1 and "fails its sha256 check" in failed.output
     target = open_store("db", database_url=app.config["DATABASE_URL"])
     assert list(target.digests()) == []
+
+
+def test_two_hosts_storing_the_same_bundle_at_once_both_succeed(app):
+    store = open_store("db", database_url=app.config["DATABASE_URL"])
+    data = b"same bytes " + uuid.uuid4().bytes
+    sha = hashlib.sha256(data).hexdigest()
+    store._write(sha, data)
+    store._write(sha, data)         # the other host's insert lost the race: same content, no error
+    assert store.get(sha) == data
