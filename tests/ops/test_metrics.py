@@ -153,3 +153,15 @@ def test_a_call_whose_event_was_not_committed_is_not_counted(app, client, catalo
     monkeypatch.undo()
     after = _gateway_counts(client.get("/metrics", headers=admin_headers).get_data(as_text=True))
     assert after == before
+
+
+def test_settlement_durations_observed(client, admin_headers, fixed_clock):
+    def runs(text):
+        found = re.search(r'marketplace_settlement_seconds_count\{outcome="ok"\} ([0-9.]+)', text)
+        return float(found.group(1)) if found else 0.0
+    fixed_clock("2026-11-10T10:00:30+08:00")
+    before = runs(client.get("/metrics", headers=admin_headers).get_data(as_text=True))
+    answer = client.post("/api/v1/settlements", json={"period": "2026-10"}, headers=admin_headers)
+    assert answer.status_code == 200, answer.get_json()
+    after = runs(client.get("/metrics", headers=admin_headers).get_data(as_text=True))
+    assert after - before == 1
