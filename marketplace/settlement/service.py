@@ -31,6 +31,7 @@ from marketplace.settlement import pricing
 from marketplace.settlement.agreements import in_force
 from marketplace.settlement.models import Charge, Period, Statement, period_lock_key
 from marketplace.settlement.providers import Provider
+from marketplace.settlement.rules import HOME_CURRENCY, period_currency, pool_terms
 from marketplace.settlement.records import insert_ignoring_conflicts, insert_rows
 from marketplace.settlement.statements import (SettlementError, check_period,  # noqa: F401
                                                get_statement, statement_csv, statement_json,
@@ -38,7 +39,7 @@ from marketplace.settlement.statements import (SettlementError, check_period,  #
 
 __all__ = ["settle", "check_period", "ensure_open", "usage_totals", "settlement_json",
            "statement_lines", "statement_json", "statement_csv", "get_statement", "Provider",
-           "SettlementError"]
+           "SettlementError", "HOME_CURRENCY"]
 
 
 # The hot query: one GROUP BY over the period's events, never rows in Python.
@@ -109,26 +110,12 @@ def _close(session: Session, period: str, actor: str, fee_bps: int, provider_nam
     session.commit()
 
 
-#: Labels a period in which no terms name a currency (only free modules): such a period moves
-#: no money, so its label is the platform's home currency. Never used to price anything.
-HOME_CURRENCY = "CNY"
-
-
 def price_period(session: Session, period: str,
                  fee_bps: int) -> tuple[list[tuple[int, pricing.Line]], str]:
     """Every installation active in ``period`` priced per DESIGN §6: ((installation id, line)…), currency.
 
-    Money rules (stated in the README):
-
-    * every installation is priced under its agreement in force at the period's
-      start (one begun during the period: its first); a change of terms takes
-      effect from the next period (:mod:`marketplace.settlement.agreements`);
-    * one cost-share pool per module and period: the module's ``period_cost`` is
-      collected once, split among all its cost-share installations active in the
-      period, under the terms in force at the period's start (:func:`pool_terms`);
-    * one currency per period: every line is in its terms' currency; lines of
-      free terms without one take the period's; money in two currencies in one
-      period is refused (``mixed_currency``), never summed or relabelled.
+    Under the money rules of :mod:`marketplace.settlement.rules` (agreements in force
+    at the period's start, one cost-share pool per module, one currency per period).
     """
     start, end = period_bounds(period)
     usage = usage_totals(session, period)
@@ -177,39 +164,6 @@ def check_line_bounds(priced: list[tuple]) -> None:
                 "amount_out_of_range", f"{row.name} for {row.jurisdiction_code}: {units:,} units "
                 f"cost more than {MAX_AMOUNT:,} {terms['currency']}, the most one line may carry; "
                 "correct the module's terms or the usage, then settle again", status=422)
-
-
-def pool_terms(members: list[tuple[Any, int, dict]], start: Any) -> dict:
-    """The terms of a module's cost-share pool: those in force at the period's ``start``.
-
-    ``members`` holds each member's agreement in force for the period as
-    (accepted at, installation id, terms). The pool's terms are the agreement a
-    member accepted most recently at or before ``start`` (a later acceptance takes
-    effect from the next period); when every member began during the period, the
-    earliest. Ties: the lower installation id.
-    """
-    before = [m for m in members if m[0] <= start]
-    if before:
-        return max(before, key=lambda m: (m[0], -m[1]))[2]
-    return min(members, key=lambda m: (m[0], m[1]))[2]
-
-
-def period_currency(priced: list[tuple]) -> str:
-    """The one currency in which ``priced`` lines move money; refuses (409) two of them.
-
-    Without money: the one currency the terms name, else :data:`HOME_CURRENCY`.
-    """
-    money: dict[str, set[str]] = defaultdict(set)
-    for row, _, _, amount, terms in priced:
-        if amount:
-            money[terms["currency"]].add(row.name)
-    if len(money) > 1:
-        listing = "; ".join(f"{cur}: {', '.join(sorted(names))}" for cur, names in sorted(money.items()))
-        raise SettlementError("mixed_currency", "this period has charges in more than one currency "
-                              f"({listing}); one settlement currency per period is supported, and "
-                              "amounts in different currencies are never added up", status=409)
-    named = set(money) or {t["currency"] for *_, t in priced if t.get("currency")}
-    return named.pop() if len(named) == 1 else HOME_CURRENCY
 
 
 def _chain_heads(session: Session, period: str, adopted: dict[str, list[int]]) -> dict[str, str]:

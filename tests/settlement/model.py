@@ -16,8 +16,7 @@ from types import SimpleNamespace
 
 import sqlalchemy as sa
 from hypothesis import strategies as st
-from hypothesis.stateful import (Bundle, RuleBasedStateMachine, initialize, invariant, multiple,
-                                precondition, rule)
+from hypothesis.stateful import Bundle, initialize, multiple, precondition, rule
 
 from marketplace import db
 from marketplace.catalog.models import Module, ModuleVersion, Operation
@@ -25,11 +24,12 @@ from marketplace.clock import clock, period_bounds, period_of
 from marketplace.db import Base
 from marketplace.errors import MarketplaceError
 from marketplace.metering import service as metering, writer
-from marketplace.plugins import get_ledger, get_provider
+from marketplace.plugins import get_provider
 from marketplace.runtime import service as runtime
 from marketplace.settlement import service
 from marketplace.settlement.models import Charge, JournalEntry, Period, ProviderRecord, Statement
 from tests.settlement import reference as ref
+from tests.settlement.model_checks import MarketChecks
 from tests.settlement.model_terms import TERMS, UNITS
 
 CODES = ("440000", "330000", "440300", "330100", "310000")
@@ -53,7 +53,7 @@ def snapshot(session) -> dict:
         for m in SETTLED_TABLES}
 
 
-class MarketModel(RuleBasedStateMachine):
+class MarketModel(MarketChecks):
     """Rules change the market; invariants compare the database with the model."""
 
     app = None                  # set by the test that runs the machine
@@ -268,60 +268,3 @@ class MarketModel(RuleBasedStateMachine):
         if expected:
             self.references.add(once)
             self.paid[code] += -amount if out else amount
-
-    # --- invariants ------------------------------------------------------------------
-
-    @invariant()
-    def statements_equal_the_reference_pricing(self):
-        for period, how in self.settled.items():
-            start, end = period_bounds(period)
-            want = ref.price(list(self.installs.values()), self.usage[period], self.used[period],
-                             start, end, how["bps"])
-            got = {r.installation_id: (r.kind, r.units, r.amount_minor, r.fee_minor)
-                   for r in self.session.scalars(sa.select(Charge).where(Charge.period == period))}
-            assert got == want, f"{period}: database {got} ≠ reference {want}"
-
-    @invariant()
-    def every_statement_and_period_balances(self):
-        for period in self.settled:
-            lines = self.session.scalars(sa.select(Charge).where(Charge.period == period)).all()
-            statements = {s.jurisdiction_code: s for s in self.session.scalars(
-                sa.select(Statement).where(Statement.period == period))}
-            assert set(statements) == {c for ln in lines for c in (ln.adopter_code, ln.publisher_code)}
-            for code, s in statements.items():
-                mine = [ln for ln in lines if ln.adopter_code == code]
-                assert s.total_charges_minor == sum(ln.amount_minor for ln in mine)
-                assert s.total_fees_minor == sum(ln.fee_minor for ln in mine)
-                assert s.total_earnings_minor == sum(ln.earnings_minor for ln in lines
-                                                     if ln.publisher_code == code)
-                assert s.currency == "CNY" and s.provider_status != "pending"
-            assert sum(s.total_charges_minor for s in statements.values()) == sum(
-                s.total_earnings_minor + s.total_fees_minor for s in statements.values())
-
-    @invariant()
-    def the_books_balance_and_netting_keeps_net_positions(self):
-        if self.provider != "ledger":
-            return
-        ledger = get_ledger({})
-        for currency, (debit, credit) in ledger.trial_balances(self.session).items():
-            assert debit == credit, f"trial balance in {currency}: {debit} ≠ {credit}"
-        expected = defaultdict(int, self.paid)
-        for period, how in self.settled.items():
-            for s in self.session.scalars(sa.select(Statement).where(Statement.period == period)):
-                expected[s.jurisdiction_code] += s.net_minor
-                offset = min(s.total_charges_minor, s.total_earnings_minor)
-                owed = s.total_charges_minor - (offset if how["netting"] and s.total_charges_minor
-                                                else 0)
-                assert self._booked_receivable(period, s.jurisdiction_code) == owed
-        got = {code: v["payable"] - v["receivable"]
-               for code, v in ledger.balance_sums(self.session, "CNY").items()}
-        assert {c: n for c, n in got.items() if n} == {c: n for c, n in expected.items() if n}
-
-    def _booked_receivable(self, period: str, code: str) -> int:
-        """What settlement booked as owed by ``code`` for ``period`` (payments excluded)."""
-        j = JournalEntry
-        debit, credit = self.session.execute(sa.select(
-            sa.func.coalesce(sa.func.sum(j.debit_minor), 0), sa.func.coalesce(sa.func.sum(j.credit_minor), 0))
-            .where(j.period == period, j.jurisdiction_code == code, j.account == "receivable",
-                   j.ref.like(f"govmarket:{period}:%"))).one()
-        return int(debit) - int(credit)
