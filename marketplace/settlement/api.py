@@ -76,8 +76,7 @@ def record_payment():
     code = get_jurisdiction(session, str(body.get("jurisdiction") or "")).code
     balance = service.book_payment(
         session, session.get(User, g.principal.user_id), current_app.config, code, amount,
-        str(body.get("period") or ""), str(body.get("direction") or "in"),
-        str(body.get("reference") or ""))
+        body.get("period"), body.get("direction", "in"), body.get("reference") or "")
     session.commit()
     return jsonify(balance), 201
 

@@ -28,6 +28,7 @@ from marketplace.settlement.models import JournalEntry, Statement
 from marketplace.settlement.statements import charge_lines, check_period, statement_lines
 
 NAME = "ledger"
+MAX_REFERENCE = 100     # a bank reference (ProviderRecord.external_id holds 100)
 
 
 @hookimpl
@@ -184,6 +185,10 @@ def record_payment(session: Session, code: str, amount_minor: int, period: str,
             or not 0 < amount_minor <= to_minor(MAX_AMOUNT, currency)):
         raise MarketplaceError("invalid_amount", "the payment amount must be positive and at "
                                                  f"most {MAX_AMOUNT:,} {currency}")
+    if (not isinstance(reference, str) or len(reference) > MAX_REFERENCE or "\x00" in reference
+            or not reference.isprintable()):
+        raise MarketplaceError("invalid_reference", f"a bank reference is text of at most "
+                               f"{MAX_REFERENCE} printable characters")
     ref = reference or _payment_ref(code, period, direction)
     if reference:
         key = _reference_key(code, period, reference)

@@ -316,3 +316,16 @@ def test_page_arguments_out_of_bounds_are_ignored_not_crashed(world, units):
         assert client.get(f"/adopter/usage?period={period}").status_code == 200
         assert client.get(f"/adopter/statements?period={period}").status_code == 200
         assert client.get(f"/adopter/statements/{period}.csv").status_code in (400, 404)
+
+
+@pytest.mark.parametrize("fields, error", [
+    ({"reference": "r" * 101}, "invalid_reference"), ({"reference": "a\x00b"}, "invalid_reference"),
+    ({"reference": ["x"]}, "invalid_reference"), ({"period": ["2026-10"]}, "invalid_period"),
+    ({"direction": ["in"]}, "invalid_direction")])
+def test_payment_fields_of_the_wrong_shape_are_refused(settled, fields, error):
+    before = books(settled.app)
+    answer = settled.app.test_client().post(
+        "/api/v1/ledger/payments", headers=settled.headers("admin"),
+        json={"jurisdiction": "440300", "amount": "12.00", "period": settled.period, **fields})
+    assert answer.status_code == 400 and answer.get_json()["error"] == error
+    assert books(settled.app) == before
