@@ -102,7 +102,7 @@ def validators_for(session: Connection | Session, op_id: int, sha256: str, name:
 
 
 def minute_now() -> int:
-    """The quota's current minute (Unix time // 60) by the platform clock (MARKETPLACE_NOW aware)."""
+    """The quota's minute (Unix time // 60) by the platform clock (MARKETPLACE_NOW aware)."""
     return int(now().timestamp() // 60)
 
 

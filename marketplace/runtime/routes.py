@@ -88,7 +88,8 @@ class HotStatements:
         self.take_over = RawStatement(_key(sa.update(_REPLY)).where(sa.or_(   # dead or expired
             sa.and_(_REPLY.c.status.is_(None), _REPLY.c.lease_until < sa.bindparam("stamp")),
             _REPLY.c.created_at < sa.bindparam("cutoff"))).values(
-            request_hash=sa.bindparam("hash"), status=sa.null(), body="", owner=sa.bindparam("owner"), created_at=sa.bindparam("stamp"),
+            request_hash=sa.bindparam("hash"), status=sa.null(), body="",
+            owner=sa.bindparam("owner"), created_at=sa.bindparam("stamp"),
             lease_until=sa.bindparam("lease")), dialect)
         self.settle_reply = RawStatement(_key(sa.update(_REPLY)).where(
             _REPLY.c.owner == sa.bindparam("owner")).values(

@@ -280,7 +280,8 @@ def _ask(session: Session, store: ArtifactStore, item: Installation,
     try:
         jsonio.dumps(answer)
     except ValueError as exc:
-        return {"status": "error", "message": f"module_health answered no JSON: {exc}"}, "error", True
+        return ({"status": "error", "message": f"module_health answered no JSON: {exc}"},
+                "error", True)
     return answer, "ok", True
 
 
