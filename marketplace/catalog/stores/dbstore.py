@@ -1,6 +1,7 @@
 """Bundles in the database (table ``artifacts``): any number of hosts on one PostgreSQL."""
 from __future__ import annotations
 
+import os
 import threading
 from typing import Iterator
 
@@ -12,7 +13,7 @@ from marketplace.catalog.stores import Store
 from marketplace.clock import now
 from marketplace.db import make_engine
 
-_engines: dict[str, Engine] = {}
+_engines: dict[tuple[int, str], Engine] = {}     # by process: a forked child never shares sockets
 _lock = threading.Lock()
 
 
@@ -37,13 +38,14 @@ class DbStore(Store):
     @property
     def engine(self) -> Engine:
         """This process's engine for the store (its own small pool)."""
-        engine = _engines.get(self.url)
+        key = (os.getpid(), self.url)
+        engine = _engines.get(key)
         if engine is None:
             with _lock:
-                engine = _engines.get(self.url)
+                engine = _engines.get(key)
                 if engine is None:
                     extra = {"pool_size": 2} if self.url.startswith("postgresql") else {}
-                    engine = _engines[self.url] = make_engine(self.url, **extra)
+                    engine = _engines[key] = make_engine(self.url, **extra)
         return engine
 
     def exists(self, sha256: str) -> bool:
