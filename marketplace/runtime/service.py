@@ -7,7 +7,7 @@ Callers commit, then call :func:`announce` to fire the module's lifecycle hook.
 from __future__ import annotations
 
 import time
-from typing import Any
+from typing import Any, Callable
 
 import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
@@ -247,18 +247,30 @@ def health(session: Session, store: ArtifactStore, who: Any, installation_id: in
     """
     item = get_installation(session, who.jurisdiction_code, installation_id)
     _require_active(item)
+    return metered(session, item, HEALTH_OPERATION, quota,
+                   lambda: _ask(session, store, item, timeout))
+
+
+def metered(session: Session, item: Installation, operation: str, quota: int,
+            run: Callable[[], tuple[Any, str, bool]]) -> Any:
+    """Run module code outside the gateway as the gateway would: granted and metered.
+
+    One call of the quota is committed before ``run()`` (which answers (result,
+    event status, counted)); one usage event of 0 units (never billed) records
+    the outcome; :class:`QuotaExceeded` (event ``rejected``) when the quota is used up.
+    """
     engine, minute, started = session.get_bind(), minute_now(), time.perf_counter()
     limit = item.quota_per_minute or quota
     with db.sqlite_write_turn(engine), engine.begin() as conn:
         granted = reserve_call(conn, item.id, limit, minute)
     if not granted:
-        _meter(engine, item.id, "rejected", started)
+        _meter(engine, item.id, operation, "rejected", started)
         raise QuotaExceeded("quota_exceeded", f"quota of {limit} calls per minute used up "
                             "(health checks count like calls); retry in the next minute",
                             retry_after=60 - int(now().timestamp()) % 60)
-    answer, status, counted = _ask(session, store, item, timeout)
-    _meter(engine, item.id, status, started, None if counted else minute)
-    return answer
+    result, status, counted = run()
+    _meter(engine, item.id, operation, status, started, None if counted else minute)
+    return result
 
 
 def _ask(session: Session, store: ArtifactStore, item: Installation,
@@ -285,11 +297,11 @@ def _ask(session: Session, store: ArtifactStore, item: Installation,
     return answer, "ok", True
 
 
-def _meter(engine: sa.Engine, installation_id: int, status: str, started: float,
-           give_back: int | None = None) -> None:
-    """Commit a health check's usage event (0 units) and give back an uncounted grant."""
+def _meter(engine: sa.Engine, installation_id: int, operation: str, status: str,
+           started: float, give_back: int | None = None) -> None:
+    """Commit a usage event of 0 units and give back an uncounted grant."""
     event = call_event(installation_id=installation_id, event_id=event_id(),
-                       operation=HEALTH_OPERATION, units=0, status=status,
+                       operation=operation, units=0, status=status,
                        duration_ms=int((time.perf_counter() - started) * 1000))
     with db.sqlite_write_turn(engine), engine.begin() as conn:
         writer.insert_new(conn, [event])
