@@ -100,7 +100,7 @@ def reserve_or_replay(keys: Keys, owner: str, lease: timedelta, wait: float,
             return answer
         if state == "free" and keys.claim(owner, lease):
             return None
-        if state == "running" and time.monotonic() >= deadline:
+        if time.monotonic() >= deadline:
             raise MarketplaceError("idempotency_in_progress", "a request with this "
                                    "Idempotency-Key is still running; retry in a moment to "
                                    "get its answer", status=409, retry_after=1)

@@ -86,7 +86,9 @@ class HotStatements:
         ).on_conflict_do_nothing(index_elements=[_REPLY.c.jurisdiction_code, _REPLY.c.key]),
             dialect)
         self.take_over = RawStatement(_key(sa.update(_REPLY)).where(sa.or_(   # dead or expired
-            sa.and_(_REPLY.c.status.is_(None), _REPLY.c.lease_until < sa.bindparam("stamp")),
+            sa.and_(_REPLY.c.status.is_(None),
+                    sa.or_(_REPLY.c.lease_until.is_(None),
+                           _REPLY.c.lease_until < sa.bindparam("stamp"))),
             _REPLY.c.created_at < sa.bindparam("cutoff"))).values(
             request_hash=sa.bindparam("hash"), status=sa.null(), body="",
             owner=sa.bindparam("owner"), created_at=sa.bindparam("stamp"),
