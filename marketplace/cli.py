@@ -28,6 +28,22 @@ COMMAND_MODULES = [
 class Group(click.Group):
     """Turns every failure into one line on stderr and a non-zero exit."""
 
+    def main(self, *args, **kwargs):
+        """Click's own usage errors too: one ``error:`` line (with the command's usage) and exit 1."""
+        if kwargs.get("standalone_mode", True) is False:
+            return super().main(*args, **kwargs)
+        try:
+            return super().main(*args, standalone_mode=False, **kwargs)
+        except click.UsageError as exc:
+            usage = exc.ctx.get_usage() if exc.ctx is not None else ""
+            _fail(" ".join(exc.format_message().split()) + (f" ({' '.join(usage.split())})" if usage else ""))
+        except click.Abort:
+            _fail("aborted")
+        except click.ClickException as exc:
+            _fail(exc.format_message())
+        except click.exceptions.Exit as exc:
+            sys.exit(exc.exit_code)
+
     def invoke(self, ctx: click.Context):
         try:
             return super().invoke(ctx)

@@ -88,7 +88,7 @@ def test_console_review_without_as_is_journaled_as_system(app, runner, factory, 
 
 def test_local_publish_needs_as(runner, bundle_file):
     result = runner.invoke(["module", "publish", str(bundle_file)])
-    assert result.exit_code == 2 and "--as EMAIL" in result.output
+    assert result.exit_code == 1 and "--as EMAIL" in one_error_line(result)
 
 
 def test_publish_of_a_bad_bundle_is_one_error_line(runner, factory, tmp_path):
@@ -101,7 +101,7 @@ def test_publish_of_a_bad_bundle_is_one_error_line(runner, factory, tmp_path):
 
 def test_review_needs_a_decision(runner):
     result = runner.invoke(["module", "review", "demo-licence", "1.2.0"])
-    assert result.exit_code == 2 and "--approve or --reject" in result.output
+    assert result.exit_code == 1 and "--approve or --reject" in one_error_line(result)
 
 
 def test_list_of_unknown_module_fails_cleanly(runner):
@@ -182,3 +182,19 @@ def test_build_of_a_folder_holding_a_fifo_is_one_error_line_not_a_hang(runner, t
     os.mkfifo(src / "demo_licence" / "pipe")
     line = failed(runner.invoke(["module", "build", str(src), "-o", str(tmp_path / "out")]))
     assert "demo_licence/pipe" in line and "not a regular file" in line
+
+
+def one_error_line(result) -> str:
+    """The one ``error:`` line of a failed command (click's own usage errors included)."""
+    lines = result.output.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: "), result.output
+    return lines[0]
+
+
+def test_click_usage_errors_are_one_error_line_and_exit_1(runner):
+    for args in (["nosuch"], ["user", "add", "a@b.cn", "--jurisdiction", "440300"],
+                 ["settle"], ["settle", "--bogus", "2026-10"]):
+        result = runner.invoke(args)
+        assert result.exit_code == 1, (args, result.output)
+        one_error_line(result)
+
