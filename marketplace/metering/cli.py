@@ -81,8 +81,9 @@ def register(main: click.Group) -> None:
                       desc=f"importing {file.name}") as bar:
                 result = ingest_all(session, code, read_events(file), progress=bar.update)
         for rejection in result.rejected[:MAX_SHOWN_REJECTIONS]:
-            click.echo(f"rejected event {rejection.index + 1} (id {rejection.id!r}): {rejection.reason}",
-                       err=True)
+            why = f" — {rejection.message}" if rejection.message else ""
+            click.echo(f"rejected event {rejection.index + 1} (id {rejection.id!r}): "
+                       f"{rejection.reason}{why}", err=True)
         if len(result.rejected) > MAX_SHOWN_REJECTIONS:
             click.echo(f"… and {len(result.rejected) - MAX_SHOWN_REJECTIONS} more rejected", err=True)
         total = result.accepted + result.duplicates + len(result.rejected)

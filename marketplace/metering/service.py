@@ -8,9 +8,9 @@ double count: the database decides which insert wins and says how many did.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date, datetime, timedelta
-from typing import Any, Iterable
+from typing import Any, Iterable, NamedTuple
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
@@ -54,15 +54,30 @@ class UsageError(MarketplaceError):
 
 @dataclass
 class Rejection:
-    """One refused event of a batch: its position, its id and why."""
+    """One refused event of a batch: its position, its id, why (a reason word) and where."""
 
     index: int
     id: Any
     reason: str
+    field: str | None = None
+    message: str | None = None
 
     def to_dict(self) -> dict:
-        """JSON shape of DESIGN §7."""
-        return {"index": self.index, "id": self.id, "reason": self.reason}
+        """JSON shape of DESIGN §7, plus the offending field and a message saying what to fix."""
+        body = {"index": self.index, "id": self.id, "reason": self.reason}
+        if self.field is not None:
+            body["field"] = self.field
+        if self.message is not None:
+            body["message"] = self.message
+        return body
+
+
+class Refusal(NamedTuple):
+    """Why :meth:`_Validator.row` refuses an event: reason, field, message."""
+
+    reason: str
+    field: str | None
+    message: str
 
 
 @dataclass
@@ -82,7 +97,7 @@ class IngestResult:
         """Fold another batch's result into this one (indexes shifted by ``offset``)."""
         self.accepted += other.accepted
         self.duplicates += other.duplicates
-        self.rejected.extend(Rejection(r.index + offset, r.id, r.reason) for r in other.rejected)
+        self.rejected.extend(replace(r, index=r.index + offset) for r in other.rejected)
 
 
 @dataclass
@@ -156,36 +171,48 @@ class _Validator:
         self.sqlite_text = sqlite_text
         self.received = writer.sqlite_instant(received) if sqlite_text else received
 
-    def row(self, event: Any) -> tuple | str:
-        """The row to insert for ``event``, or the reason it is refused."""
+    def row(self, event: Any) -> tuple | Refusal:
+        """The row to insert for ``event``, or why it is refused (naming the field)."""
         if not isinstance(event, dict):
-            return "invalid"
+            return Refusal("invalid", None, "an event is a JSON object")
         event_id, module, operation = event.get("id"), event.get("module"), event.get("operation")
-        if not (_text(event_id, MAX_EVENT_ID) and _text(module, MAX_NAME)
-                and _text(operation, MAX_NAME)):
-            return "invalid"
+        for name, value, limit in (("id", event_id, MAX_EVENT_ID), ("module", module, MAX_NAME),
+                                   ("operation", operation, MAX_NAME)):
+            if not _text(value, limit):
+                return Refusal("invalid", name, f"{name} must be text of 1 to {limit} characters "
+                               "(no NUL, no lone surrogate)")
         occurred = _instant(event.get("occurred_at"))
+        if occurred is None:
+            return Refusal("invalid", "occurred_at", "occurred_at must be an ISO-8601 instant "
+                           "with an offset, like 2026-10-05T08:00:00+08:00")
+        if occurred < self.earliest:
+            return Refusal("invalid", "occurred_at", "occurred_at is more than 10 years ago")
         status = event.get("status", "ok")
+        if status not in EVENT_STATUSES:
+            return Refusal("invalid", "status", f"status must be one of {', '.join(EVENT_STATUSES)}")
         duration = event.get("duration_ms", 0)
-        if (occurred is None or occurred < self.earliest or status not in EVENT_STATUSES
-                or not _count(duration, MAX_DURATION_MS)):
-            return "invalid"
+        if not _count(duration, MAX_DURATION_MS):
+            return Refusal("invalid", "duration_ms", "duration_ms must be a whole number "
+                           f"0 to {MAX_DURATION_MS}")
         units = event.get("units")
         if units is not None and not _count(units, MAX_UNITS):
-            return "invalid_units"
+            return Refusal("invalid_units", "units", f"units must be a whole number 0 to {MAX_UNITS:,}")
         if occurred > self.latest:
-            return "in_future"
+            return Refusal("in_future", "occurred_at", "occurred_at is more than 5 minutes ahead "
+                           "of the platform clock")
         for agreement in self.agreements.get(module, ()):
             if agreement.start <= occurred and (agreement.end is None or occurred < agreement.end):
                 break
         else:
-            return "not_installed"
+            return Refusal("not_installed", "module", f"{module} was not installed for you when "
+                           "this event occurred")
         weight = agreement.operations.get(operation)
         if weight is None:
-            return "unknown_operation"
+            return Refusal("unknown_operation", "operation", f"{module} has no operation {operation}")
         period, day = derive_period_day(occurred)
         if period in self.closed or (agreement.sealed_through and day <= agreement.sealed_through):
-            return "period_closed"
+            return Refusal("period_closed", "occurred_at", f"period {period} is closed "
+                           "(settled or sealed); report corrections to the operator")
         if self.sqlite_text:
             occurred, day = occurred.replace(tzinfo=None).isoformat(" ", "microseconds"), day.isoformat()
         return (agreement.id, event_id, operation, weight if units is None else units, status,
@@ -254,8 +281,8 @@ def ingest(session: Session, jurisdiction_code: str, events: list, source: str =
     rows = []
     for index, event in enumerate(events):
         row = validator.row(event)
-        if row.__class__ is str:
-            result.rejected.append(Rejection(index, _echoed_id(event), row))
+        if row.__class__ is Refusal:
+            result.rejected.append(Rejection(index, _echoed_id(event), *row))
         else:
             rows.append(row)
     session.commit()  # end the read transaction: the write below starts fresh (SQLite WAL)

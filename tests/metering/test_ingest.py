@@ -20,6 +20,11 @@ def adopter(factory, modules):
     return factory.headers("adopter", "440300", "usage read")
 
 
+def brief(rejected: list[dict]) -> list[dict]:
+    """Rejections without their field and message (checked on their own elsewhere)."""
+    return [{k: r[k] for k in ("index", "id", "reason")} for r in rejected]
+
+
 def post(client, headers, events):
     """Send a batch; returns (status, json)."""
     response = client.post("/api/v1/usage", json={"events": events}, headers=headers)
@@ -73,28 +78,33 @@ def test_missing_units_take_the_operations_weight(client, app, adopter):
     assert stored(app)[0]["units"] == 2
 
 
-@pytest.mark.parametrize("bad, reason", [
-    (event("x", module="no-such-module"), "not_installed"),
-    (event("x", operation="no_such_operation"), "unknown_operation"),
-    (event("x", units=-1), "invalid_units"),
-    (event("x", units=1.5), "invalid_units"),
-    (event("x", units=True), "invalid_units"),
-    (event("x", units="3"), "invalid_units"),
-    (event("x", occurred_at="2026-10-05T08:00:00"), "invalid"),
-    (event("x", occurred_at="yesterday"), "invalid"),
-    (event("", units=1), "invalid"),
-    (event("x" * 101), "invalid"),
+@pytest.mark.parametrize("bad, reason, where", [
+    (event("x", module="no-such-module"), "not_installed", "module"),
+    (event("x", operation="no_such_operation"), "unknown_operation", "operation"),
+    (event("x", units=-1), "invalid_units", "units"),
+    (event("x", units=1.5), "invalid_units", "units"),
+    (event("x", units=True), "invalid_units", "units"),
+    (event("x", units="3"), "invalid_units", "units"),
+    (event("x", occurred_at="2026-10-05T08:00:00"), "invalid", "occurred_at"),
+    (event("x", occurred_at="yesterday"), "invalid", "occurred_at"),
+    (event("", units=1), "invalid", "id"),
+    (event("x" * 101), "invalid", "id"),
     ({"module": "enterprise-registration", "operation": "submit_application", "units": 1,
-      "occurred_at": "2026-10-05T08:00:00+08:00"}, "invalid"),
-    (event("x", status="maybe"), "invalid"),
-    ("not an object", "invalid"),
+      "occurred_at": "2026-10-05T08:00:00+08:00"}, "invalid", "id"),
+    (event("x", status="maybe"), "invalid", "status"),
+    (event("x", duration_ms=-5), "invalid", "duration_ms"),
+    ("not an object", "invalid", None),
 ])
-def test_each_rejection_reason(client, app, adopter, bad, reason):
+def test_each_rejection_reason_names_the_field_and_what_to_fix(client, app, adopter, bad, reason,
+                                                               where):
     status, body = post(client, adopter, [event("good"), bad])
     assert status == 200
     assert body["accepted"] == 1
-    assert body["rejected"] == [{"index": 1, "id": bad.get("id") if isinstance(bad, dict) else None,
-                                 "reason": reason}]
+    [rejection] = body["rejected"]
+    message = rejection.pop("message")
+    assert rejection == {"index": 1, "id": bad.get("id") if isinstance(bad, dict) else None,
+                         "reason": reason, **({"field": where} if where else {})}
+    assert message and (where is None or where in message or reason != "invalid")
     assert [r["event_id"] for r in stored(app)] == ["good"]
 
 
@@ -103,7 +113,7 @@ def test_in_future_beyond_five_minutes(client, app, adopter):
     later = (datetime.now(timezone.utc) + timedelta(minutes=6)).isoformat()
     status, body = post(client, adopter, [event("soon", occurred_at=soon), event("later", occurred_at=later)])
     assert body["accepted"] == 1
-    assert body["rejected"] == [{"index": 1, "id": "later", "reason": "in_future"}]
+    assert brief(body["rejected"]) == [{"index": 1, "id": "later", "reason": "in_future"}]
 
 
 def test_period_closed(client, app, adopter):
@@ -112,7 +122,7 @@ def test_period_closed(client, app, adopter):
         db.session().commit()
     status, body = post(client, adopter, [event("sep", occurred_at="2026-09-30T10:00:00+08:00"),
                                           event("oct", occurred_at="2026-10-01T10:00:00+08:00")])
-    assert body["rejected"] == [{"index": 0, "id": "sep", "reason": "period_closed"}]
+    assert brief(body["rejected"]) == [{"index": 0, "id": "sep", "reason": "period_closed"}]
     assert body["accepted"] == 1
 
 
@@ -190,11 +200,11 @@ def test_period_closed_by_a_settlement_racing_the_batch_is_rejected(client, app,
     status, body = post(client, adopter, [event("late", occurred_at="2026-09-30T10:00:00+08:00")])
     assert status == 200
     assert body["accepted"] == 0
-    assert body["rejected"] == [{"index": 0, "id": "late", "reason": "period_closed"}]
+    assert brief(body["rejected"]) == [{"index": 0, "id": "late", "reason": "period_closed"}]
     assert stored(app, event_id="late") == []
 
 
 def test_nul_in_an_event_id_rejects_that_event_only(client, app, adopter):
     status, body = post(client, adopter, [event("bad\x00id"), event("good")])
     assert status == 200 and body["accepted"] == 1
-    assert body["rejected"] == [{"index": 0, "id": "bad\x00id", "reason": "invalid"}]
+    assert brief(body["rejected"]) == [{"index": 0, "id": "bad\x00id", "reason": "invalid"}]
