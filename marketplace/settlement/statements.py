@@ -100,6 +100,6 @@ def statement_csv(session: Session, period: str, code: str) -> str:
     for line in body["earnings"]:
         writer.writerow(("earning", line["module"], "", line["adopter"], code, "",
                          line["amount"], line["fee"]))
-    for name in ("total_charges", "total_earnings", "net"):
+    for name in ("total_charges", "total_earnings", "total_fees", "net"):
         writer.writerow((name, "", "", "", "", "", body[name], ""))
     return out.getvalue()
