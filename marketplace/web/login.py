@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from flask import Flask, session
+from flask_babel import lazy_gettext as _l
 from flask_login import LoginManager
 
 from marketplace import db
@@ -10,6 +11,8 @@ from marketplace.accounts.models import User
 
 login_manager = LoginManager()
 login_manager.login_view = "auth.login"
+login_manager.login_message = _l("请先登录再打开此页面。")     # flask-login's own is English only
+login_manager.login_message_category = "info"
 login_manager.session_protection = "strong"
 SESSION_KEY = "_sid"   # the console session's secret inside the signed cookie
 

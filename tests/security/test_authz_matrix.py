@@ -134,10 +134,12 @@ PUBLIC_PAGE = page(*ALL)
 PUBLISHER_PAGE = page(L, L, 403, 200, 200, 403, 403)
 ADOPTER_PAGE = page(L, L, 200, 403, 403, 403, 200)
 ADMIN_PAGE = page(L, L, 403, 403, 403, 200, 403)
+USER_PAGE = page(L, L, 200, 200, 200, 200, 200)
 # actions answer with a redirect and a flashed outcome; test_isolation checks that
 # another jurisdiction's attempt changed nothing
 ADOPTER_ACTION = page(L, L, 302, 403, 403, 403, 302)
 ADMIN_ACTION = page(L, L, 403, 403, 403, 302, 403)
+USER_ACTION = page(L, L, 302, 302, 302, 302, 302)
 PAGES: list[tuple] = [
     ("GET", "/", "/", None, None, PUBLIC_PAGE, False),
     ("GET", "/modules/<name>", "/modules/toy-echo", None, None, PUBLIC_PAGE, False),
@@ -165,11 +167,12 @@ PAGES: list[tuple] = [
      lambda w: {f"s{w.installation_id}-module": "toy-echo"}, "form", ADOPTER_ACTION, False),
     ("POST", "/adopter/installations/<int:installation_id>/uninstall",
      f"/adopter/installations/{I}/uninstall", None, "form", ADOPTER_ACTION, False),
-    ("GET", "/adopter/tokens", "/adopter/tokens", None, None, ADOPTER_PAGE, False),
+    # every role manages its own tokens (another's revoke is refused: see test_isolation)
+    ("GET", "/adopter/tokens", "/adopter/tokens", None, None, USER_PAGE, False),
     ("POST", "/adopter/tokens", "/adopter/tokens", lambda w: {"name": "m", "scopes": "read"}, "form",
-     ADOPTER_PAGE, False),
+     USER_PAGE, False),
     ("POST", "/adopter/tokens/<int:token_id>/revoke", "/adopter/tokens/{tid}/revoke", None, "form",
-     ADOPTER_ACTION, False),
+     USER_ACTION, False),
     ("GET", "/adopter/usage", "/adopter/usage", None, None, ADOPTER_PAGE, False),
     ("GET", "/adopter/statements", "/adopter/statements", None, None, ADOPTER_PAGE, False),
     ("GET", "/adopter/statements/<period>.csv", "/adopter/statements/{period}.csv", None, None,

@@ -14,6 +14,7 @@ PAGES = {
               "/admin/audit"],
 }
 ALL = [(role, path) for role, paths in PAGES.items() for path in paths]
+EVERY_ROLE = {"/adopter/tokens"}       # each role's own tokens
 
 
 @pytest.mark.parametrize("role,path", ALL)
@@ -29,7 +30,7 @@ def test_page_refuses_other_roles(app, people, role, path):
     for other in {"publisher", "adopter", "admin"} - {role}:
         client = app.test_client()
         login(client, people[other])
-        assert client.get(path).status_code == 403
+        assert client.get(path).status_code == (200 if path in EVERY_ROLE else 403)
 
 
 @pytest.mark.parametrize("role,path", ALL)
@@ -161,3 +162,30 @@ def test_admin_add_user_shows_service_refusal(client, people):
         "csrf_token": csrf_of(html), "email": people["adopter"], "jurisdiction": "440300",
         "role": "adopter", "password": "long enough 2026"})
     assert response.status_code == 409 and "already exists" in response.get_data(as_text=True)
+
+
+def test_publishers_and_admins_manage_their_own_tokens_from_the_navigation(client, people, app):
+    """A publisher needs a publish token without an operator: the tokens page serves every role."""
+    from marketplace import db
+    from marketplace.accounts import service as accounts
+
+    login(client, people["publisher"])
+    home = client.get("/publisher/").get_data(as_text=True)
+    assert 'href="/adopter/tokens"' in home
+    html = client.get("/adopter/tokens").get_data(as_text=True)
+    created = client.post("/adopter/tokens", data={"csrf_token": csrf_of(html), "name": "ci",
+                                                   "scopes": ["publish"]})
+    assert created.status_code == 200 and 'id="token-secret">gm_' in created.get_data(as_text=True)
+    refused = client.post("/adopter/tokens", data={"csrf_token": csrf_of(html), "name": "x",
+                                                   "scopes": ["admin"]})
+    assert refused.status_code == 400
+    with app.app_context():
+        user = accounts.find_user(db.session(), people["publisher"])
+        assert [t.scopes for t in accounts.list_tokens(db.session(), user)] == ["publish"]
+
+
+def test_login_prompt_speaks_the_pages_language(client):
+    first = client.get("/adopter/", follow_redirects=True).get_data(as_text=True)
+    assert "请先登录再打开此页面。" in first and "Please log in" not in first
+    english = client.get("/adopter/?lang=en", follow_redirects=True).get_data(as_text=True)
+    assert "Please log in to open this page." in english

@@ -9,7 +9,7 @@ from flask_login import current_user
 
 from marketplace import db
 from marketplace.accounts import service as accounts
-from marketplace.accounts.models import ROLE_SCOPES, SCOPES, ApiToken, Jurisdiction
+from marketplace.accounts.models import ROLE_SCOPES, ROLES, SCOPES, ApiToken, Jurisdiction
 from marketplace.catalog.models import Module
 from marketplace.catalog.store import store_for
 from marketplace.errors import MarketplaceError
@@ -157,9 +157,10 @@ def uninstall(installation_id: int):
 
 
 @bp.route("/tokens", methods=["GET", "POST"])
-@role_required("adopter")
+@role_required(*ROLES)
 def tokens():
-    """My API tokens: create with scopes (the secret is shown once), list, revoke."""
+    """My API tokens (every role: publishers publish with theirs): create with scopes within
+    the role (the secret is shown once), list, revoke."""
     session = db.session()
     form = TokenForm()
     allowed = [s for s in SCOPES if s in ROLE_SCOPES[current_user.role]]
@@ -185,7 +186,7 @@ def tokens():
 
 
 @bp.post("/tokens/<int:token_id>/revoke")
-@role_required("adopter")
+@role_required(*ROLES)
 def revoke(token_id: int):
     """Revoke one of my tokens."""
     if ActionForm().validate_on_submit():
