@@ -113,7 +113,7 @@ class UserForm(FlaskForm):
     jurisdiction = StringField(_l("行政区划代码"), validators=[
         DataRequired(), Regexp(r"[1-9][0-9]{5}\Z", message=_l("须为 6 位行政区划代码，如 440300"))])
     role = SelectField(_l("角色"), choices=options(ROLES))
-    password = PasswordField(_l("初始密码"), validators=[DataRequired(), Length(min=8)])
+    password = PasswordField(_l("初始密码"), validators=[DataRequired(), Length(min=12)])
 
 
 class PaymentForm(FlaskForm):

@@ -82,7 +82,8 @@ def jurisdictions():
             return redirect(url_for("admin.jurisdictions"))
         except MarketplaceError as exc:
             session.rollback()
-            form.email.errors = [*form.email.errors, exc.message]
+            field = form.password if exc.reason == "weak_password" else form.email
+            field.errors = [*field.errors, exc.message]
             status = exc.status
     elif form.is_submitted():
         status = 400
