@@ -169,7 +169,9 @@ def spec() -> dict:
             params=[_path("module", {"type": "string"}), _path("operation", {"type": "string"})],
             body=obj))},
         "/api/v1/invoke/interface/{interface}/{operation}": {"post": _gateway(_op(
-            "Call an operation of a shared interface (whichever module implements it here)", "invoke",
+            "Call an operation of a shared interface through the one module installed here that"
+            " implements it (409 `ambiguous_interface` when there are several: call one by name"
+            " or uninstall the others).", "invoke",
             _resp("the operation output", obj, 400, 401, 403, 404, 409, 422, 429, 502, 503, 504),
             params=[_path("interface", {"type": "string"}), _path("operation", {"type": "string"})],
             body=obj))},

@@ -49,14 +49,16 @@ class RawStatement:
         return cursor
 
     def first(self, cursor: Any, values: dict) -> tuple | None:
-        """The first result row, processed (None when there is none).
+        """The first result row, processed (None when there is none)."""
+        rows = self.all(cursor, values)
+        return rows[0] if rows else None
+
+    def all(self, cursor: Any, values: dict) -> list[tuple]:
+        """Every result row, processed.
 
         Reads every row, so the statement is done: on SQLite an unfinished SELECT
         would keep its read snapshot open (and hold back WAL checkpoints).
         """
-        rows = self.execute(cursor, values).fetchall()
-        if not rows:
-            return None
-        row = rows[0]
-        return tuple(value if process is None or value is None else process(value)
-                     for value, process in zip(row, self.results))
+        return [tuple(value if process is None or value is None else process(value)
+                      for value, process in zip(row, self.results))
+                for row in self.execute(cursor, values).fetchall()]

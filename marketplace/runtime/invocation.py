@@ -43,7 +43,7 @@ def _lookup(by_interface: bool) -> sa.Select:
                          .outerjoin(_Q, _Q.c.installation_id == _I.c.id))
             .where(_I.c.jurisdiction_code == sa.bindparam("code"), _I.c.state == "active",
                    match == sa.bindparam("name"))
-            .order_by(_I.c.id.desc()).limit(1))
+            .order_by(_I.c.id.desc()).limit(2 if by_interface else 1))   # two: ambiguous
 
 
 _LOOKUPS = {False: _lookup(False), True: _lookup(True)}

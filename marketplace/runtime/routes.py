@@ -25,7 +25,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Dialect, Engine
 
 from marketplace.catalog.store import ArtifactStore
-from marketplace.errors import NotFound
+from marketplace.errors import Conflict, NotFound
 from marketplace.rawsql import RawStatement
 from marketplace.runtime import loader
 from marketplace.runtime.commits import GroupCommit
@@ -105,6 +105,14 @@ class HotStatements:
                 sa.select(_REPLY.c.id).where(_REPLY.c.created_at < sa.bindparam("cutoff"))
                 .order_by(_REPLY.c.created_at).limit(sa.bindparam("batch", type_=sa.Integer))
                 .scalar_subquery())), dialect)
+
+
+def ambiguous_interface(interface: str, code: str) -> Conflict:
+    """409: the tenant has two active installations implementing ``interface``."""
+    return Conflict("ambiguous_interface", f"{code} has more than one module installed that "
+                    f"implements {interface}; call one by name (/api/v1/invoke/MODULE/OPERATION) or "
+                    "uninstall all but one (PATCH /api/v1/installations/ID with "
+                    '{"module": …} switches an installation to another implementation)')
 
 
 _statements: dict[str, HotStatements] = {}
@@ -214,12 +222,16 @@ class RouteCache:
             if generation == route.generation:
                 return route, minute, calls
         lookup = self.sql.by_interface if by_interface else self.sql.by_module
-        row = lookup.first(cursor, {"code": code, "name": name, "op": operation})
+        rows = lookup.all(cursor, {"code": code, "name": name, "op": operation})
         what = f"interface {name}" if by_interface else f"module {name}"
-        if row is None:
+        if not rows:
             self._routes.pop(key, None)
             raise NotFound("not_installed", f"{what} is not installed for {code}; "
                            "install it with POST /api/v1/installations")
+        if len(rows) > 1:                   # never pick one of two implementations silently
+            self._routes.pop(key, None)
+            raise ambiguous_interface(name, code)
+        [row] = rows
         (iid, version_id, config, quota, module, version, sha256, entry, op_id, units,
          jurisdiction_name, minute, calls, generation) = row
         if op_id is None:

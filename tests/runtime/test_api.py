@@ -186,6 +186,24 @@ def test_switch_implementation_of_a_shared_interface(app, catalog, shenzhen):
     assert [e.status for e in usage_rows(app, old["id"])] == ["ok"]
 
 
+def test_two_implementations_of_one_interface_are_never_picked_silently(app, catalog, shenzhen):
+    catalog.toy("toy-echo", implements="gov.toy-echo")
+    catalog.toy("other-echo", version="2.0.0", implements="gov.toy-echo")
+    first = shenzhen.install("toy-echo").json
+    assert shenzhen.invoke("gov.toy-echo", "echo", {"text": "a"}, interface=True).status_code == 200
+    second = shenzhen.install("other-echo").json
+    before = len(usage_rows(app))
+    both = shenzhen.invoke("gov.toy-echo", "echo", {"text": "b"}, interface=True)
+    assert (both.status_code, both.json["error"]) == (409, "ambiguous_interface")
+    assert "/api/v1/invoke/MODULE/OPERATION" in both.json["message"]
+    assert len(usage_rows(app)) == before                     # nothing ran, nothing metered
+    by_name = shenzhen.invoke("other-echo", "echo", {"text": "c"})
+    assert by_name.status_code == 200 and by_name.json["installation"] == second["id"]
+    shenzhen.client.delete(f"/api/v1/installations/{second['id']}", headers=shenzhen.headers)
+    again = shenzhen.invoke("gov.toy-echo", "echo", {"text": "d"}, interface=True)
+    assert again.status_code == 200 and again.json["installation"] == first["id"]
+
+
 def test_sample_module_published_through_the_publish_service(catalog, shenzhen):
     catalog.publish_via_service(SAMPLES / "resident-id-verification")
     assert shenzhen.install("resident-id-verification").status_code == 201
