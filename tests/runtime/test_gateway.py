@@ -83,21 +83,21 @@ def test_module_that_raises_or_breaks_its_schema_is_502_recorded_as_error(app, i
 
 def test_hung_module_is_504_and_other_tenants_keep_being_served(app, catalog, installed,
                                                                  shenzhen, hangzhou):
-    app.config["INVOKE_TIMEOUT"] = 0.3
+    app.config["INVOKE_TIMEOUT"] = 1.0      # room for a cold sandbox on a busy machine
     assert hangzhou.install("toy-echo").status_code == 201
     started = time.monotonic()
-    reply = shenzhen.invoke("toy-echo", "hang", {"seconds": 2})
-    assert time.monotonic() - started < 1.5
+    reply = shenzhen.invoke("toy-echo", "hang", {"seconds": 5})
+    assert time.monotonic() - started < 3
     assert (reply.status_code, reply.json["error"]) == (504, "timeout")
     assert [(e.status, e.units) for e in usage_rows(app, installed)] == [("error", 0)]
     # Shenzhen keeps hanging calls; Hangzhou is served all along.
     clients = [app.test_client() for _ in range(6)]
     with ThreadPoolExecutor(6) as pool:
-        hung = [pool.submit(c.post, "/api/v1/invoke/toy-echo/hang", json={"seconds": 2},
+        hung = [pool.submit(c.post, "/api/v1/invoke/toy-echo/hang", json={"seconds": 5},
                             headers=shenzhen.headers) for c in clients]
         served = hangzhou.invoke("toy-echo", "echo", {"text": "ok"})
         assert served.status_code == 200 and served.json["tenant"] == "330100"
-        assert {f.result().status_code for f in hung} == {504}
+        assert {f.result().status_code for f in hung} <= {504, 429}   # 429: fair share
     assert loader.busy(installed) <= loader.MAX_BUSY_PER_INSTALLATION
     deadline = time.monotonic() + 5
     while loader.busy(installed) and time.monotonic() < deadline:

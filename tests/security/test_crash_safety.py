@@ -100,7 +100,10 @@ def test_acknowledged_usage_survives_sigkill_exactly_once(world, live_server):
         with ThreadPoolExecutor(4) as pool:
             work = [pool.submit(load.reporter, f"r{run}.{i}") for i in range(2)]
             work += [pool.submit(load.caller) for _ in range(2)]
-            time.sleep(rng.uniform(0.5, 2.0))
+            warm = time.monotonic() + 30        # the first calls start sandboxes: slow when busy
+            while not (load.acked and load.gateway_acked) and time.monotonic() < warm:
+                time.sleep(0.05)
+            time.sleep(rng.uniform(0.2, 1.5))
             server.kill()                               # master and workers, mid-request
             load.stop.set()
             for item in work:

@@ -184,8 +184,13 @@ def test_misbehaving_module_is_answered_for_while_other_tenants_are_served(arena
                                body) for _ in range(4)]
         healthy = _healthy_calls_during(server, world, 2.5)
         bad = [f.result() for f in futures]
-    assert {a.status_code for a, _ in bad} == {status}
-    assert all(a.json()["error"] in ("timeout", "module_error") for a, _ in bad)
+    # a fourth call landing on a worker where this tenant already has threads-1 calls in
+    # flight is refused by the fair share (429, not run): that is the point of it
+    answered = [(a, took) for a, took in bad if a.status_code != 429]
+    assert all(a.json()["error"] == "too_many_concurrent_calls" for a, _ in bad
+               if a.status_code == 429)
+    assert answered and {a.status_code for a, _ in answered} == {status}
+    assert all(a.json()["error"] in ("timeout", "module_error") for a, _ in answered)
     assert all(took < 4 for _, took in bad)              # the limit is 1 s, never the module's 5 s
     assert healthy and {code for code, _ in healthy} == {200}
     assert max(took for _, took in healthy) < bound, sorted(t for _, t in healthy)[-5:]
