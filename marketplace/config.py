@@ -46,6 +46,8 @@ def from_environment(instance_path: str) -> dict:
         "SANDBOX_PROCESSES": int(env.get("MARKETPLACE_SANDBOX_PROCESSES") or 4),
         "SANDBOX_MEMORY_MB": int(env.get("MARKETPLACE_SANDBOX_MEMORY_MB") or 512),
         "PUBLISH_CHECKS": int(env.get("MARKETPLACE_PUBLISH_CHECKS") or 1),   # per process
+        # gateway calls in flight per jurisdiction and worker (default: server threads - 1)
+        "GATEWAY_TENANT_CALLS": int(env.get("MARKETPLACE_GATEWAY_TENANT_CALLS") or 0) or None,
         "SESSION_COOKIE_SECURE": _flag(env.get("MARKETPLACE_SECURE_COOKIES"), False),
         # proxies in front whose X-Forwarded-For/-Proto are believed (0: the socket peer)
         "TRUSTED_PROXY_HOPS": int(env.get("MARKETPLACE_TRUSTED_PROXY_HOPS") or 0),
