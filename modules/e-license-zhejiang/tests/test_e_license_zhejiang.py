@@ -56,11 +56,20 @@ def test_zhejiang_company_is_found_in_its_city(ctx):
 
 
 def test_registry_differs_from_guangdong_for_the_same_person(ctx):
-    holder = person_id("33010619851010123")
+    holder = person_id("33010619851010123")       # known to own property in the sample registry
     out = lookup(ctx, "real_estate_certificate", holder)
-    if out["found"]:
-        assert out["license"]["license_number"].startswith("浙（")
-        assert out["license"]["issuing_region"][:2] == "33"
+    assert out["found"] is True, out
+    lic = out["license"]
+    assert lic["license_number"] == "浙（2021）台州市不动产权第0477453号"
+    assert (lic["issuing_region"], lic["issuing_authority"]) == ("331000", "台州市不动产登记中心")
+    assert lic["holder_id_masked"] == holder[:6] + "********" + holder[-4:]
+
+
+def test_a_holder_without_property_is_not_found_with_the_reason(ctx):
+    holder = person_id("33010619851010125")       # known to own no registered property
+    out = lookup(ctx, "real_estate_certificate", holder)
+    assert out["found"] is False and out["reason"] == "not_in_registry" and "license" not in out
+    assert out["issuing_platform"] == zj.registry.P.PLATFORM
 
 
 def test_every_zhejiang_city_can_issue(ctx):
