@@ -112,22 +112,40 @@ def test_ids_beyond_64_bits_are_not_found_not_crashed(world, path):
     client = world.app.test_client()
     for method in ("GET", "DELETE"):
         answer = client.open(path, method=method, headers=world.headers("admin"))
-        assert answer.status_code in (404, 405) and "error" in answer.get_json()
+        assert (answer.status_code, answer.get_json()["error"]) == (404, "not_found"), method
 
 
-@pytest.mark.parametrize("path", ["/api/v1/usage?module=a%00b", "/api/v1/modules/a%00b",
-                                  "/api/v1/statements/2026-10?jurisdiction=%00",
-                                  "/api/v1/ledger/balances?jurisdiction=%00"])
-def test_nul_characters_are_a_client_error_on_every_database(world, path):
+# SQLite stores NUL and answers as for any unknown name; PostgreSQL refuses it: 400 invalid_value
+@pytest.mark.parametrize(("path", "sqlite_error"), [
+    ("/api/v1/modules/a%00b", "unknown_module"),
+    ("/api/v1/statements/2026-10?jurisdiction=%00", "unknown_jurisdiction"),
+    ("/api/v1/ledger/balances?jurisdiction=%00", "unknown_jurisdiction")])
+def test_nul_characters_are_a_client_error_on_every_database(world, path, sqlite_error):
     answer = world.app.test_client().get(path, headers=world.headers("admin"))
-    assert answer.status_code < 500            # SQLite stores NUL; PostgreSQL refuses it: a 400
-    assert answer.status_code == 200 or "error" in answer.get_json()
+    expected = (400, "invalid_value") if _on_postgresql(world) else (404, sqlite_error)
+    assert (answer.status_code, answer.get_json()["error"]) == expected, answer.get_json()
+    assert answer.get_json()["message"]
 
 
-def test_nul_characters_in_reported_usage_are_a_client_error(world):
+def test_a_nul_character_in_a_usage_filter_matches_nothing_or_is_refused(world):
+    answer = world.app.test_client().get("/api/v1/usage?module=a%00b", headers=world.headers("admin"))
+    if _on_postgresql(world):
+        assert (answer.status_code, answer.get_json()["error"]) == (400, "invalid_value")
+    else:                                   # as any module filter that names no module
+        assert answer.status_code == 200 and answer.get_json()["series"] == []
+
+
+def test_nul_characters_in_reported_usage_are_refused_per_event(world):
     from marketplace.clock import now
 
     answer = world.app.test_client().post("/api/v1/usage", headers=world.headers("adopter"), json={
         "events": [{"id": "a\u0000b", "module": "toy-echo", "operation": "echo", "units": 1,
                     "occurred_at": now().isoformat()}]})
-    assert answer.status_code < 500
+    body = answer.get_json()                # a batch answers 200; each refused event says why
+    assert answer.status_code == 200 and (body["accepted"], body["duplicates"]) == (0, 0), body
+    assert [(r["index"], r["reason"], r["field"]) for r in body["rejected"]] == [(0, "invalid", "id")]
+    assert "no NUL" in body["rejected"][0]["message"]
+
+
+def _on_postgresql(world) -> bool:
+    return world.app.config["DATABASE_URL"].startswith("postgresql")
