@@ -58,7 +58,7 @@ def shout(payload, context):
 
 @hookimpl
 def snoop(payload, context):
-    found = {"env": dict(os.environ), "uid": os.getuid(),
+    found = {"env": dict(os.environ), "uid": os.getuid(), "pid": os.getpid(),
              "memory": resource.getrlimit(resource.RLIMIT_AS)[0]}
     try:
         import marketplace.db  # noqa: F401
@@ -242,19 +242,27 @@ def test_stdout_is_contained(rogue):
     assert _echo(rogue, "clean")["text"] == "clean"
 
 
-def test_environment_is_scrubbed_and_platform_files_are_out_of_reach(app, rogue):
-    url = app.config["DATABASE_URL"]
-    files = [url[len("sqlite:///"):]] if url.startswith("sqlite:///") else []
-    found = rogue.invoke("rogue-mod", "snoop", {"files": files}).json
+def test_environment_is_scrubbed_and_platform_code_is_out_of_reach(rogue):
+    found = rogue.invoke("rogue-mod", "snoop", {"files": []}).json
     assert set(found["env"]) <= {"PATH", "LANG", "PYTHONIOENCODING", "PYTHONPATH", "HOME", "PWD",
                                  "TMPDIR"}
     assert not [k for k in found["env"] if k.startswith(("MARKETPLACE_", "STRIPE_"))]
     assert "ModuleNotFoundError" in found["db_module"]
     assert found["memory"] == 512 << 20
-    if os.getuid() == 0:
-        assert found["uid"] != 0
-        for path in files:              # (not found: the file is in the host's /tmp, hidden)
-            assert found[path] in ("PermissionError", "FileNotFoundError")
+
+
+def test_a_sandbox_runs_as_a_user_of_its_own_who_cannot_read_the_database_file(app, rogue):
+    url = app.config["DATABASE_URL"]
+    if not url.startswith("sqlite:///"):
+        pytest.skip("PostgreSQL: the platform has no database file to read (the scrubbed "
+                    "environment keeps its URL out of reach: see the test above)")
+    if os.getuid() != 0:
+        pytest.skip("not root: a sandbox then runs as the platform's own user, who owns the "
+                    "database file; users of their own need root (CI runs as root)")
+    path = url[len("sqlite:///"):]
+    found = rogue.invoke("rogue-mod", "snoop", {"files": [path]}).json
+    assert found["uid"] == confine.sandbox_uid(found["pid"]) != 0
+    assert found[path] in ("PermissionError", "FileNotFoundError")   # (or hidden in the host's /tmp)
 
 
 def test_module_can_start_no_process_or_thread(rogue):
@@ -310,9 +318,21 @@ def test_sandboxes_cannot_reach_each_other(app, rogue, hangzhou):
     assert len(others) == len(pids) - 1
     for seen in others.values():             # not dumpable: no ptrace-style reads at all
         assert seen["environ"] == "PermissionError" and seen["mem"] == "PermissionError"
-    if os.getuid() == 0:                     # a uid of its own per sandbox: no signals either
-        assert found["uid"] == found["gid"] == confine.sandbox_uid(found["pid"])
-        assert {seen["signal"] for seen in others.values()} == {"PermissionError"}
+
+
+def test_sandboxes_run_as_users_of_their_own_and_cannot_signal_each_other(app, rogue, hangzhou):
+    if os.getuid() != 0:
+        pytest.skip("not root: sandboxes then share the platform's own user, so the kernel lets "
+                    "them signal each other; users of their own need root (CI runs as root)")
+    _echo(rogue)
+    _echo(hangzhou)
+    with app.app_context():
+        pids = sorted(box.proc.pid for box in loader.sandbox_pool()._idle)
+    assert len(pids) >= 2
+    found = rogue.invoke("rogue-mod", "neighbours", {"pids": pids}).json
+    assert found["uid"] == found["gid"] == confine.sandbox_uid(found["pid"])
+    assert len(found["others"]) == len(pids) - 1
+    assert {seen["signal"] for seen in found["others"].values()} == {"PermissionError"}
 
 
 def test_other_tenants_are_served_while_one_spins(app, rogue, hangzhou):
