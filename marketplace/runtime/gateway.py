@@ -196,6 +196,7 @@ class _Call:
         self.keys = keys
         self.event_id = event_id()
         self.started = time.perf_counter()
+        self.started_at = now()                 # the event's occurred_at: never after ended_at
         self.minute = minute_now()
         self.granted = False                    # holds one call of the quota
         self.holds_key = False
@@ -276,7 +277,7 @@ class _Call:
         headers = {"X-Usage-Event": self.event_id, "X-Usage-Units": str(units)}
         item = CallWrite(call_event(
             installation_id=self.route.id, event_id=self.event_id, operation=self.operation,
-            units=units, status=event_status,
+            units=units, status=event_status, occurred_at=self.started_at,
             duration_ms=int((time.perf_counter() - self.started) * 1000)))
         if self.granted and not counted:        # refused before the module ran: not counted
             item.give_back = (self.route.id, self.minute)
