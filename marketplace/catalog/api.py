@@ -10,6 +10,7 @@ from marketplace.accounts.models import User
 from marketplace.catalog import service
 from marketplace.catalog.bundle import BundleError, problem
 from marketplace.catalog.models import ModuleVersion
+from marketplace.catalog.slots import SLOTS
 from marketplace.catalog.store import store_for
 from marketplace.errors import Forbidden, Unauthorized
 
@@ -47,11 +48,12 @@ def publish():
     data = _uploaded_bytes()
     session = db.session()
     config = current_app.config
-    result = service.publish(session, data, _user(), store_for(config),
-                             require_review=bool(config.get("REQUIRE_REVIEW", True)),
-                             check_timeout=float(config.get("CHECK_TIMEOUT", 10)),
-                             check_memory_mb=int(config.get("CHECK_MEMORY_MB", 512)),
-                             check_slots=int(config.get("PUBLISH_CHECKS", 1)))
+    with SLOTS.on_behalf(g.principal.jurisdiction_code):     # its fair share of check slots
+        result = service.publish(session, data, _user(), store_for(config),
+                                 require_review=bool(config.get("REQUIRE_REVIEW", True)),
+                                 check_timeout=float(config.get("CHECK_TIMEOUT", 10)),
+                                 check_memory_mb=int(config.get("CHECK_MEMORY_MB", 512)),
+                                 check_slots=int(config.get("PUBLISH_CHECKS", 1)))
     session.commit()
     return jsonify(version_json(result.version)), 201 if result.created else 200
 
