@@ -63,10 +63,36 @@ class Group(click.Group):
 
 
 def _details(exc: MarketplaceError) -> str:
-    """Located details appended on the same line."""
-    if not exc.details:
-        return ""
-    return " — " + "; ".join(f"{d.get('where', '')}: {d.get('message', '')}" for d in exc.details)
+    """Located details appended on the same line, those that add something to the message."""
+    parts = []
+    for d in exc.details or ():
+        where, message = str(d.get("where", "") or ""), str(d.get("message", "") or "")
+        if message and message in exc.message and (not where or where in exc.message):
+            continue        # the message already says it
+        parts.append(f"{where}: {message}" if where else message)
+    return " — " + "; ".join(parts) if parts else ""
+
+
+class RowId(click.ParamType):
+    """An id of a stored row: a positive integer the id columns can hold, else 'no such …'."""
+
+    name = "id"
+    MAX = 2**31 - 1     # ids are 32-bit integer columns
+
+    def __init__(self, noun: str) -> None:
+        self.noun = noun
+
+    def convert(self, value, param, ctx):
+        if isinstance(value, int) and not isinstance(value, bool):
+            number = value
+        else:
+            text = str(value).strip()
+            if not (text.isascii() and text.isdigit()):
+                self.fail(f"{value!r} is not a {self.noun} id (a positive whole number)", param, ctx)
+            number = int(text) if len(text) <= 12 else self.MAX + 1
+        if not 1 <= number <= self.MAX:
+            self.fail(f"no such {self.noun} {str(value)[:40]}", param, ctx)
+        return number
 
 
 def _fail(message: str) -> None:

@@ -15,6 +15,22 @@ def _flag(value: str | None, default: bool) -> bool:
     return value.strip().lower() in TRUE
 
 
+def _number(name: str, default, kind: type = int, low: float = 0, high: float = 2**31 - 1):
+    """``MARKETPLACE_<name>`` as an int (or float) in [low, high]; ValueError naming the variable."""
+    raw = (os.environ.get(f"MARKETPLACE_{name}") or "").strip()
+    if not raw:
+        return default
+    try:
+        value = kind(raw) if len(raw) <= 32 else None
+    except ValueError:
+        value = None
+    if value is None or value != value or not low <= value <= high:   # value != value: NaN
+        whole = "a whole number" if kind is int else "a number"
+        raise ValueError(f"MARKETPLACE_{name}={raw[:40]!r} is not valid: set it to {whole} "
+                         f"from {low} to {high} (or unset it for the default {default})")
+    return value
+
+
 def from_environment(instance_path: str) -> dict:
     """Build the config mapping from ``MARKETPLACE_*`` and ``STRIPE_*`` variables."""
     env = os.environ
@@ -38,19 +54,19 @@ def from_environment(instance_path: str) -> dict:
         "METRICS_ALLOW": env.get("MARKETPLACE_METRICS_ALLOW") or "",
         "REQUEST_LOG": _flag(env.get("MARKETPLACE_REQUEST_LOG"), True),
         "NOW": env.get("MARKETPLACE_NOW") or "",
-        "PLATFORM_FEE_BPS": int(env.get("MARKETPLACE_PLATFORM_FEE_BPS") or 0),
+        "PLATFORM_FEE_BPS": _number("PLATFORM_FEE_BPS", 0, high=10_000),
         "NETTING": _flag(env.get("MARKETPLACE_NETTING"), False),
-        "QUOTA_PER_MINUTE": int(env.get("MARKETPLACE_QUOTA_PER_MINUTE") or 600),
-        "INVOKE_TIMEOUT": float(env.get("MARKETPLACE_INVOKE_TIMEOUT") or 5.0),
+        "QUOTA_PER_MINUTE": _number("QUOTA_PER_MINUTE", 600),
+        "INVOKE_TIMEOUT": _number("INVOKE_TIMEOUT", 5.0, float, 0.001, 3600),
         "SANDBOX": env.get("MARKETPLACE_SANDBOX") or "process",         # or "thread" (debugging)
-        "SANDBOX_PROCESSES": int(env.get("MARKETPLACE_SANDBOX_PROCESSES") or 4),
-        "SANDBOX_MEMORY_MB": int(env.get("MARKETPLACE_SANDBOX_MEMORY_MB") or 512),
-        "PUBLISH_CHECKS": int(env.get("MARKETPLACE_PUBLISH_CHECKS") or 1),   # per process
+        "SANDBOX_PROCESSES": _number("SANDBOX_PROCESSES", 4, low=1, high=256),
+        "SANDBOX_MEMORY_MB": _number("SANDBOX_MEMORY_MB", 512, low=1, high=1_048_576),
+        "PUBLISH_CHECKS": _number("PUBLISH_CHECKS", 1, low=1, high=256),   # per process
         # gateway calls in flight per jurisdiction and worker (default: server threads - 1)
-        "GATEWAY_TENANT_CALLS": int(env.get("MARKETPLACE_GATEWAY_TENANT_CALLS") or 0) or None,
+        "GATEWAY_TENANT_CALLS": _number("GATEWAY_TENANT_CALLS", 0, high=10_000) or None,
         "SESSION_COOKIE_SECURE": _flag(env.get("MARKETPLACE_SECURE_COOKIES"), False),
         # proxies in front whose X-Forwarded-For/-Proto are believed (0: the socket peer)
-        "TRUSTED_PROXY_HOPS": int(env.get("MARKETPLACE_TRUSTED_PROXY_HOPS") or 0),
+        "TRUSTED_PROXY_HOPS": _number("TRUSTED_PROXY_HOPS", 0, high=64),
         "SESSION_COOKIE_HTTPONLY": True,
         "SESSION_COOKIE_SAMESITE": "Lax",
         "REMEMBER_COOKIE_HTTPONLY": True,

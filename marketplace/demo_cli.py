@@ -14,8 +14,8 @@ def register(main: click.Group) -> None:
 
     @main.command("demo")
     @click.option("--host", default="127.0.0.1", show_default=True)
-    @click.option("--port", default=8000, show_default=True, type=int)
-    @click.option("--workers", default=2, show_default=True, type=int)
+    @click.option("--port", default=8000, show_default=True, type=click.IntRange(0, 65535))
+    @click.option("--workers", default=2, show_default=True, type=click.IntRange(1, 64))
     @click.option("--no-serve", is_flag=True, help="populate and print the logins, then exit")
     @click.option("--reset", is_flag=True, help="wipe the embedded SQLite database first")
     @click.option("--modules", "modules_dir", default=str(MODULES_DIR), show_default=True,

@@ -44,7 +44,14 @@ def _finite(text: str) -> float:
     return value
 
 
-_decoder = json.JSONDecoder(parse_constant=_no_constant, parse_float=_finite)
+def _whole(text: str) -> int:
+    if len(text.lstrip("-")) > 4000:   # Python refuses > 4300 digits, naming a sys setting
+        raise ValueError(f"the integer {text[:20]}… has {len(text)} digits; "
+                         "no accepted value is that long")
+    return int(text)
+
+
+_decoder = json.JSONDecoder(parse_constant=_no_constant, parse_float=_finite, parse_int=_whole)
 _encoder = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), allow_nan=False)
 
 

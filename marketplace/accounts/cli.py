@@ -8,7 +8,7 @@ from marketplace.accounts import service
 
 def register(main: click.Group) -> None:
     """Add this area's commands to the main group."""
-    from marketplace.cli import Group, app_session, get_app
+    from marketplace.cli import Group, RowId, app_session, get_app
 
     @main.group(cls=Group)
     def db():
@@ -85,7 +85,7 @@ def register(main: click.Group) -> None:
         click.echo(secret)
 
     @token.command("revoke")
-    @click.argument("token_id", type=int)
+    @click.argument("token_id", type=RowId("token"))
     def token_revoke(token_id):
         """Revoke token TOKEN_ID."""
         with app_session() as session:
@@ -104,8 +104,8 @@ def register(main: click.Group) -> None:
 
     @main.command()
     @click.option("--host", default="127.0.0.1", show_default=True)
-    @click.option("--port", default=8000, show_default=True, type=int)
-    @click.option("--workers", default=2, show_default=True, type=int)
+    @click.option("--port", default=8000, show_default=True, type=click.IntRange(0, 65535))
+    @click.option("--workers", default=2, show_default=True, type=click.IntRange(1, 64))
     def serve(host, port, workers):
         """Serve the marketplace with gunicorn (real worker processes)."""
         from marketplace.server import serve as run

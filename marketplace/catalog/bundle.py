@@ -84,6 +84,9 @@ def parse_toml(text: str, filename: str = "manifest.toml") -> dict[str, Any]:
             f"{filename}: line {text.rstrip(chr(10)).count(chr(10)) + 1} (end of file)"
         reason = re.sub(r" ?\(at [^)]*\)$", "", msg)
         raise _fail(where, f"TOML syntax error: {reason}", "toml_syntax") from None
+    except ValueError:              # an integer longer than Python converts (4300 digits)
+        raise _fail(filename, "an integer has thousands of digits; write a number that fits "
+                    "in 64 bits", "toml_syntax") from None
     if (deep := _too_deep(data)) is not None:
         raise _fail(f"{filename}: {deep}", f"tables and arrays nest deeper than {MAX_DEPTH} "
                     "levels", "too_deep")

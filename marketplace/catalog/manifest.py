@@ -24,6 +24,20 @@ SEMVER_RE = re.compile(
     r"(?:-((?:0|[1-9][0-9]*|[0-9]*[a-zA-Z-][0-9a-zA-Z-]*)"
     r"(?:\.(?:0|[1-9][0-9]*|[0-9]*[a-zA-Z-][0-9a-zA-Z-]*))*))?"
     r"(?:\+([0-9a-zA-Z-]+(?:\.[0-9a-zA-Z-]+)*))?", re.ASCII)
+# major, minor and patch are stored in 32-bit integer columns
+VERSION_PART_MAX = 2**31 - 1
+
+
+def version_part_too_large(version: str) -> str | None:
+    """Why a semver's major, minor or patch cannot be stored, or None (``version`` matches SEMVER_RE)."""
+    match = SEMVER_RE.fullmatch(version)
+    for label, part in zip(("major", "minor", "patch"), match.groups()[:3] if match else ()):
+        if len(part) > 10 or int(part) > VERSION_PART_MAX:
+            return (f"{version!r}: the {label} number {part} is too large; "
+                    f"each of major, minor and patch must be at most {VERSION_PART_MAX}")
+    return None
+
+
 IMPLEMENTS_RE = re.compile(r"[a-z][a-z0-9]*(?:[.-][a-z0-9]+)*", re.ASCII)
 CATEGORIES = ("economic_regulation", "market_regulation", "public_service", "social_management",
               "environmental_protection", "public_safety", "government_operations")
@@ -181,6 +195,8 @@ class _Checker:
         if out["version"] and (len(out["version"]) > 64 or not SEMVER_RE.fullmatch(out["version"])):
             self.add("module.version", f"{out['version']!r} is not a semantic version "
                      "(semver 2.0, e.g. 1.2.0 or 2.0.0-rc.1)")
+        elif out["version"] and (too_large := version_part_too_large(out["version"])):
+            self.add("module.version", too_large)
         if out["category"] and out["category"] not in CATEGORIES:
             self.add("module.category", f"unknown category {out['category']!r}; use one of "
                      f"{', '.join(CATEGORIES)}")

@@ -75,14 +75,25 @@ def _check_owner(module: Module | None, publisher: User, name: str) -> None:
 
 
 def _check_new_version(session: Session, module: Module | None, manifest: Manifest) -> None:
-    """Versions are immutable: the same number with other bytes is refused."""
+    """Versions are immutable: the same number with other bytes is refused.
+
+    "The same number" is semver precedence, which ignores build metadata: 1.0.0+build
+    would be a second 1.0.0 that no range or "latest" could tell from the first.
+    """
     if module is None:
         return
-    taken = session.scalar(sa.select(ModuleVersion.id).where(
-        ModuleVersion.module_id == module.id, ModuleVersion.version == manifest.version))
-    if taken is not None:
+    major, minor, patch, prerelease = semver_parts(manifest.version)
+    taken = session.scalar(sa.select(ModuleVersion.version).where(
+        ModuleVersion.module_id == module.id, ModuleVersion.major == major,
+        ModuleVersion.minor == minor, ModuleVersion.patch == patch,
+        ModuleVersion.prerelease == prerelease).limit(1))
+    if taken == manifest.version:
         raise Conflict("version_exists", f"{manifest.name} {manifest.version} already exists "
                        "with different contents; versions are immutable, bump the version")
+    if taken is not None:
+        raise Conflict("version_exists", f"{manifest.name} {manifest.version} equals the existing "
+                       f"version {taken} (build metadata after '+' does not make a new version); "
+                       "bump the version")
 
 
 def interface_version(session: Session, interface: str) -> ModuleVersion | None:

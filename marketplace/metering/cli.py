@@ -58,7 +58,7 @@ def count_lines(path: Path) -> int | None:
 
 def register(main: click.Group) -> None:
     """Add this area's commands to the main group."""
-    from marketplace.cli import Group, app_session
+    from marketplace.cli import Group, RowId, app_session
 
     @main.group(cls=Group)
     def usage():
@@ -103,7 +103,8 @@ def register(main: click.Group) -> None:
         click.echo(f"sealed {sealed} installation-days up to {day.isoformat()}")
 
     @usage.command("verify")
-    @click.option("--installation", "installation_id", type=int, help="check one installation only")
+    @click.option("--installation", "installation_id", type=RowId("installation"),
+                  help="check one installation only")
     def usage_verify(installation_id: int | None):
         """Recompute the digest chain from the events; exit 1 with one line per problem."""
         from marketplace.metering.digest import verify

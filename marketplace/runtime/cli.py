@@ -8,7 +8,7 @@ def register(main: click.Group) -> None:
     """Add this area's commands to the main group."""
     from marketplace.accounts.service import find_user
     from marketplace.catalog.store import store_for
-    from marketplace.cli import app_session, get_app
+    from marketplace.cli import RowId, app_session, get_app
     from marketplace.runtime import service
 
     def announce(session, item, hook: str) -> None:
@@ -42,7 +42,7 @@ def register(main: click.Group) -> None:
                            f"{item.terms.get('kind', '')}\t{item.state}")
 
     @main.command("uninstall")
-    @click.argument("installation_id", type=int)
+    @click.argument("installation_id", type=RowId("installation"))
     @click.option("--as", "email", required=True, help="e-mail of a user of the jurisdiction")
     def uninstall(installation_id, email):
         """End installation ID (usage so far stays billable)."""

@@ -52,8 +52,12 @@ def register(main: click.Group) -> None:
         """Balances per jurisdiction (or of CODE): receivable, payable, net."""
         from marketplace.plugins import get_ledger
 
+        from marketplace.accounts.service import get_jurisdiction
+
         ledger = get_ledger(get_app().config)
         with app_session() as session:
+            if code is not None:
+                get_jurisdiction(session, code)     # an unknown code is an error, not no lines
             for item in ledger.balances(session, code):
                 click.echo(f"{item['jurisdiction']}\treceivable {item['receivable']}\t"
                            f"payable {item['payable']}\tnet {item['net']} {item['currency']}")
