@@ -10,12 +10,16 @@
 * **Currency:** every line is in its own terms' currency; a period settles in one
   currency (:func:`period_currency`); money in two currencies in one period is
   refused, never added up or relabelled; balances are kept per currency.
+* **Bounds:** a line priced above ``MAX_AMOUNT`` is charged ``MAX_AMOUNT`` and
+  recorded (:func:`cap_lines`), so one installation never stops a period's
+  settlement for every other jurisdiction.
 """
 from __future__ import annotations
 
 from collections import defaultdict
 from typing import Any
 
+from marketplace.money import MAX_AMOUNT, to_minor
 from marketplace.settlement.statements import SettlementError
 
 #: Labels a period in which no terms name a currency (only free modules): such a period moves
@@ -54,3 +58,23 @@ def period_currency(priced: list[tuple]) -> str:
                               "amounts in different currencies are never added up", status=409)
     named = set(money) or {t["currency"] for *_, t in priced if t.get("currency")}
     return named.pop() if len(named) == 1 else HOME_CURRENCY
+
+
+def cap_lines(priced: list[tuple]) -> tuple[list[tuple], list[dict]]:
+    """Lines with every amount above MAX_AMOUNT charged MAX_AMOUNT, and a record of each one capped.
+
+    Capped, not refused: a refusal fails the whole period for every jurisdiction
+    and no one can correct closed-off usage; capped, not dropped: inflating usage
+    must never make a line free. Settlement audits each record for the operator.
+    """
+    lines, capped = [], []
+    for row, kind, units, amount, terms in priced:
+        if amount and amount > (most := to_minor(MAX_AMOUNT, terms["currency"])):
+            capped.append({"installation": row.id, "module": row.name, "adopter": row.jurisdiction_code,
+                           "units": units, "currency": terms["currency"],
+                           "reason": f"{units:,} units cost more than {MAX_AMOUNT:,} "
+                                     f"{terms['currency']}, the most one line may carry; "
+                                     "charged that most"})
+            amount = most
+        lines.append((row, kind, units, amount, terms))
+    return lines, capped

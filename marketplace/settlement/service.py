@@ -25,13 +25,13 @@ from marketplace.clock import local_day, now, period_bounds, period_ended
 from marketplace.errors import Conflict, NotFound
 from marketplace.metering.digest import genesis
 from marketplace.metering.models import UsageDigest, UsageEvent
-from marketplace.money import MAX_AMOUNT, format_amount, to_minor
+from marketplace.money import format_amount
 from marketplace.runtime.models import Installation
 from marketplace.settlement import pricing
 from marketplace.settlement.agreements import in_force
 from marketplace.settlement.models import Charge, Period, Statement, period_lock_key
 from marketplace.settlement.providers import Provider
-from marketplace.settlement.rules import HOME_CURRENCY, period_currency, pool_terms
+from marketplace.settlement.rules import HOME_CURRENCY, cap_lines, period_currency, pool_terms
 from marketplace.settlement.records import insert_ignoring_conflicts, insert_rows
 from marketplace.settlement.statements import (SettlementError, check_period,  # noqa: F401
                                                get_statement, statement_csv, statement_json,
@@ -94,7 +94,7 @@ def _close(session: Session, period: str, actor: str, fee_bps: int, provider_nam
     if state == "closed":
         session.rollback()
         return
-    lines, currency = price_period(session, period, fee_bps)
+    lines, currency, capped = price_period(session, period, fee_bps)
     statements = _statement_rows(session, period, lines, currency, provider_name)
     if lines:
         insert_rows(session, Charge.__table__, [
@@ -105,14 +105,20 @@ def _close(session: Session, period: str, actor: str, fee_bps: int, provider_nam
     if statements:
         insert_rows(session, Statement.__table__, statements)
     totals = _totals([ln for _, ln in lines], currency, len(statements))
+    if capped:
+        from marketplace.accounts.service import audit
+        totals["capped_lines"] = capped          # shown with the period's totals
+        for item in capped:
+            audit(session, None, "settlement.line_capped", f"{period}:{item['installation']}", **item)
     session.execute(sa.update(Period).where(Period.period == period).values(
         state="closed", closed_at=now(), closed_by=actor, totals=totals))
     session.commit()
 
 
 def price_period(session: Session, period: str,
-                 fee_bps: int) -> tuple[list[tuple[int, pricing.Line]], str]:
-    """Every installation active in ``period`` priced per DESIGN §6: ((installation id, line)…), currency.
+                 fee_bps: int) -> tuple[list[tuple[int, pricing.Line]], str, list[dict]]:
+    """Every installation active in ``period`` priced per DESIGN §6: ((installation id, line)…),
+    currency, and the lines capped at MAX_AMOUNT (:func:`rules.cap_lines`).
 
     Under the money rules of :mod:`marketplace.settlement.rules` (agreements in force
     at the period's start, one cost-share pool per module, one currency per period).
@@ -147,23 +153,12 @@ def price_period(session: Session, period: str,
         terms = pool_terms([(accepted, r.id, t) for r, _, accepted, t in members], start)
         shares = pricing.cost_share(terms, [(r.jurisdiction_code, r.id, u) for r, u, *_ in members])
         priced += [(r, "cost_share", u, shares[r.id], terms) for r, u, *_ in members]
-    check_line_bounds(priced)
+    priced, capped = cap_lines(priced)
     currency = period_currency(priced)
     lines = [(row.id, pricing.Line.priced(row.name, kind, row.jurisdiction_code, row.publisher_code,
                                           units, amount, fee_bps, terms.get("currency") or currency))
              for row, kind, units, amount, terms in priced]
-    return sorted(lines, key=lambda item: item[0]), currency
-
-
-def check_line_bounds(priced: list[tuple]) -> None:
-    """Refuse (422) a line above MAX_AMOUNT: no input may name more (DESIGN §12), and a larger
-    one would overflow the 64-bit columns and fail the whole period with a server error."""
-    for row, _, units, amount, terms in priced:
-        if amount and amount > to_minor(MAX_AMOUNT, terms["currency"]):
-            raise SettlementError(
-                "amount_out_of_range", f"{row.name} for {row.jurisdiction_code}: {units:,} units "
-                f"cost more than {MAX_AMOUNT:,} {terms['currency']}, the most one line may carry; "
-                "correct the module's terms or the usage, then settle again", status=422)
+    return sorted(lines, key=lambda item: item[0]), currency, capped
 
 
 def _chain_heads(session: Session, period: str, adopted: dict[str, list[int]]) -> dict[str, str]:
