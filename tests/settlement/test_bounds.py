@@ -9,6 +9,7 @@ from marketplace.settlement.models import Charge, Period
 
 ABSURD = {"kind": "pay_per_use", "currency": "CNY", "model": "per_unit", "unit_price": "1000000000000"}
 CENT = {"kind": "pay_per_use", "currency": "CNY", "model": "per_unit", "unit_price": "0.01"}
+GRAND = {**CENT, "unit_price": "1000"}
 MOST = 10**12 * 100                                       # MAX_AMOUNT in fen
 
 
@@ -16,8 +17,8 @@ def test_a_line_beyond_the_money_bound_is_capped_audited_and_everyone_else_settl
         app, market, factory, client):
     absurd = market.install(market.module("absurd", "440000", ABSURD), "440300")
     market.usage(absurd, 10**9, count=10)                  # 10¹⁰ units at 10¹² yuan each
-    flooded = market.install(market.module("evil-probe", "330000", CENT), "330100")
-    market.usage(flooded, 10**12, count=201)               # 2.01·10¹⁴ units at 0.01
+    flooded = market.install(market.module("evil-probe", "330000", GRAND), "330100")
+    market.usage(flooded, 10**9, count=3)                  # each event in bounds, 3·10¹² yuan in all
     honest = market.install(market.module("permit", "310000", CENT), "320000")
     market.usage(honest, 500)
     admin = factory.headers("admin", "110000", "admin read")
