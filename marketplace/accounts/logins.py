@@ -26,6 +26,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from marketplace.accounts import service
+from marketplace.accounts.emails import normal_email
 from marketplace.accounts.models import LoginSession, LoginThrottle, User
 from marketplace.clock import now
 from marketplace.errors import MarketplaceError, Unauthorized
@@ -53,11 +54,6 @@ def _digest(*parts: str) -> str:
 def _keys(email: str, address: str) -> tuple[str, str]:
     """(address key, pair key) of one attempt."""
     return _digest("address", address), _digest("pair", normal_email(email), address)
-
-
-def normal_email(email: object) -> str:
-    """How e-mails are compared: trimmed, lowercased, bounded."""
-    return (email if isinstance(email, str) else "").strip().lower()[:254]
 
 
 def _bump(session: Session, key: str, stamp) -> int:

@@ -5,6 +5,7 @@ import gzip
 from functools import lru_cache
 from importlib import resources
 
+from marketplace.accounts.emails import normal_email
 from marketplace.errors import MarketplaceError
 
 MIN_LENGTH = 12
@@ -45,7 +46,7 @@ def check_password(password: object, email: str = "", where: str = "password") -
         raise WeakPassword("password must not be only whitespace", where)
     if core in common_passwords():
         raise WeakPassword("this password is on the list of common passwords; choose another", where)
-    email = (email or "").strip().lower()
+    email = normal_email(email)
     if email and core in {email, email.split("@")[0]}:
         raise WeakPassword("password must not be the e-mail address", where)
     if len(set(core)) < MIN_DISTINCT:

@@ -13,6 +13,7 @@ from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 from sqlalchemy.orm import Session
 
+from marketplace.accounts.emails import check_email, normal_email
 from marketplace.accounts.models import (LEVELS, ROLE_SCOPES, ROLES, SCOPES, ApiToken, AuditEntry,
                                          Jurisdiction, User)
 from marketplace.accounts.passwords import check_password
@@ -20,7 +21,6 @@ from marketplace.clock import now
 from marketplace.errors import Conflict, Forbidden, MarketplaceError, NotFound
 
 CODE_RE = re.compile(r"[1-9][0-9]{5}")      # fullmatch, ASCII digits only
-EMAIL_RE = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s]+")  # fullmatch
 TOKEN_PREFIX = "gm_"
 _hasher = PasswordHasher()  # argon2id, library defaults (RFC 9106 low-memory profile)
 
@@ -131,9 +131,7 @@ def _dummy_hash(hasher: PasswordHasher) -> str:
 def add_user(session: Session, email: str, password: str, jurisdiction_code: str, role: str,
              name: str = "") -> User:
     """Create a user of a jurisdiction with one role."""
-    email = (email or "").strip().lower()
-    if not EMAIL_RE.fullmatch(email):
-        raise AccountError("invalid_email", f"{email!r} is not an e-mail address")
+    email = check_email(email)
     if role not in ROLES:
         raise AccountError("invalid_role", f"role {role!r} is not one of {', '.join(ROLES)}")
     check_password(password, email)
@@ -155,7 +153,7 @@ def set_password(session: Session, user: User, password: str) -> None:
 
 def find_user(session: Session, email: str) -> User:
     """The user with this e-mail or NotFound."""
-    user = session.scalar(sa.select(User).where(User.email == (email or "").strip().lower()))
+    user = session.scalar(sa.select(User).where(User.email == normal_email(email)))
     if user is None:
         raise NotFound("unknown_user", f"no user with e-mail {email}")
     return user
