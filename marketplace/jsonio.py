@@ -1,8 +1,9 @@
 """Strict JSON at every edge: request bodies, module answers, reported usage (DESIGN §12).
 
 Python's ``json`` accepts what no other party would: ``NaN`` and ``Infinity``,
-numbers that overflow to infinity, lone UTF-16 surrogates (``"\\ud800"``) that
-cannot be written back as UTF-8, and nesting deep enough to exhaust the stack.
+the same key twice in one object (the last silently wins), numbers that overflow
+to infinity, lone UTF-16 surrogates (``"\\ud800"``) that cannot be written back
+as UTF-8, and nesting deep enough to exhaust the stack.
 :func:`loads` refuses each of them with a located :class:`JSONRefused` (400
 ``invalid_json``); :func:`dumps` refuses to produce them. Both are cheap on
 the common case: the depth scan and the surrogate check run only when the raw
@@ -51,7 +52,20 @@ def _whole(text: str) -> int:
     return int(text)
 
 
-_decoder = json.JSONDecoder(parse_constant=_no_constant, parse_float=_finite, parse_int=_whole)
+def _object(pairs: list[tuple[str, Any]]) -> dict:
+    # the same key twice is ambiguous (parsers differ on which wins): refuse it
+    value = dict(pairs)
+    if len(value) != len(pairs):                    # the common case costs one len()
+        seen: set[str] = set()
+        for key, _ in pairs:
+            if key in seen:
+                raise ValueError(f"the key {key[:80]!r} appears twice in one object")
+            seen.add(key)
+    return value
+
+
+_decoder = json.JSONDecoder(object_pairs_hook=_object, parse_constant=_no_constant,
+                            parse_float=_finite, parse_int=_whole)
 _encoder = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), allow_nan=False)
 
 

@@ -52,6 +52,9 @@ def _query(name: str, schema: dict) -> dict:
     return {"name": name, "in": "query", "required": False, "schema": schema}
 
 
+#: Free text a route stores (web.api.MAX_REASON): longer is a 400 ``too_long``.
+REASON = {"type": "string", "maxLength": 1000}
+
 GATEWAY_STATUSES = (
     " 400 `invalid_json`: the body is not JSON we accept (deeper than 64 levels, NaN/Infinity,"
     " a lone UTF-16 surrogate, not UTF-8; no usage event), or `invalid_idempotency_key`."
@@ -124,13 +127,13 @@ def spec() -> dict:
         "/api/v1/modules/{name}/{version}/yank": {"post": _op(
             "Yank a version (no new installs)", "publish", _resp("yanked", obj, 400, 401, 403, 404, 409),
             params=[_path("name", {"type": "string"}), _path("version", {"type": "string"})],
-            body={"type": "object", "properties": {"reason": {"type": "string"}}})},
+            body={"type": "object", "properties": {"reason": REASON}})},
         "/api/v1/reviews": {"get": _op("Review queue", "admin", _resp("pending versions", obj, 401, 403))},
         "/api/v1/reviews/{name}/{version}": {"post": _op(
             "Approve or reject a pending version", "admin", _resp("decided", obj, 400, 401, 403, 404, 409),
             params=[_path("name", {"type": "string"}), _path("version", {"type": "string"})],
             body={"type": "object", "required": ["decision"], "properties": {
-                "decision": {"enum": ["approve", "reject"]}, "reason": {"type": "string"}}})},
+                "decision": {"enum": ["approve", "reject"]}, "reason": REASON}})},
         "/api/v1/installations": {
             "get": _op("The caller's installations", "read", _resp("list", obj, 401, 403)),
             "post": _op("Accept terms and install", "install",
@@ -144,7 +147,8 @@ def spec() -> dict:
             "patch": _op("Change version", "install", _resp("installation", obj, 400, 401, 403, 404, 409),
                          params=[_path("installation_id", ID)],
                          body={"type": "object", "properties": {
-                             "version": {"type": "string"}, "accept_terms": {"type": "boolean"}}}),
+                             "module": {"type": "string"}, "version": {"type": "string"},
+                             "accept_terms": {"type": "boolean"}}}),
             "delete": _op("Uninstall", "install", _resp("ended", obj, 401, 403, 404, 409),
                           params=[_path("installation_id", ID)])},
         "/api/v1/installations/{installation_id}/health": {"get": _op(
@@ -205,6 +209,7 @@ def spec() -> dict:
                     _query("format", {"enum": ["json", "csv"]})])},
     }
     _json_limits(paths)
+    _closed_bodies(paths)
     _csv_answers(paths)
     _links(paths)
     return {
@@ -230,6 +235,16 @@ def _json_limits(paths: dict) -> None:
             if "application/json" in body and not path.startswith("/api/v1/invoke/"):
                 op["responses"].setdefault("413", {"description": "error", "content": {
                     "application/json": {"schema": ERROR}}})
+
+
+def _closed_bodies(paths: dict) -> None:
+    """JSON bodies but the gateway's accept only their listed fields (web.api.json_body): others
+    are a 400 ``unknown_field``; the same key twice in an object is a 400 ``invalid_json``."""
+    for path, item in paths.items():
+        for op in item.values():
+            schema = op.get("requestBody", {}).get("content", {}).get("application/json", {})
+            if "schema" in schema and not path.startswith("/api/v1/invoke/"):
+                schema["schema"] = {**schema["schema"], "additionalProperties": False}
 
 
 def _csv_answers(paths: dict) -> None:

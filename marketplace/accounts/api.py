@@ -54,7 +54,7 @@ def list_tokens():
 @require("admin")
 def create_token():
     """Issue a token for the caller, within the calling token's scopes; the secret is shown once."""
-    body = json_body()
+    body = json_body(("scopes", "name"))
     session = db.session()
     user = session.get(User, g.principal.user_id)
     token, secret = service.issue_token(session, user, body.get("scopes"), name=body.get("name", ""),

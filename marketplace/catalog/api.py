@@ -4,7 +4,7 @@ from __future__ import annotations
 from flask import Blueprint, Response, current_app, g, jsonify, request
 
 from marketplace import db
-from marketplace.web.api import json_body
+from marketplace.web.api import json_body, text_field
 from marketplace.accounts.auth import load_principal, require
 from marketplace.accounts.models import User
 from marketplace.catalog import service
@@ -75,10 +75,10 @@ def review_queue():
 @require("admin")
 def review(name: str, version: str):
     """Approve or reject a pending version: {"decision": "approve"|"reject", "reason": …}."""
-    body = json_body()
+    body = json_body(("decision", "reason"))
     session = db.session()
     item = service.review(session, name, version, str(body.get("decision", "")),
-                          str(body.get("reason") or ""), _user())
+                          text_field(body, "reason"), _user())
     session.commit()
     return jsonify(version_json(item))
 
@@ -92,9 +92,9 @@ def yank(name: str, version: str):
                            "this endpoint needs an API token: 'Authorization: Bearer gm_…'")
     if not principal.scopes & {"publish", "admin"}:
         raise Forbidden("missing_scope", "yanking needs a token with scope 'publish' or 'admin'")
-    body = json_body()
+    body = json_body(("reason",))
     session = db.session()
-    item = service.yank(session, name, version, str(body.get("reason") or ""), _user())
+    item = service.yank(session, name, version, text_field(body, "reason"), _user())
     session.commit()
     return jsonify(version_json(item))
 

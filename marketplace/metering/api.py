@@ -7,7 +7,7 @@ from marketplace import db
 from marketplace.accounts.auth import require
 from marketplace.errors import MarketplaceError
 from marketplace.metering import series, service
-from marketplace.web.api import json_value
+from marketplace.web.api import answer_format, json_value, only_fields
 
 bp = Blueprint("metering_api", __name__, url_prefix="/api/v1")
 
@@ -21,6 +21,7 @@ def report_usage():
         raise MarketplaceError("invalid_json",
                                'send {"events": [{"id", "module", "operation", "units", '
                                '"occurred_at"}, …]} with Content-Type: application/json')
+    only_fields(body, ("events",), "body")
     result = service.ingest(db.session(), g.principal.jurisdiction_code, body["events"])
     return jsonify(result.to_dict())
 
@@ -36,7 +37,7 @@ def usage_series():
         db.session(), viewer, module=args.get("module"), operation=args.get("operation"),
         start=series.parse_day(args.get("from")), end=series.parse_day(args.get("to"), end=True),
         granularity=granularity, adopter=args.get("jurisdiction") or args.get("adopter"))
-    if args.get("format") == "csv":
+    if answer_format() == "csv":
         return Response(series.series_csv(points, granularity), mimetype="text/csv",
                         headers={"Content-Disposition": "attachment; filename=usage.csv"})
     return jsonify({"granularity": granularity, "series": points})

@@ -52,6 +52,10 @@ def usage_series(session: Session, viewer: Viewer, *, module: str | None = None,
     """
     if granularity not in GRANULARITIES:
         raise MarketplaceError("invalid_granularity", "granularity must be day or month")
+    if start and end and start > end:            # an empty answer would look like "no usage"
+        raise MarketplaceError("invalid_range", f"from ({start}) is after to ({end}): "
+                               "swap them or widen the range",
+                               details=[{"where": "query.from", "message": "after query.to"}])
     events = UsageEvent.__table__.c
     bucket = events.day if granularity == "day" else events.period
     billable = sa.func.sum(sa.case((events.status == "ok", events.units), else_=0))

@@ -46,7 +46,7 @@ def _announce(item: Installation, hook: str) -> None:
 @require("install")
 def create_installation():
     """Accept a module version's terms and install it for the caller's jurisdiction."""
-    body = json_body()
+    body = json_body(("module", "version", "accept_terms"))
     session = db.session()
     item = service.install(session, g.principal, _text(body, "module", required=True),
                            _text(body, "version"), body.get("accept_terms", False))
@@ -76,7 +76,7 @@ def get_installation(installation_id: int):
 @require("install")
 def change_installation(installation_id: int):
     """``{"version"}`` changes version; ``{"module"}`` switches to another implementation."""
-    body = json_body()
+    body = json_body(("module", "version", "accept_terms"))
     session = db.session()
     accept = body.get("accept_terms", False)
     current = service.get_installation(session, g.principal.jurisdiction_code, installation_id)

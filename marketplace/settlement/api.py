@@ -5,7 +5,7 @@ from flask import Blueprint, Response, current_app, g, jsonify, request
 
 from marketplace import db
 from marketplace.accounts.models import Jurisdiction, User
-from marketplace.web.api import json_body
+from marketplace.web.api import answer_format, json_body
 from marketplace.accounts.auth import require, require_admin
 from marketplace.errors import Forbidden, MarketplaceError, NotFound
 from marketplace.money import parse_money
@@ -20,7 +20,7 @@ bp = Blueprint("settlement_api", __name__, url_prefix="/api/v1")
 def settle():
     """Settle a period (idempotent): ``{"period": "2026-10"}``."""
     require_admin(g.principal)
-    period = json_body().get("period")
+    period = json_body(("period",)).get("period")
     provider = get_provider(current_app.config)
     result = service.settle(db.session(), service.check_period(period), provider,
                             actor=g.principal.email,
@@ -42,7 +42,7 @@ def statement(period: str):
     """The caller's statement (admins: ``?jurisdiction=CODE``); ``?format=csv`` for CSV."""
     code = _jurisdiction_param()
     session = db.session()
-    if request.args.get("format") == "csv":
+    if answer_format() == "csv":
         text = service.statement_csv(session, period, code)
         return Response(text, mimetype="text/csv", headers={
             "Content-Disposition": f'attachment; filename="statement-{code}-{period}.csv"'})
@@ -65,7 +65,7 @@ def _jurisdiction_param() -> str:
 def record_payment():
     """Book a payment: ``{"jurisdiction","amount":"100.00","period","direction":"in"|"out","reference"}``."""
     require_admin(g.principal)
-    body = json_body()
+    body = json_body(("jurisdiction", "amount", "period", "direction", "reference"))
     try:
         amount = parse_money(body.get("amount"), "CNY")
     except ValueError as exc:
