@@ -17,11 +17,15 @@ from marketplace.clock import now
 from marketplace.errors import Forbidden, Unauthorized
 
 LAST_USED_RESOLUTION = timedelta(seconds=60)
-# Authenticated tokens are remembered per process for a moment so the gateway's hot
-# path skips a query; a revocation reaches every worker within TOKEN_CACHE_SECONDS
-# (at once in the worker that revoked it). Unknown tokens are never cached.
-TOKEN_CACHE_SECONDS = 2.0
-_token_cache: dict[str, tuple[float, "Principal"]] = {}
+# Authenticated tokens are remembered per process so the gateway's hot path reads one
+# counter instead of the token join. Each entry holds the generation it was read at
+# (accounts.models bumps it with every revocation or user change, in that commit): a
+# hit whose generation moved is a miss, so revocation works at once on every worker
+# and host. Unknown tokens are never cached.
+TOKEN_CACHE_SECONDS = 30.0
+_token_cache: dict[str, tuple[float, int, "Principal"]] = {}
+_GENERATION = sa.select(sa.column("n")).select_from(sa.table("route_generation")).where(
+    sa.column("id") == 1)
 
 
 def forget_cached_tokens() -> None:
@@ -48,7 +52,8 @@ class Principal:
 
 _TOKEN_QUERY = (
     sa.select(ApiToken.id, ApiToken.scopes, ApiToken.revoked_at, ApiToken.last_used_at,
-              User.id, User.email, User.role, User.jurisdiction_code, User.active)
+              User.id, User.email, User.role, User.jurisdiction_code, User.active,
+              _GENERATION.scalar_subquery())
     .join(User, User.id == ApiToken.user_id)
     .where(ApiToken.token_hash == sa.bindparam("digest"))
 )
@@ -78,10 +83,11 @@ def _authenticate() -> Principal | None:
         raise Unauthorized("invalid_token",
                            "send the API token as 'Authorization: Bearer gm_…'")
     digest = token_digest(secret)
-    cached = _token_cache.get(digest)
-    if cached is not None and cached[0] > time.monotonic():
-        return cached[1]
     session = db.session()
+    cached = _token_cache.get(digest)
+    if cached is not None and cached[0] > time.monotonic() and cached[1] is not None and \
+            session.execute(_GENERATION).scalar() == cached[1]:
+        return cached[2]
     row = session.execute(_TOKEN_QUERY, {"digest": digest}).first()
     if row is None or row[2] is not None or not row[8]:
         raise Unauthorized("invalid_token", "the API token is unknown, revoked or its user disabled")
@@ -93,7 +99,7 @@ def _authenticate() -> Principal | None:
                           scopes=frozenset(row[1].split()), token_id=row[0])
     if len(_token_cache) > 10_000:
         _token_cache.clear()
-    _token_cache[digest] = (time.monotonic() + TOKEN_CACHE_SECONDS, principal)
+    _token_cache[digest] = (time.monotonic() + TOKEN_CACHE_SECONDS, row[9], principal)
     return principal
 
 

@@ -2,9 +2,11 @@
 from __future__ import annotations
 
 from datetime import datetime
+from itertools import chain
 
 import sqlalchemy as sa
-from sqlalchemy.orm import Mapped, mapped_column, relationship
+from sqlalchemy import event
+from sqlalchemy.orm import Mapped, Session, mapped_column, relationship
 
 from marketplace.clock import now
 from marketplace.db import Base, JSONType, UTCDateTime
@@ -147,3 +149,24 @@ class LoginSession(Base):
     address: Mapped[str] = mapped_column(sa.String(64), default="")
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=now)
     revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+# Who a token stands for: a change to any of these ends every cached authentication.
+_CREDENTIAL_FIELDS = {"ApiToken": ("revoked_at", "scopes", "user_id", "token_hash"),
+                      "User": ("active", "role", "email", "jurisdiction_code")}
+# The runtime's generation row (route_generation id 1): workers compare their cached
+# tokens against it on every call, as they do their routes (accounts.auth).
+_GENERATION = sa.table("route_generation", sa.column("id"), sa.column("n"))
+BUMP_GENERATION = (sa.update(_GENERATION).where(_GENERATION.c.id == 1)
+                   .values(n=_GENERATION.c.n + 1))
+
+
+@event.listens_for(Session, "after_flush")
+def _bump_on_credential_change(session: Session, _context) -> None:
+    """A revoked token, a disabled user or a changed role reaches every worker at its next call."""
+    for item in chain(session.dirty, session.deleted):
+        fields = _CREDENTIAL_FIELDS.get(type(item).__name__, ())
+        if fields and (item in session.deleted or any(
+                sa.inspect(item).attrs[name].history.has_changes() for name in fields)):
+            session.connection().execute(BUMP_GENERATION)
+            return
