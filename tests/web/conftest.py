@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import re
+from html.parser import HTMLParser
 from pathlib import Path
 
 import pytest
@@ -16,6 +17,33 @@ def csrf_of(html: str) -> str:
     assert match, "page has no CSRF token"
     return match.group(1) or match.group(2)
 
+
+
+class _Text(HTMLParser):
+    """The visible text of a page, script and style left out."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.texts: list[str] = []
+        self._hidden = 0
+
+    def handle_starttag(self, tag, attrs):
+        self._hidden += tag in ("script", "style")
+
+    def handle_endtag(self, tag):
+        if tag in ("script", "style") and self._hidden:
+            self._hidden -= 1
+
+    def handle_data(self, data):
+        if not self._hidden and data.strip():
+            self.texts.append(" ".join(data.split()))
+
+
+def page_text(html: str) -> str:
+    """A page's visible text, one " | " between text nodes (cells, labels, figures)."""
+    reader = _Text()
+    reader.feed(html)
+    return " | ".join(reader.texts)
 
 def login(client, email: str, password: str = "correct horse battery"):
     """Log in through the login form (with its CSRF token)."""
@@ -59,3 +87,29 @@ def published(app, people, sample_bundle):
                        "", find_user(session, people["admin"]))
         session.commit()
         return result.version.module.name
+
+
+@pytest.fixture
+def busy_october(app, people, published):
+    """深圳市 installs on 2026-10-20 and calls once; the clock stands in December."""
+    import sqlalchemy as sa
+
+    from marketplace import db
+    from marketplace.accounts.service import find_user
+    from marketplace.clock import clock, parse_instant
+    from marketplace.metering.models import UsageEvent
+    from marketplace.metering.service import call_event
+    from marketplace.runtime import service as runtime
+
+    clock.configure("2026-10-20T10:00:00+08:00", "Asia/Shanghai")
+    with app.app_context():
+        session = db.session()
+        item = runtime.install(session, find_user(session, people["adopter"]), published,
+                               accept_terms=True)
+        session.execute(sa.insert(UsageEvent), call_event(
+            installation_id=item.id, event_id="e1", operation="verify_id", units=1,
+            status="ok", occurred_at=parse_instant("2026-10-20T09:00:00+08:00")))
+        session.commit()
+    clock.configure("2026-12-02T10:00:00+08:00", "Asia/Shanghai")
+    yield item
+    clock.configure("", "Asia/Shanghai")

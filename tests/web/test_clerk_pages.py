@@ -5,9 +5,8 @@ import re
 from pathlib import Path
 
 import pytest
-import sqlalchemy as sa
 
-from marketplace.clock import clock, parse_instant
+from marketplace.clock import clock
 from tests.web.conftest import csrf_of, login
 
 TEMPLATES = Path(__file__).resolve().parents[2] / "marketplace" / "templates"
@@ -59,29 +58,6 @@ def test_manifest_takes_an_english_summary_and_refuses_an_empty_one():
     with pytest.raises(BundleError) as refused:
         validate_manifest(data, files)
     assert refused.value.details[0]["where"].endswith("module.summary_en")
-
-
-@pytest.fixture
-def busy_october(app, people, published):
-    """深圳市 installs on 2026-10-20 and calls once; the clock stands in December."""
-    from marketplace import db
-    from marketplace.accounts.service import find_user
-    from marketplace.metering.models import UsageEvent
-    from marketplace.metering.service import call_event
-    from marketplace.runtime import service as runtime
-
-    clock.configure("2026-10-20T10:00:00+08:00", "Asia/Shanghai")
-    with app.app_context():
-        session = db.session()
-        item = runtime.install(session, find_user(session, people["adopter"]), published,
-                               accept_terms=True)
-        session.execute(sa.insert(UsageEvent), call_event(
-            installation_id=item.id, event_id="e1", operation="verify_id", units=1,
-            status="ok", occurred_at=parse_instant("2026-10-20T09:00:00+08:00")))
-        session.commit()
-    clock.configure("2026-12-02T10:00:00+08:00", "Asia/Shanghai")
-    yield item
-    clock.configure("", "Asia/Shanghai")
 
 
 def _row(page: str, period: str) -> str:

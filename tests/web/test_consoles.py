@@ -5,11 +5,11 @@ import io
 
 import pytest
 
-from tests.web.conftest import csrf_of, login
+from tests.web.conftest import csrf_of, login, page_text
 
 PAGES = {
-    "publisher": ["/publisher/", "/publisher/usage", "/publisher/earnings"],
-    "adopter": ["/adopter/", "/adopter/tokens", "/adopter/usage", "/adopter/statements"],
+    "publisher": ["/publisher/", "/publisher/usage", "/publisher/earnings", "/publisher/usage?period=2026-10"],
+    "adopter": ["/adopter/", "/adopter/tokens", "/adopter/usage", "/adopter/statements", "/adopter/usage?period=2026-10"],
     "admin": ["/admin/reviews", "/admin/jurisdictions", "/admin/periods", "/admin/ledger",
               "/admin/audit"],
 }
@@ -17,12 +17,78 @@ ALL = [(role, path) for role, paths in PAGES.items() for path in paths]
 EVERY_ROLE = {"/adopter/tokens"}       # each role's own tokens
 
 
+# What each page shows of the world below; a page that lost its table rows or figures fails.
+CONTENT = {
+    "/publisher/": ["居民身份核验 | resident-id-verification | 采用地区 1",
+                    "1.0.0 | 居民身份核验 | 已发布 | 用者付费"],
+    "/publisher/usage": ["最近 30 天 · 2026-11-03 – 2026-12-02", "合计 0", "这段时间暂无用量。"],
+    "/publisher/usage?period=2026-10": ["2026-10 · 2026-10-01 – 2026-10-31", "合计 1",
+                                        "采用地区 | 计费单位 | 调用次数 | 深圳市 | 1 | 1"],
+    "/publisher/earnings": ["2026-10 | ¥0.00 | ¥0.01 | ¥0.01 | 已记账",
+                            "居民身份核验 | 深圳市 | 1 | ¥0.01 | ¥0.00 | ¥0.01"],
+    "/adopter/": ["resident-id-verification 1.0.0 | 使用中 | 条款：每次¥0.01 | "
+                  "接受条款时间 2026-10-20 10:00"],
+    "/adopter/tokens": ["最近使用 | gw | gm_", "invoke usage | 2026-12-02 10:00 | 吊销"],
+    "/adopter/usage": ["最近 30 天 · 2026-11-03 – 2026-12-02", "合计 0",
+                       "配额（次/分钟） | 居民身份核验 | 600"],
+    "/adopter/usage?period=2026-10": ["合计 1", "居民身份核验: 1 计费单位",
+                                      "模块 | 计费单位 | 调用次数 | 居民身份核验 | 1 | 1"],
+    "/adopter/statements": ["2026-10 | ¥0.01 | ¥0.00 | -¥0.01 | 已记账",
+                            "居民身份核验 | 用者付费 | 广东省 | 1 | ¥0.01"],
+    "/admin/reviews": ["审核队列 | 0 | 没有待审核的模块版本。"],     # approved: not in the queue
+    "/admin/jurisdictions": ["用户 | 3", "{adopter} | 采用方 | 440300 深圳市",
+                             "{publisher} | 发布方 | 440000 广东省"],
+    "/admin/periods": ["2026-10 | 已结算 | 2 | 1 | ¥0.01 | ¥0.00",
+                       "440300 深圳市 | ¥0.01 | ¥0.00 | -¥0.01 | 内置账本 · 已记账"],
+    "/admin/ledger": ["借方合计 | ¥0.01 | · 贷方合计 | ¥0.01 | ✔ 平衡",
+                      "440300 深圳市 | ¥0.01 | ¥0.00 | -¥0.01"],
+    "/admin/audit": ["{adopter} | 440300 | token.issue | token 1 | scopes: invoke, usage",
+                     "{adopter} | 440300 | installation.create | installation 1 |",
+                     "module: resident-id-verification"],
+}
+
+
+@pytest.fixture
+def settled_october(app, people, busy_october):
+    """October settled (深圳市 owes 广东省 ¥0.01 for one call) and an adopter token named "gw"."""
+    from marketplace import db
+    from marketplace.accounts.service import find_user, issue_token
+
+    admin = app.test_client()
+    login(admin, people["admin"])
+    page = admin.get("/admin/periods").get_data(as_text=True)
+    settled = admin.post("/admin/periods/settle", data={"csrf_token": csrf_of(page),
+                                                        "period": "2026-10"})
+    assert settled.status_code == 302, settled.get_data(as_text=True)[:500]
+    with app.app_context():
+        session = db.session()
+        issue_token(session, find_user(session, people["adopter"]), ["invoke", "usage"], "gw")
+        session.commit()
+
+
+def test_every_console_page_has_its_expected_content():
+    assert set(CONTENT) == {path for _, path in ALL}
+
+
 @pytest.mark.parametrize("role,path", ALL)
-def test_page_answers_its_own_role(client, people, role, path):
+def test_page_answers_its_own_role(client, people, settled_october, role, path):
     login(client, people[role])
     response = client.get(path)
     assert response.status_code == 200
-    assert "<html" in response.get_data(as_text=True)
+    text = page_text(response.get_data(as_text=True))
+    for expected in CONTENT[path]:
+        assert expected.format(**people) in text, f"{path}: {expected!r} not in {text[:3000]}"
+
+
+def test_review_queue_lists_a_pending_version(app, client, people, factory, published, tmp_path):
+    from tests.runtime.conftest import Catalog
+
+    Catalog(app, factory, tmp_path).toy("toy-echo", "1.1.0", state="pending_review")
+    login(client, people["admin"])
+    text = page_text(client.get("/admin/reviews").get_data(as_text=True))
+    assert "审核队列 | 1 | 玩具模块 | toy-echo 1.1.0 | 发布地区 广东省" in text, text
+    assert "操作 | 计费权重 | 说明 | echo | 2" in text and "决定 | 通过 | 驳回" in text
+    assert "resident-id-verification" not in text                  # approved: not queued
 
 
 @pytest.mark.parametrize("role,path", ALL)
