@@ -11,6 +11,11 @@ from marketplace.clock import local
 
 LANGUAGES = ("zh", "en")
 # Every stored code word a page can show, by kind, in words a clerk reads (pages never show the code)
+# API token scopes: the word a machine sends stays visible next to its meaning
+SCOPE_NAMES = {"read": _l("只读 read"), "publish": _l("发布模块 publish"),
+               "install": _l("安装模块 install"), "invoke": _l("调用模块 invoke"),
+               "usage": _l("上报用量 usage"), "admin": _l("平台管理 admin")}
+
 LABELS = {
     "state": {"pending_review": _l("待审核"), "published": _l("已发布"), "rejected": _l("已驳回"),
               "active": _l("使用中"), "ended": _l("已结束"), "open": _l("未结算"),

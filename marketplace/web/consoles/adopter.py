@@ -18,6 +18,7 @@ from marketplace.metering.service import MAX_UNITS
 from marketplace.web.consoles import (estimate, language, recent_periods, role_required,
                                       usage_window, whole_number)
 from marketplace.web.consoles.settlement_view import names_for
+from marketplace.web.i18n import SCOPE_NAMES
 from marketplace.web.forms import (ActionForm, InstallForm, SwitchForm, TokenForm, UpgradeForm,
                                    options)
 
@@ -164,7 +165,7 @@ def tokens():
     session = db.session()
     form = TokenForm()
     allowed = [s for s in SCOPES if s in ROLE_SCOPES[current_user.role]]
-    form.scopes.choices = options(allowed)
+    form.scopes.choices = options(allowed, SCOPE_NAMES)
     secret, status = None, 200
     if form.validate_on_submit():
         try:
