@@ -216,7 +216,11 @@ def spec() -> dict:
         "openapi": "3.1.0",
         "info": {"title": "Gov Module Marketplace API", "version": __version__,
                  "description": "Publish, adopt, meter and settle government-service modules. "
-                                "Every error is JSON {error, message}."},
+                                "Every error is JSON {error, message}. A method a route does "
+                                "not list (OPTIONS included: there is no CORS) answers 405 "
+                                "`method_not_allowed` with an `Allow` header. JSON bodies "
+                                "holding a key twice are 400 `invalid_json`; fields a route "
+                                "does not list are 400 `unknown_field`."},
         "paths": paths,
         "components": {
             "securitySchemes": {"token": {"type": "http", "scheme": "bearer"}},

@@ -5,7 +5,7 @@ import logging
 
 from flask import Flask, jsonify, render_template, request
 from flask_wtf.csrf import CSRFError, CSRFProtect
-from werkzeug.exceptions import HTTPException
+from werkzeug.exceptions import HTTPException, MethodNotAllowed
 from sqlalchemy.exc import DataError
 from werkzeug.routing import IntegerConverter
 
@@ -75,8 +75,22 @@ def init_app(app: Flask) -> None:
             400: "the request could not be read; send valid JSON with Content-Type: application/json",
         }
         reason = {413: "too_large", 400: "bad_request"}.get(exc.code, _reason(exc))
+        allowed = sorted(set(getattr(exc, "valid_methods", None) or ()) - {"OPTIONS"}) \
+            if exc.code == 405 else []
+        if allowed:
+            messages[405] += f"; use {' or '.join(allowed)}"
         response = jsonify({"error": reason, "message": messages.get(exc.code, exc.description)})
+        if allowed:
+            response.headers["Allow"] = ", ".join(allowed)
         return response, exc.code
+
+    @app.before_request
+    def no_api_options():
+        # Flask answers OPTIONS on every route with an empty 200 the API does not document
+        # (no CORS here: the API is for servers and the CLI): one 405 JSON for all of them
+        if request.method == "OPTIONS" and _is_api() and request.url_rule is not None:
+            adapter = app.url_map.bind_to_environ(request.environ)
+            raise MethodNotAllowed(adapter.allowed_methods())
 
     @app.errorhandler(DataError)
     def unstorable_value(exc: DataError):
