@@ -58,12 +58,15 @@ REASON = {"type": "string", "maxLength": 1000}
 GATEWAY_STATUSES = (
     " 400 `invalid_json`: the body is not JSON we accept (deeper than 64 levels, NaN/Infinity,"
     " a lone UTF-16 surrogate, not UTF-8; no usage event), or `invalid_idempotency_key`."
+    " An `Idempotency-Key` is bound to the exact request bytes: a retry must send the very"
+    " same body (a body differing only in JSON whitespace or key order is another request)."
     " 409 `idempotency_key_reused` (the key was used for another request in the last 24 h) or"
     " `idempotency_in_progress` (a request with this key is still running: retry after"
     " `Retry-After` to get its answer; concurrent requests with one key run the module once)."
     " 429 `quota_exceeded` (the installation's calls of this minute are used up; event"
     " `rejected`) or `too_many_concurrent_calls` (this jurisdiction already fills its share of"
-    " the server's threads; not run, no event); both with `Retry-After`, neither billed."
+    " the server's threads; not run, no event: checked before the key, so it ran nothing and"
+    " may be retried with the same key); both with `Retry-After`, neither billed."
     " 502 the module failed or answered output that breaks its schema or is not JSON (NaN,"
     " Infinity, lone surrogates): event `error`, not billed. 503 `database_unavailable`."
     " 504 time limit (not billed).")

@@ -46,3 +46,10 @@ def test_other_methods_name_the_allowed_ones(app, method, path):
 def test_the_405_is_documented(app):
     description = app.test_client().get("/api/v1/openapi.json").get_json()["info"]["description"]
     assert "405 `method_not_allowed`" in description and "OPTIONS" in description
+
+
+def test_the_gateway_states_the_idempotency_contract(app):
+    paths = app.test_client().get("/api/v1/openapi.json").get_json()["paths"]
+    text = paths["/api/v1/invoke/{module}/{operation}"]["post"]["description"]
+    assert "bound to the exact request bytes" in text
+    assert "ran nothing and may be retried with the same key" in text
