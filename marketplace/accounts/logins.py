@@ -7,6 +7,12 @@ Throttle design (DESIGN §12: per account *and* per client address, no lock-out 
   logging in from anywhere else, is never refused because of them.
 * ``address`` — one client address over all accounts: 20 failed attempts per 15 minutes,
   so one client cannot spray passwords across accounts.
+* ``account`` — one account over all addresses: 15 attempts per 15 minutes (60 an hour), so
+  an attacker with N addresses does not get 5N guesses. Past this cap the account is
+  *cooling down for strangers*: only addresses it has logged in from successfully in the
+  last 90 days (its console sessions, revoked or not, remember them) may still try; others
+  are refused (429) before any password is checked, known account or not. The owner, at
+  home or at the office, is not locked out; a stranger would need one of those addresses.
 
 Each attempt reserves its slots *before* the password is checked, in one atomic upsert per
 counter (``INSERT … ON CONFLICT DO UPDATE … RETURNING``), committed at once: parallel tries
@@ -34,6 +40,8 @@ from marketplace.errors import MarketplaceError, Unauthorized
 WINDOW = timedelta(minutes=15)
 PAIR_MAX_ATTEMPTS = 5
 ADDRESS_MAX_FAILURES = 20
+ACCOUNT_MAX_ATTEMPTS = 15
+KNOWN_ADDRESS_FOR = timedelta(days=90)
 _T = LoginThrottle.__table__
 
 
@@ -42,8 +50,12 @@ class TooManyAttempts(MarketplaceError):
 
     status = 429
 
-    def __init__(self) -> None:
-        super().__init__("too_many_attempts", "too many failed logins; try again in 15 minutes")
+    def __init__(self, cooling: bool = False) -> None:
+        self.cooling = cooling
+        super().__init__("too_many_attempts", "this account is cooling down after many failed logins "
+                         "from elsewhere: log in from an address you have used before, or try again "
+                         "in 15 minutes" if cooling else
+                         "too many failed logins; try again in 15 minutes")
 
 
 def _digest(*parts: str) -> str:
@@ -51,9 +63,19 @@ def _digest(*parts: str) -> str:
     return hashlib.sha256("\x00".join(parts).encode("utf-8", "surrogatepass")).hexdigest()
 
 
-def _keys(email: str, address: str) -> tuple[str, str]:
-    """(address key, pair key) of one attempt."""
-    return _digest("address", address), _digest("pair", normal_email(email), address)
+def _keys(email: str, address: str) -> tuple[str, str, str]:
+    """(address key, pair key, account key) of one attempt."""
+    account = normal_email(email)
+    return (_digest("address", address), _digest("pair", account, address),
+            _digest("account", account))
+
+
+def _known_address(session: Session, email: str, address: str) -> bool:
+    """Whether the account has logged in from ``address`` lately (False for unknown accounts)."""
+    return session.scalar(
+        sa.select(LoginSession.id).join(User, User.id == LoginSession.user_id)
+        .where(User.email == normal_email(email), LoginSession.address == address[:64],
+               LoginSession.created_at > now() - KNOWN_ADDRESS_FOR).limit(1)) is not None
 
 
 def _bump(session: Session, key: str, stamp) -> int:
@@ -88,19 +110,26 @@ def sweep_expired(session: Session) -> None:
 
 
 def reserve_attempt(session: Session, email: str, address: str) -> None:
-    """Charge one password check to the address and the (account, address) pair, or refuse (429).
+    """Charge one password check to the address, the (account, address) pair and the account,
+    or refuse (429).
 
     Commits: the reservation must be visible to every other worker before the check runs.
     """
     stamp = now()
-    address_key, pair_key = _keys(email, address)
+    address_key, pair_key, account_key = _keys(email, address)
+    cooling = False
     refused = _bump(session, address_key, stamp) > ADDRESS_MAX_FAILURES
     if not refused and _bump(session, pair_key, stamp) > PAIR_MAX_ATTEMPTS:
         _give_back(session, address_key)      # the address is not charged for a refused pair
         refused = True
+    elif not refused and _bump(session, account_key, stamp) > ACCOUNT_MAX_ATTEMPTS \
+            and not _known_address(session, email, address):
+        _give_back(session, address_key)
+        _give_back(session, pair_key)
+        refused = cooling = True
     session.commit()
     if refused:
-        raise TooManyAttempts()
+        raise TooManyAttempts(cooling)
 
 
 def log_in(session: Session, email: str, password: str, address: str) -> tuple[User, str]:
@@ -117,9 +146,10 @@ def log_in(session: Session, email: str, password: str, address: str) -> tuple[U
                       ip=address[:64])
         session.commit()
         raise Unauthorized("login_failed", "the e-mail or the password is wrong")
-    address_key, pair_key = _keys(email, address)
+    address_key, pair_key, account_key = _keys(email, address)
     session.execute(sa.delete(_T).where(_T.c.key == pair_key))
     _give_back(session, address_key)
+    _give_back(session, account_key)
     secret = secrets.token_urlsafe(32)
     session.add(LoginSession(id=_digest("session", secret), user_id=user.id, address=address[:64]))
     user.last_login_at = now()

@@ -73,8 +73,9 @@ def login():
         dbs = db.session()
         try:
             user, secret = logins.log_in(dbs, form.email.data, form.password.data, client_address())
-        except logins.TooManyAttempts:
-            flash(_("登录失败次数过多，请15分钟后再试。"), "error")
+        except logins.TooManyAttempts as exc:
+            flash(_("此账户近期登录失败过多，正在冷却：请从曾成功登录过的网络登录，或15分钟后再试。")
+                  if exc.cooling else _("登录失败次数过多，请15分钟后再试。"), "error")
             return render_template("login.html", form=form), 429
         except Unauthorized:
             flash(_("邮箱或密码不正确。"), "error")
