@@ -6,6 +6,7 @@ instants and huge payment amounts answered 500.
 """
 from __future__ import annotations
 
+import re
 from datetime import timedelta
 
 import pytest
@@ -16,6 +17,7 @@ from marketplace.clock import clock, now
 from marketplace.metering.models import UsageDigest, UsageEvent
 from marketplace.settlement.models import Charge, JournalEntry, Period, Statement
 from tests.security.conftest import CSRF_RE
+from tests.web.conftest import page_text
 
 # every spelling of a period that is not the canonical "YYYY-MM" of 2000–2999
 NOT_PERIODS = ["2026-10\n", "2026-10 ", " 2026-10", "2026-10\r\n", "２０２６-10", "٢٠٢٦-10",
@@ -153,7 +155,10 @@ def test_the_largest_units_are_accepted_and_everything_downstream_still_works(wo
         assert answer.status_code == 200
         assert sum(p["units"] for p in answer.get_json()["series"]) >= 10**12
     for who, page in (("adopter", "/adopter/usage"), ("publisher", "/publisher/usage")):
-        assert world.logged_in(who).get(page).status_code == 200
+        answer = world.logged_in(who).get(page)
+        total = re.search(r"合计 ([0-9,]+)", page_text(answer.get_data(as_text=True)))
+        assert answer.status_code == 200 and total, page
+        assert int(total.group(1).replace(",", "")) >= 10**12, (page, total.group(1))
     period = period_of(now())
     clock.configure((now() + timedelta(days=40)).isoformat(), "Asia/Shanghai")
     try:
@@ -303,10 +308,18 @@ def test_page_arguments_out_of_bounds_are_ignored_not_crashed(world, units, tmp_
 
     Catalog(world.app, world.factory, tmp_path / "paid").toy("toy-paid", "1.0.0", terms=PAY)
     client = world.logged_in("adopter")
-    assert client.get(f"/adopter/install/toy-paid?units={units}").status_code == 200
+
+    def shown(url: str) -> str:
+        answer = client.get(url)
+        assert answer.status_code == 200, url
+        return page_text(answer.get_data(as_text=True))
+
+    estimate = shown("/adopter/install/toy-paid")             # ignored: the default estimates
+    assert "1,000 单位/月 | ¥10.00" in estimate
+    assert shown(f"/adopter/install/toy-paid?units={units}") == estimate
     for period in ("2026-10%0A", "%EF%BC%92%EF%BC%90%EF%BC%92%EF%BC%96-10", "0001-01"):
-        assert client.get(f"/adopter/usage?period={period}").status_code == 200
-        assert client.get(f"/adopter/statements?period={period}").status_code == 200
+        assert "用量 | 最近 30 天 · " in shown(f"/adopter/usage?period={period}")
+        assert "账单 | 已结算账期 | 账期 | 应付" in shown(f"/adopter/statements?period={period}")
         assert client.get(f"/adopter/statements/{period}.csv").status_code in (400, 404)
 
 

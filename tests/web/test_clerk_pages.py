@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from marketplace.clock import clock
-from tests.web.conftest import csrf_of, login
+from tests.web.conftest import csrf_of, login, page_text
 
 TEMPLATES = Path(__file__).resolve().parents[2] / "marketplace" / "templates"
 TRANSLATIONS = Path(__file__).resolve().parents[2] / "marketplace" / "translations"
@@ -82,7 +82,9 @@ def test_usage_pages_open_on_the_last_30_days(client, people, busy_october):
     assert '<option value="30d" selected' in html
     month = client.get("/adopter/usage?period=2026-11").get_data(as_text=True)
     assert "2026-11-01 – 2026-11-02" in month
-    assert client.get("/adopter/usage?period=2030-01").status_code == 200   # future: 30 days
+    future = client.get("/adopter/usage?period=2030-01")                    # future: 30 days
+    assert future.status_code == 200
+    assert "最近 30 天 · 2026-10-04 – 2026-11-02" in page_text(future.get_data(as_text=True))
 
 
 def test_statement_names_publisher_and_module(app, client, people, busy_october):
