@@ -67,7 +67,7 @@ def _details(exc: MarketplaceError) -> str:
     parts = []
     for d in exc.details or ():
         where, message = str(d.get("where", "") or ""), str(d.get("message", "") or "")
-        if message and message in exc.message and (not where or where in exc.message):
+        if message and message in exc.message:
             continue        # the message already says it
         parts.append(f"{where}: {message}" if where else message)
     return " — " + "; ".join(parts) if parts else ""
@@ -93,6 +93,22 @@ class RowId(click.ParamType):
         if not 1 <= number <= self.MAX:
             self.fail(f"no such {self.noun} {str(value)[:40]}", param, ctx)
         return number
+
+
+class Text(click.ParamType):
+    """Free text of at most ``limit`` characters (names 200, reasons 1,000), else a located error."""
+
+    name = "text"
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+
+    def convert(self, value, param, ctx):
+        text = str(value)
+        if len(text) > self.limit:
+            self.fail(f"holds {len(text):,} characters; at most {self.limit:,} are accepted",
+                      param, ctx)
+        return text
 
 
 def _fail(message: str) -> None:

@@ -8,7 +8,7 @@ from marketplace.accounts import service
 
 def register(main: click.Group) -> None:
     """Add this area's commands to the main group."""
-    from marketplace.cli import Group, RowId, app_session, get_app
+    from marketplace.cli import Group, RowId, Text, app_session, get_app
 
     @main.group(cls=Group)
     def db():
@@ -29,7 +29,7 @@ def register(main: click.Group) -> None:
 
     @jurisdiction.command("add")
     @click.argument("code")
-    @click.argument("name")
+    @click.argument("name", type=Text(200))
     @click.option("--level", type=click.Choice(["province", "city", "county"]))
     @click.option("--parent", "parent_code")
     def jurisdiction_add(code, name, level, parent_code):
@@ -54,7 +54,7 @@ def register(main: click.Group) -> None:
     @click.option("--jurisdiction", "code", required=True)
     @click.option("--role", type=click.Choice(["publisher", "adopter", "admin"]), required=True)
     @click.option("--password", prompt=True, hide_input=True, confirmation_prompt=True)
-    @click.option("--name", default="")
+    @click.option("--name", default="", type=Text(200))
     def user_add(email, code, role, password, name):
         """Create user EMAIL of a jurisdiction with a role."""
         with app_session() as session:
@@ -77,7 +77,7 @@ def register(main: click.Group) -> None:
     @token.command("issue")
     @click.argument("email")
     @click.option("--scopes", required=True, help="comma separated: read,publish,install,invoke,usage,admin")
-    @click.option("--name", default="cli")
+    @click.option("--name", default="cli", type=Text(100))
     def token_issue(email, scopes, name):
         """Issue a token for EMAIL; prints the token alone on stdout (shown once)."""
         with app_session() as session:

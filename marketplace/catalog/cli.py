@@ -54,7 +54,7 @@ def _line(item: dict) -> str:
 
 def register(main: click.Group) -> None:
     """Add this area's commands to the main group."""
-    from marketplace.cli import Group, app_session, get_app
+    from marketplace.cli import Group, Text, app_session, get_app
 
     @main.group(cls=Group)
     def module():
@@ -105,7 +105,7 @@ def register(main: click.Group) -> None:
     @click.argument("name")
     @click.argument("version")
     @click.option("--approve/--reject", default=None, help="the decision")
-    @click.option("--reason", default="", help="why (required to reject)")
+    @click.option("--reason", default="", type=Text(1000), help="why (required to reject)")
     @click.option("--as", "email", help="e-mail of the reviewing admin (journaled)")
     @click.option("--url", help="review on a remote marketplace")
     @click.option("--token", envvar="MARKETPLACE_TOKEN", help="API token with scope admin")
@@ -130,7 +130,8 @@ def register(main: click.Group) -> None:
     @module.command("yank")
     @click.argument("name")
     @click.argument("version")
-    @click.option("--reason", required=True, help="why the version must not be installed")
+    @click.option("--reason", required=True, type=Text(1000),
+                  help="why the version must not be installed")
     @click.option("--as", "email", help="e-mail of the acting publisher or admin (journaled)")
     @click.option("--url", help="yank on a remote marketplace")
     @click.option("--token", envvar="MARKETPLACE_TOKEN", help="API token (publish or admin)")
