@@ -1,6 +1,9 @@
 """CLI error lines: ids out of range say 'no such …', messages are not repeated, settings are named."""
 from __future__ import annotations
 
+import sys
+from pathlib import Path
+
 import pytest
 
 from marketplace import create_app
@@ -32,14 +35,21 @@ def test_an_id_that_is_not_a_number_says_so(runner):
     assert "not a token id" in line
 
 
-def test_an_error_is_printed_once_not_repeated_in_its_details(runner, factory):
-    line = one_error(runner.invoke(["user", "add", "a@gov.example.cn", "--jurisdiction", "440300",
-                                    "--role", "adopter", "--password", "short"]))
-    assert " — " not in line, line
+def test_an_error_is_printed_once_not_repeated_in_its_details(runner, factory, tmp_path):
+    sys.path.insert(0, str(Path(__file__).parents[1] / "catalog" / "fixtures"))
+    from catalog_factory import manifest_data, module_entries, zip_bytes
 
-
-def test_details_that_add_something_are_kept():
-    from marketplace.cli import _details
+    data = manifest_data()
+    data["module"]["version"] = "1.2"
+    bundle = tmp_path / "bad.zip"
+    bundle.write_bytes(zip_bytes(module_entries(data)))
+    line = one_error(runner.invoke(["module", "publish", str(bundle), "--as",
+                                    factory.user("publisher", "440000")]))
+    assert line.count("is not a semantic version") == 1 and " — " not in line, line
+    for argv in (["user", "add", "a@gov.example.cn", "--jurisdiction", "440300", "--role",
+                  "adopter", "--password", "short"],):
+        assert " — " not in one_error(runner.invoke(argv))
+    from marketplace.cli import _details          # details that add something are kept
 
     exc = MarketplaceError("invalid_bundle", "the bundle is invalid",
                            details=[{"where": "manifest.toml: module.name", "message": "bad"}])
