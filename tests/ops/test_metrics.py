@@ -38,6 +38,7 @@ def test_metrics_need_admin_token_or_allowed_address(app, client, factory, admin
 
 def test_every_metric_family_is_exposed(client, admin_headers):
     text = client.get("/metrics", headers=admin_headers).get_data(as_text=True)
+    assert metrics.METRICS, "no metric families declared"
     for name, spec in metrics.METRICS.items():
         assert re.search(rf"# TYPE marketplace_{name}(_total)? {spec[0]}\n", text), name
 

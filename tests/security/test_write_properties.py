@@ -19,7 +19,7 @@ import re
 
 import pytest
 import sqlalchemy as sa
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from marketplace import db
@@ -226,7 +226,32 @@ def test_the_settle_form_settles_only_a_real_ended_period(world):
     attack()
 
 
-def test_the_ledger_form_books_only_a_valid_payment(world):
+@pytest.fixture
+def billed_period(world, tmp_path):
+    """深圳市 calls a paid module this month (owes ¥0.02); 40 days on, the month is settled."""
+    from datetime import timedelta
+
+    from marketplace.clock import clock, now, period_of
+    from tests.runtime.conftest import PAY, Catalog
+
+    Catalog(world.app, world.factory, tmp_path / "paid").toy("toy-paid", "1.0.0", terms=PAY)
+    client, adopter = world.app.test_client(), world.headers("adopter")
+    assert client.post("/api/v1/installations", headers=adopter, json={
+        "module": "toy-paid", "accept_terms": True}).status_code == 201
+    assert client.post("/api/v1/invoke/toy-paid/echo", headers=adopter,
+                       json={"text": "hi"}).status_code == 200
+    period = period_of(now())
+    clock.configure((now() + timedelta(days=40)).isoformat(), "Asia/Shanghai")
+    try:
+        settled = client.post("/api/v1/settlements", json={"period": period},
+                              headers=world.headers("admin"))
+        assert settled.status_code == 200 and settled.get_json()["statements"], settled.get_json()
+        yield period
+    finally:
+        clock.configure("", "Asia/Shanghai")
+
+
+def test_the_ledger_form_books_only_a_valid_payment(world, billed_period):
     from marketplace.clock import parse_period
     from marketplace.money import parse_money
 
@@ -234,10 +259,12 @@ def test_the_ledger_form_books_only_a_valid_payment(world):
     token = _csrf(client, "/admin/ledger")
 
     @settings(max_examples=25, **SETTINGS)
-    @given(amount=form_text | st.sampled_from(["12.50", "1,000.00"]),
-           period=form_text | st.just(world.period),
+    @given(amount=form_text | st.sampled_from(["0.01", "12.50", "1,000.00"]),  # 深圳市 owes ¥0.02
+           period=form_text | st.just(billed_period),
            jurisdiction=st.sampled_from(["440300", "440000", "999999"]) | form_text,
            direction=st.sampled_from(["in", "out"]) | form_text, reference=form_text)
+    @example(amount="0.01", period=billed_period, jurisdiction="440300", direction="in",
+             reference="valid-one")                      # so the booking branch surely runs
     def attack(amount, period, jurisdiction, direction, reference):
         before = books(world.app)
         response = client.post("/admin/ledger", data={
@@ -245,10 +272,16 @@ def test_the_ledger_form_books_only_a_valid_payment(world):
             "direction": direction, "reference": reference})
         assert response.status_code < 500, response.get_data(as_text=True)[:300]
         if books(world.app) != before:
+            outcomes.add("booked")
             assert response.status_code == 302
             parse_money(amount, "CNY")
             parse_period(period)
+        else:
+            outcomes.add("refused")
+
+    outcomes: set[str] = set()
     attack()
+    assert outcomes == {"booked", "refused"}             # both branches were exercised
 
 
 # -- the CLI verbs that take user input --------------------------------------------------------

@@ -21,6 +21,7 @@ def test_plugin_manager_is_built_once_and_checked():
 def test_every_platform_hook_is_implemented_and_documented():
     pm = plugins.get_plugin_manager()
     specs = [name for name in dir(hookspecs.PlatformSpec) if not name.startswith("_")]
+    assert specs, "PlatformSpec declares no hooks"
     for name in specs:
         assert getattr(hookspecs.PlatformSpec, name).__doc__, f"hook {name} has no docstring"
         assert pm.hook.__dict__[name].get_hookimpls(), f"no plugin implements {name}"
