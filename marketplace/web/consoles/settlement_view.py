@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session
 
 from marketplace import db
 from marketplace.accounts.models import Jurisdiction
-from marketplace.clock import period_ended
+from marketplace.clock import check_period, period_ended
 from marketplace.errors import MarketplaceError
 from marketplace.money import format_amount, format_display
 from marketplace.plugins import provider_name
@@ -141,6 +141,10 @@ def statements(session: Session, user: Any, period: str | None) -> dict[str, Any
     items = list(session.scalars(sa.select(Statement)
                                  .where(Statement.jurisdiction_code == user.jurisdiction_code)
                                  .order_by(Statement.period.desc())))
+    try:
+        period = None if period is None else check_period(period)
+    except ValueError:
+        period = None                   # only the canonical spelling names a period
     chosen = period or (items[0].period if items else None)
     detail = _statement_detail(session, chosen, user.jurisdiction_code) if chosen else None
     return {"items": items, "chosen": chosen, "detail": detail}
