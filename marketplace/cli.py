@@ -96,7 +96,7 @@ class RowId(click.ParamType):
 
 
 class Text(click.ParamType):
-    """Free text of at most ``limit`` characters (names 200, reasons 1,000), else a located error."""
+    """Free text of at most ``limit`` characters (names: their column, 100; reasons 1,000)."""
 
     name = "text"
 

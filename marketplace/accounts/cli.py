@@ -29,7 +29,7 @@ def register(main: click.Group) -> None:
 
     @jurisdiction.command("add")
     @click.argument("code")
-    @click.argument("name", type=Text(200))
+    @click.argument("name", type=Text(100))
     @click.option("--level", type=click.Choice(["province", "city", "county"]))
     @click.option("--parent", "parent_code")
     def jurisdiction_add(code, name, level, parent_code):
@@ -54,7 +54,7 @@ def register(main: click.Group) -> None:
     @click.option("--jurisdiction", "code", required=True)
     @click.option("--role", type=click.Choice(["publisher", "adopter", "admin"]), required=True)
     @click.option("--password", prompt=True, hide_input=True, confirmation_prompt=True)
-    @click.option("--name", default="", type=Text(200))
+    @click.option("--name", default="", type=Text(100))
     def user_add(email, code, role, password, name):
         """Create user EMAIL of a jurisdiction with a role."""
         with app_session() as session:

@@ -1,4 +1,5 @@
-"""Free text given to the CLI is bounded at its parser (names 200, reasons 1,000 characters)."""
+"""Free text given to the CLI is bounded at its parser: names by their columns (100 characters),
+reasons 1,000."""
 from __future__ import annotations
 
 import pytest
@@ -12,9 +13,9 @@ def _one_error(result) -> str:
 
 
 @pytest.mark.parametrize("argv,limit", [
-    (["jurisdiction", "add", "990000", "名" * 1000, "--level", "province"], 200),
+    (["jurisdiction", "add", "990000", "名" * 1000, "--level", "province"], 100),
     (["user", "add", "x@gov.example.cn", "--jurisdiction", "440300", "--role", "adopter",
-      "--name", "n" * 201], 200),
+      "--name", "n" * 101], 100),
     (["module", "yank", "toy-echo", "1.0.0", "--reason", "r" * 100_000], 1000),
     (["module", "review", "toy-echo", "1.0.0", "--reject", "--reason", "r" * 1001], 1000),
 ])
@@ -23,6 +24,6 @@ def test_overlong_free_text_is_one_located_error_and_stores_nothing(runner, argv
     assert f"at most {limit:,} are accepted" in line, line
 
 
-def test_a_name_of_200_characters_is_accepted(runner):
-    result = runner.invoke(["jurisdiction", "add", "990000", "名" * 200, "--level", "province"])
+def test_a_name_of_100_characters_is_accepted(runner):
+    result = runner.invoke(["jurisdiction", "add", "990000", "名" * 100, "--level", "province"])
     assert result.exit_code == 0, result.output
