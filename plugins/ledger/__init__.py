@@ -27,6 +27,8 @@ from marketplace.settlement import records
 from marketplace.settlement.models import JournalEntry, Statement
 from marketplace.settlement.statements import charge_lines, check_period, statement_lines
 
+from .payments import check_within, lock_statement, reference_key
+
 NAME = "ledger"
 MAX_REFERENCE = 100     # a bank reference (ProviderRecord.external_id holds 100)
 
@@ -175,8 +177,10 @@ def record_payment(session: Session, code: str, amount_minor: int, period: str,
                    direction: str = "in", reference: str = "", *, currency: str) -> dict:
     """Book a payment in ``currency``: ``in`` = the jurisdiction paid the platform, ``out`` = it was paid.
 
-    With a ``reference`` the same payment is booked only once: the answer is the
-    balance with ``booked`` false when it was booked before.  The caller commits.
+    With a ``reference`` the same payment (however the reference is spelled, see
+    :func:`reference_key`) is booked only once: the answer is the balance with
+    ``booked`` false when it was booked before.  Only against a closed period's
+    statement and at most what is outstanding (409).  The caller commits.
     """
     check_period(period)
     if direction not in ("in", "out"):
@@ -189,11 +193,14 @@ def record_payment(session: Session, code: str, amount_minor: int, period: str,
             or not reference.isprintable()):
         raise MarketplaceError("invalid_reference", f"a bank reference is text of at most "
                                f"{MAX_REFERENCE} printable characters")
+    lock_statement(session, code, period)       # a settled statement, payments one at a time
     ref = reference or _payment_ref(code, period, direction)
     if reference:
         key = _reference_key(code, period, reference)
         if records.find(session, key) is not None:
             return {**balance(session, code, currency), "booked": False}
+    check_within(session, code, period, currency, direction, amount_minor)
+    if reference:
         session.add(records.ProviderRecord(provider=NAME, key=key, object_type="payment",
                                            period=period, jurisdiction_code=code, status="done",
                                            amount_minor=amount_minor, external_id=reference))
@@ -257,7 +264,7 @@ def booked_before(session: Session, code: str, period: str, reference: str) -> b
 
 
 def _reference_key(code: str, period: str, reference: str) -> str:
-    return records.idempotency_key(period, code, f"payment-{reference}")
+    return records.idempotency_key(period, code, f"payment-{reference_key(reference)}")
 
 
 def _payment_ref(code: str, period: str, direction: str) -> str:

@@ -108,13 +108,15 @@ def test_balances_of_an_unknown_jurisdiction_is_404(client, factory):
     assert answer.status_code == 404 and answer.json["error"] == "unknown_jurisdiction"
 
 
-def test_payments_are_audited_and_refused_while_stripe_settles(app, client, factory):
+def test_payments_are_audited_and_refused_while_stripe_settles(app, market, client, factory):
     import sqlalchemy as sa
 
     from marketplace import db
     from marketplace.accounts.models import AuditEntry
 
+    ex.build(market)
     headers = admin(factory)
+    settle(client, headers)
     body = {"jurisdiction": "440300", "amount": "10.00", "period": ex.PERIOD, "reference": "r-1"}
     assert client.post("/api/v1/ledger/payments", headers=headers, json=body).status_code == 201
     again = client.post("/api/v1/ledger/payments", headers=headers, json=body)

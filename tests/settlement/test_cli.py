@@ -44,6 +44,8 @@ def test_ledger_pay_is_audited_and_refused_while_stripe_settles(app, market, run
     from marketplace import db
     from marketplace.accounts.models import AuditEntry
 
+    ex.build(market)
+    assert runner.invoke(["settle", ex.PERIOD]).exit_code == 0
     paid = runner.invoke(["ledger", "pay", "330100", "12.00", "--period", ex.PERIOD,
                           "--reference", "bank-9"])
     assert paid.exit_code == 0, paid.output

@@ -86,16 +86,22 @@ def test_a_line_has_no_default_currency():
 def test_ledger_balances_are_kept_per_currency_never_summed(app, market):
     from govmarket_plugins import ledger
 
+    from types import SimpleNamespace
+
     with app.app_context():
         session = db.session()
-        ledger.record_payment(session, "440300", 500, "2026-10", currency="USD")
-        ledger.record_payment(session, "440300", 700, "2026-10", currency="CNY")
+        for cur, amount in (("USD", 500), ("CNY", 700)):   # journal lines of two periods' charges
+            charge = SimpleNamespace(period="2026-10", currency=cur, adopter_code="440300",
+                                     publisher_code="440000", amount_minor=amount,
+                                     earnings_minor=amount, fee_minor=0)
+            ledger._book(session, ledger.charge_entries(charge, f"t:{cur}"))
         session.commit()
         items = ledger.balances(session, "440300")
-        assert [(i["currency"], i["receivable"]) for i in items] == [("CNY", "-7.00"),
-                                                                     ("USD", "-5.00")]
+        assert [(i["currency"], i["receivable"]) for i in items] == [("CNY", "7.00"),
+                                                                     ("USD", "5.00")]
         assert ledger.trial_balances(session) == {"CNY": (700, 700), "USD": (500, 500)}
-        assert ledger.balance_sums(session, "USD") == {"440300": {"receivable": -500, "payable": 0}}
+        assert ledger.balance_sums(session, "USD") == {"440300": {"receivable": 500, "payable": 0},
+                                                       "440000": {"receivable": 0, "payable": 500}}
         assert set(session.scalars(sa.select(JournalEntry.currency))) == {"CNY", "USD"}
         assert session.scalar(sa.select(sa.func.count()).select_from(Statement)) == 0
 
