@@ -15,6 +15,28 @@ def _pay(client, **fields):
     return client.post("/admin/ledger", data={**data, **fields})
 
 
+def _settled(app) -> None:
+    """October closed: 440300 owes 440000 ¥5,000.00 (payments need a settled statement)."""
+    from marketplace import db
+    from marketplace.clock import now
+    from marketplace.settlement.models import JournalEntry, Period, Statement
+
+    with app.app_context():
+        session = db.session()
+        session.add(Period(period="2026-10", state="closed", closed_by="t", totals={}))
+        for code, charges, earnings in (("440300", 500000, 0), ("440000", 0, 500000)):
+            session.add(Statement(period="2026-10", jurisdiction_code=code, currency="CNY",
+                                  total_charges_minor=charges, total_earnings_minor=earnings,
+                                  total_fees_minor=0, usage_chain_head="", provider="ledger",
+                                  provider_status="booked", provider_ref="", created_at=now()))
+        for account, code, debit, credit in (("receivable", "440300", 500000, 0),
+                                             ("payable", "440000", 0, 500000)):
+            session.add(JournalEntry(period="2026-10", account=account, jurisdiction_code=code,
+                                     currency="CNY", debit_minor=debit, credit_minor=credit,
+                                     ref="seed", created_at=now()))
+        session.commit()
+
+
 def _journal(app) -> list[tuple]:
     from marketplace import db
     from marketplace.settlement.models import JournalEntry
@@ -22,13 +44,15 @@ def _journal(app) -> list[tuple]:
     with app.app_context():
         return db.session().execute(sa.select(
             JournalEntry.account, JournalEntry.jurisdiction_code, JournalEntry.debit_minor,
-            JournalEntry.credit_minor).order_by(JournalEntry.id)).all()
+            JournalEntry.credit_minor).where(JournalEntry.ref != "seed")
+            .order_by(JournalEntry.id)).all()
 
 
 def test_admin_books_a_payment_and_sees_balances_and_the_audit(app, client, people):
     login(client, people["admin"])
     page = client.get("/admin/ledger").get_data(as_text=True)
     assert "账本中还没有记录" in page                                # empty so far
+    _settled(app)
     assert re.search(r'name="period"[^>]*value="\d{4}-\d{2}"', page)   # last period by default
     response = _pay(client, reference="BOC-20261105-001")
     assert response.status_code == 302
@@ -37,7 +61,7 @@ def test_admin_books_a_payment_and_sees_balances_and_the_audit(app, client, peop
     assert _journal(app) == [("cash", None, 123450, 0), ("receivable", "440300", 0, 123450)]
     row = page[page.index('id="balance-440300"'):]
     row = row[:row.index("</tr>")]
-    assert "-¥1,234.50" in row and row.count("¥1,234.50") == 2   # prepaid: it is owed that
+    assert "¥3,765.50" in row                                    # ¥5,000.00 owed, ¥1,234.50 paid
     assert "✔" in page[page.index('id="trial-balance"'):]         # debits equal credits
     payments = page[page.index('id="payments"'):]
     assert "BOC-20261105-001" in payments and "收款" in payments
@@ -50,6 +74,7 @@ def test_admin_books_a_payment_and_sees_balances_and_the_audit(app, client, peop
 
 def test_the_same_bank_reference_is_booked_once(app, client, people):
     login(client, people["admin"])
+    _settled(app)
     assert _pay(client, reference="ICBC-7").status_code == 302
     assert _pay(client, reference="ICBC-7", amount="99.00").status_code == 302
     page = client.get("/admin/ledger").get_data(as_text=True)
@@ -59,6 +84,7 @@ def test_the_same_bank_reference_is_booked_once(app, client, people):
 
 def test_a_payout_is_booked_against_payable(app, client, people):
     login(client, people["admin"])
+    _settled(app)
     assert _pay(client, jurisdiction="440000", direction="out", amount="500").status_code == 302
     assert _journal(app) == [("payable", "440000", 50000, 0), ("cash", None, 0, 50000)]
     page = client.get("/admin/ledger").get_data(as_text=True)
@@ -96,6 +122,7 @@ def test_a_racing_post_of_the_same_reference_is_reported_not_a_500(app, client, 
     from marketplace.settlement import records
 
     login(client, people["admin"])
+    _settled(app)
     assert _pay(client, reference="CCB-1").status_code == 302
     real_find, calls = records.find, []
 
