@@ -122,7 +122,7 @@ API: list[tuple] = [
     ("POST", "/api/v1/ledger/payments", "/api/v1/ledger/payments",
      lambda w: {"jurisdiction": "440300", "amount": "1.00", "period": w.period,
                 "direction": "in", "reference": "matrix"}, "json",
-     api(401, 403, 403, 403, 403, 201, 403), False),
+     api(401, 403, 403, 403, 403, 409, 403), False),   # admin passes; the period is not settled
     # no token: the Stripe signature is the credential; unsigned → 400 for everyone
     ("POST", "/api/v1/webhooks/stripe", "/api/v1/webhooks/stripe", lambda w: {"id": "evt_1"}, "json",
      api(*(400,) * 7), False),
