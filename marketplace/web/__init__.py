@@ -85,6 +85,20 @@ def init_app(app: Flask) -> None:
         return response, exc.code
 
     @app.before_request
+    def no_nul_in_the_url():
+        # NUL is no character of any name, code or period here; PostgreSQL refuses it and
+        # SQLite matches nothing, so the same request answered 400 on one and 200/404 on the
+        # other: refuse it once, before any route reads it
+        if "\x00" in request.path or "\x00" in request.query_string.decode("latin-1") \
+                or any("\x00" in v for v in request.args.values()):
+            message = "the URL holds a NUL character (%00); remove it"
+            if _is_api():
+                return jsonify({"error": "invalid_value", "message": message}), 400
+            return render_template("error.html", status=400, reason="invalid_value",
+                                   message=message, details=None), 400
+        return None
+
+    @app.before_request
     def no_api_options():
         # Flask answers OPTIONS on every route with an empty 200 the API does not document
         # (no CORS here: the API is for servers and the CLI): one 405 JSON for all of them
