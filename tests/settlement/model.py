@@ -259,10 +259,19 @@ class MarketModel(MarketChecks):
           reference=st.sampled_from(["", "bank-1", "bank-2"]), data=st.data())
     def pay(self, code, amount, out, reference, data):
         period = data.draw(st.sampled_from(self._ended_periods() or [period_of(self.now)]))
-        result = service.book_payment(self.session, None, {"SETTLEMENT_PROVIDER": "ledger"}, code,
-                                      amount, period, "out" if out else "in", reference)
-        self.session.commit()
         once = (code, period, reference)
+        stated = period in self.settled and self.session.scalar(sa.select(Statement.id).where(
+            Statement.period == period, Statement.jurisdiction_code == code)) is not None
+        try:
+            result = service.book_payment(self.session, None, {"SETTLEMENT_PROVIDER": "ledger"}, code,
+                                          amount, period, "out" if out else "in", reference)
+        except MarketplaceError as refused:          # only for a statement, only what it owes
+            self.session.rollback()
+            assert refused.reason == ("overpayment" if stated else "not_settled"), refused.message
+            assert not (reference and once in self.references)   # a replay is never refused
+            return
+        self.session.commit()
+        assert stated
         expected = not reference or once not in self.references
         assert result["booked"] is expected
         if expected:
