@@ -11,6 +11,7 @@ import hashlib
 import os
 import re
 import threading
+from abc import ABC, abstractmethod
 from typing import Iterator
 
 from marketplace.errors import MarketplaceError, NotFound
@@ -41,7 +42,7 @@ def verified(sha256: str, data: bytes | None) -> bytes:
     return data
 
 
-class Store:
+class Store(ABC):
     """What every store offers; subclasses implement ``_read``, ``_write``, ``exists``, ``digests``."""
 
     kind = "abstract"
@@ -57,25 +58,25 @@ class Store:
         """Read and verify; a mismatch raises ArtifactCorrupt, a missing bundle NotFound."""
         return verified(sha256, self._read(check_digest(sha256)))
 
-    def exists(self, sha256: str) -> bool:   # pragma: no cover - abstract
+    @abstractmethod
+    def exists(self, sha256: str) -> bool:
         """True if the digest is stored."""
-        raise NotImplementedError
 
-    def digests(self) -> Iterator[str]:      # pragma: no cover - abstract
+    @abstractmethod
+    def digests(self) -> Iterator[str]:
         """Every stored digest."""
-        raise NotImplementedError
 
     def check(self) -> None:
         """Raise if the store cannot be reached (readiness)."""
         self.exists("0" * 64)
 
-    def _read(self, sha256: str) -> bytes | None:   # pragma: no cover - abstract
+    @abstractmethod
+    def _read(self, sha256: str) -> bytes | None:
         """The stored bytes, or None when absent (unverified)."""
-        raise NotImplementedError
 
-    def _write(self, sha256: str, data: bytes) -> None:   # pragma: no cover - abstract
+    @abstractmethod
+    def _write(self, sha256: str, data: bytes) -> None:
         """Store bytes under their digest."""
-        raise NotImplementedError
 
 
 _stores: dict[tuple, Store] = {}
