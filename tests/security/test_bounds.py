@@ -290,7 +290,7 @@ def test_the_http_server_answers_its_own_errors_in_json(world, live_server):
          "headers_too_large"),
         (b"GET /api/v1/modules HTTP/1.1\r\nHost: x\r\n"
          + b"".join(b"X-H%d: 1\r\n" % i for i in range(120)) + b"\r\n", 431, "headers_too_large"),
-        (b"G\x00T / HTTP/1.1\r\nHost: x\r\n\r\n", 400, "bad_request"),
+        (b"G\x00T / HTTP/1.1\r\nHost: x\r\n\r\n", 400, "invalid_method"),
     ]
     for request, status, error in cases:
         got, body = _raw(server, request)
