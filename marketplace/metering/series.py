@@ -28,6 +28,17 @@ class Viewer:
     jurisdiction_code: str
 
 
+def visible_to(viewer: Viewer, query: sa.Select) -> sa.Select:
+    """``query`` (joined to Installation and Module) limited to what ``viewer`` may see:
+    adopters their own installations, publishers also their modules' adopters, admins all."""
+    if viewer.role == "publisher":
+        return query.where(sa.or_(Module.publisher_code == viewer.jurisdiction_code,
+                                  Installation.jurisdiction_code == viewer.jurisdiction_code))
+    if viewer.role != "admin":
+        return query.where(Installation.jurisdiction_code == viewer.jurisdiction_code)
+    return query
+
+
 def parse_day(text: str | None, end: bool = False) -> date | None:
     """A ``YYYY-MM-DD`` day, or a ``YYYY-MM`` month (its first day, or last with ``end``)."""
     if not text:
@@ -66,11 +77,7 @@ def usage_series(session: Session, viewer: Viewer, *, module: str | None = None,
              .join(Module, Module.id == Installation.module_id)
              .group_by(bucket, Module.name, events.operation, Installation.jurisdiction_code)
              .order_by(bucket, Module.name, Installation.jurisdiction_code, events.operation))
-    if viewer.role == "publisher":
-        query = query.where(sa.or_(Module.publisher_code == viewer.jurisdiction_code,
-                                   Installation.jurisdiction_code == viewer.jurisdiction_code))
-    elif viewer.role != "admin":
-        query = query.where(Installation.jurisdiction_code == viewer.jurisdiction_code)
+    query = visible_to(viewer, query)
     if adopter:
         query = query.where(Installation.jurisdiction_code == adopter)
     if module:

@@ -19,7 +19,7 @@ from marketplace.accounts.models import Jurisdiction
 from marketplace.catalog.models import Module, ModuleVersion
 from marketplace.errors import MarketplaceError
 from marketplace.metering.models import UsageEvent
-from marketplace.metering.series import Viewer
+from marketplace.metering.series import Viewer, visible_to
 from marketplace.ops.models import DailyCalls, RolledDay
 from marketplace.runtime.models import Installation
 
@@ -136,11 +136,7 @@ def monitoring(session: Session, viewer: Viewer, *, module: str | None = None,
              .join(Jurisdiction, Jurisdiction.code == Installation.jurisdiction_code)
              .where(DailyCalls.day.between(start, end))
              .order_by(DailyCalls.day, Module.name, Installation.jurisdiction_code))
-    if viewer.role == "publisher":
-        query = query.where(sa.or_(Module.publisher_code == viewer.jurisdiction_code,
-                                   Installation.jurisdiction_code == viewer.jurisdiction_code))
-    elif viewer.role != "admin":
-        query = query.where(Installation.jurisdiction_code == viewer.jurisdiction_code)
+    query = visible_to(viewer, query)
     if module:
         query = query.where(Module.name == module)
     days: list[dict] = []
