@@ -8,7 +8,6 @@ ends, instead of 503 ``publish_busy`` for as long as the flood lasts.
 """
 from __future__ import annotations
 
-import textwrap
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -16,60 +15,14 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 import requests
 
-from marketplace.catalog.bundle import build_bundle
+from tests.support.slow_bundle import slow_import_bundle
 
 pytestmark = pytest.mark.slow
 
-CODE = '''
-"""Imports in {seconds} s."""
-import time
-
-from marketplace.sdk import hookimpl
-
-time.sleep({seconds})
-
-
-@hookimpl
-def echo(payload, context):
-    return {{"text": payload["text"]}}
-'''
-
-
-def _bundle(tmp_path, name: str, version: str, seconds: float) -> bytes:
-    folder = tmp_path / f"{name}-{version}"
-    entry = name.replace("-", "_")
-    (folder / entry).mkdir(parents=True)
-    (folder / "manifest.toml").write_text(textwrap.dedent(f'''\
-        [module]
-        name = "{name}"
-        version = "{version}"
-        title = "模块"
-        summary = "Imports in its own time."
-        category = "public_service"
-        entry = "{entry}"
-        source_license = "MIT"
-
-        [[operations]]
-        name = "echo"
-        units = 1
-        input = {{ type = "object" }}
-        output = {{ type = "object" }}
-
-        [[operations.examples]]
-        input = {{ text = "hi" }}
-        output = {{ text = "hi" }}
-
-        [terms]
-        kind = "free"
-        '''), encoding="utf-8")
-    (folder / entry / "__init__.py").write_text(CODE.format(seconds=seconds), encoding="utf-8")
-    return build_bundle(folder, tmp_path / f"dist-{name}-{version}").read_bytes()
-
-
 def test_a_flooding_jurisdiction_leaves_the_slot_to_another(world, live_server, tmp_path):
     server = live_server(1, MARKETPLACE_PUBLISH_CHECKS="1")
-    slow = [_bundle(tmp_path, "flood-mod", f"1.0.{n}", 60) for n in range(4)]
-    fair = _bundle(tmp_path, "fair-mod", "1.0.0", 0)
+    slow = [slow_import_bundle(tmp_path, "flood-mod", f"1.0.{n}", 60) for n in range(4)]
+    fair = slow_import_bundle(tmp_path, "fair-mod", "1.0.0", 0)
     stop = threading.Event()
     flood_codes: list[int] = []
 

@@ -7,7 +7,6 @@ one more waits for it; the rest are refused at once with 503 ``publish_busy`` an
 """
 from __future__ import annotations
 
-import textwrap
 import time
 from concurrent.futures import ThreadPoolExecutor
 
@@ -15,57 +14,12 @@ import pytest
 import requests
 import sqlalchemy as sa
 
-from marketplace.catalog.bundle import build_bundle
+from tests.support.slow_bundle import slow_import_bundle
 
 pytestmark = pytest.mark.slow
 
-SLOW = '''
-"""Takes its time to import (as a large module would)."""
-import time
-
-from marketplace.sdk import hookimpl
-
-time.sleep(3)
-
-
-@hookimpl
-def echo(payload, context):
-    return {"text": payload["text"]}
-'''
-
-
-def _slow_bundle(tmp_path, version: str) -> bytes:
-    folder = tmp_path / f"slow-{version}"
-    (folder / "slow_mod").mkdir(parents=True)
-    (folder / "manifest.toml").write_text(textwrap.dedent(f'''\
-        [module]
-        name = "slow-mod"
-        version = "{version}"
-        title = "慢模块"
-        summary = "Imports slowly."
-        category = "public_service"
-        entry = "slow_mod"
-        source_license = "MIT"
-
-        [[operations]]
-        name = "echo"
-        units = 1
-        input = {{ type = "object" }}
-        output = {{ type = "object" }}
-
-        [[operations.examples]]
-        input = {{ text = "hi" }}
-        output = {{ text = "hi" }}
-
-        [terms]
-        kind = "free"
-        '''), encoding="utf-8")
-    (folder / "slow_mod" / "__init__.py").write_text(SLOW, encoding="utf-8")
-    return build_bundle(folder, tmp_path / f"dist-{version}").read_bytes()
-
-
 def test_slow_publishes_leave_threads_for_other_tenants(world, live_server, tmp_path):
-    bundles = [_slow_bundle(tmp_path, f"2.0.{n}") for n in range(6)]
+    bundles = [slow_import_bundle(tmp_path, "slow-mod", f"2.0.{n}", 3) for n in range(6)]
     server = live_server(1)
 
     def publish(data: bytes) -> requests.Response:
