@@ -6,7 +6,7 @@ when installed, else a keep-alive Python client) alternates between the two
 routes in rounds, so both see the same machine state. The gateway call is the
 full stack: token lookup, route check (generation and quota counter), input and
 output schema checks, the pluggy call in a sandbox process, and the usage event
-with its quota counter bump committed before the answer.
+committed before the answer (the quota call granted before the module runs).
 Target (DESIGN §11): gateway throughput ≥ 60 % of the echo route.
 
     python bench/gateway.py [--seconds 3] [--rounds 6] [--connections 8] [--db sqlite|postgresql]
