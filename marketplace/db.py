@@ -98,6 +98,16 @@ class Database:
 
 def _close_session(_exc: BaseException | None) -> None:
     """Close the app context's session, rolling back anything uncommitted."""
+    release_session()
+
+
+def release_session() -> None:
+    """Give the app context's session connection back to the pool now.
+
+    For a view that goes on to work on a connection of its own (the gateway's
+    kept connection): holding two at once, threads would wait on each other
+    for the last ones in the pool.
+    """
     from flask import g
 
     sess = g.pop("db_session", None)

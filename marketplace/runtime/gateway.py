@@ -21,7 +21,7 @@ import time
 
 from flask import Blueprint, Response, current_app, g, request
 
-from marketplace import jsonio
+from marketplace import db, jsonio
 from marketplace.accounts.auth import require
 from marketplace.catalog.store import store_for
 from marketplace.clock import now
@@ -124,6 +124,7 @@ def _invoke(operation: str, module: str | None = None, interface: str | None = N
         raw = request.get_data(cache=False)       # read once: a retry must see it too
         payload = jsonio.loads(raw, "body") if raw else None
         routes = _routes()
+        db.release_session()        # the token check's connection: the call runs on its own
         for may_retry in (True, False):
             connection = routes.connection()
             try:
@@ -241,7 +242,8 @@ class _Call:
                       installation_id=route.id, config=route.config or {},
                       request_id=self.event_id, module=route.module, version=route.version)
         try:
-            hook = getattr(self.routes.manager(route).hook, self.operation)
+            hook = getattr(self.routes.manager(route, self.connection.cursor()).hook,
+                           self.operation)
             output = loader.call_with_limit(route.id, current_app.config["INVOKE_TIMEOUT"], hook,
                                             payload=payload, context=ctx)
         except loader.ModuleTimeout as exc:

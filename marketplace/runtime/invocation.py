@@ -60,9 +60,14 @@ CHECK = (sa.select(GENERATION.label("generation"), _Q.c.minute, _Q.c.calls)
          .outerjoin(_Q, _Q.c.installation_id == sa.bindparam("iid")))
 
 
+OPERATION_NAMES = sa.select(_O.c.name).where(_O.c.version_id == sa.bindparam("version"))
+OPERATION_SCHEMAS = sa.select(_O.c.input_schema, _O.c.output_schema, _O.c.schema_links).where(
+    _O.c.id == sa.bindparam("op"))
+
+
 def operation_names(session: Connection | Session, version_id: int) -> list[str]:
     """The declared operations of a version (used when building its PluginManager)."""
-    return list(session.scalars(sa.select(_O.c.name).where(_O.c.version_id == version_id)))
+    return list(session.scalars(OPERATION_NAMES, {"version": version_id}))
 
 
 def _checker(schema: dict, links: dict | None) -> Check:
@@ -84,18 +89,19 @@ _validators: dict[tuple[str, str], tuple[Check, Check]] = {}
 _lock = threading.Lock()
 
 
-def validators_for(session: Connection | Session, op_id: int, sha256: str, name: str) -> tuple[Check, Check]:
+def validators_for(schemas_of: Callable[[], Any], sha256: str, name: str) -> tuple[Check, Check]:
     """(input check, output check) of an operation, cached by (bundle sha256, operation name).
 
-    A bundle's bytes fix its schemas, so the cache never needs invalidating.
+    ``schemas_of()`` reads the operation's (input schema, output schema, schema
+    links) row on a miss. A bundle's bytes fix its schemas, so the cache never
+    needs invalidating.
     """
     found = _validators.get((sha256, name))
     if found is None:
-        row = session.execute(sa.select(_O.c.input_schema, _O.c.output_schema, _O.c.schema_links)
-                              .where(_O.c.id == op_id)).one()
-        links = row.schema_links or {}
-        found = (_checker(row.input_schema, links.get("input")),
-                 _checker(row.output_schema, links.get("output")))
+        input_schema, output_schema, links = schemas_of()
+        links = links or {}
+        found = (_checker(input_schema, links.get("input")),
+                 _checker(output_schema, links.get("output")))
         with _lock:
             _validators[(sha256, name)] = found
     return found

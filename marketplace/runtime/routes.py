@@ -30,7 +30,7 @@ from marketplace.rawsql import RawStatement
 from marketplace.runtime import loader
 from marketplace.runtime.commits import GroupCommit
 from marketplace.runtime.invocation import (CHECK, GIVE_BACK, Check, lookup_query,
-                                            operation_names, quota_reserve, validators_for)
+                                            OPERATION_NAMES, OPERATION_SCHEMAS, quota_reserve, validators_for)
 from marketplace.runtime.models import IdempotentReply
 
 MAX_ROUTES = 10_000
@@ -73,6 +73,8 @@ class HotStatements:
         self.check = RawStatement(CHECK, dialect)
         self.reserve = RawStatement(quota_reserve(dialect.name), dialect)
         self.give_back = RawStatement(GIVE_BACK, dialect)
+        self.operation_schemas = RawStatement(OPERATION_SCHEMAS, dialect)
+        self.operation_names = RawStatement(OPERATION_NAMES, dialect)
         self.find_reply = RawStatement(_key(sa.select(
             _REPLY.c.request_hash, _REPLY.c.status, _REPLY.c.body, _REPLY.c.headers,
             _REPLY.c.created_at, _REPLY.c.lease_until)), dialect)
@@ -238,8 +240,8 @@ class RouteCache:
             self._routes.pop(key, None)
             raise NotFound("unknown_operation", f"{what} ({module} {version}) has no operation "
                            f"{operation!r}")
-        with self.engine.connect() as conn:         # a miss: the operation's schemas
-            check_input, check_output = validators_for(conn, op_id, sha256, operation)
+        check_input, check_output = validators_for(      # a miss: the operation's schemas
+            lambda: self.sql.operation_schemas.first(cursor, {"op": op_id}), sha256, operation)
         if len(self._routes) >= MAX_ROUTES:
             self._routes.clear()
         route = self._routes[key] = Route(iid, version_id, config, quota, module, version, sha256,
@@ -247,15 +249,17 @@ class RouteCache:
                                           check_input, check_output, None)
         return route, minute, calls
 
-    def manager(self, route: Route) -> Any:
+    def manager(self, route: Route, cursor: Any) -> Any:
         """The route's module manager, loaded from the verified bundle on first use.
 
+        Reads on the call's own ``cursor``: a call never waits for a second pooled
+        connection while holding one (with every thread doing so, the pool runs dry).
         Raises what loading raises (a bundle failing its sha256 check, say): the
         gateway answers that call 502 and meters it like any module failure.
         """
         if route.manager is None:
-            with self.engine.connect() as conn:
-                route.manager = loader.manager_for(
-                    self.store(), route.id, route.version_id, route.sha256, route.entry,
-                    lambda: operation_names(conn, route.version_id))
+            route.manager = loader.manager_for(
+                self.store(), route.id, route.version_id, route.sha256, route.entry,
+                lambda: [name for (name,) in self.sql.operation_names.all(
+                    cursor, {"version": route.version_id})])
         return route.manager

@@ -1,6 +1,7 @@
 """Group commit of gateway writes, kept connections, time-ordered event ids."""
 from __future__ import annotations
 
+import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
@@ -216,3 +217,32 @@ def test_quota_grants_share_a_batch_with_events_and_stop_at_the_limit(app, catal
     assert [r.event_id for r in usage_rows(app, installed)] == ["e"]
     with app.app_context():
         assert db.session().get(QuotaCounter, installed).calls == 2
+
+
+def test_a_call_waits_for_no_second_connection_so_a_full_pool_never_deadlocks(app, catalog,
+                                                                             shenzhen):
+    """A pool one connection larger than the threads calling serves them all.
+
+    Each thread keeps one connection for its calls and borrows at most one more
+    (the token check), which it gives back before it waits for anything. A call
+    that kept the token check's connection while opening its own, or opened a
+    second one for a route's schemas, held two: with every thread doing so the
+    pool ran dry and every call timed out (500).
+    """
+    _installed(catalog, shenzhen)
+    app.config["QUOTA_PER_MINUTE"] = 10 ** 6
+    engine = app.extensions["db"].engine
+    threads = 3
+    engine.pool = sa.pool.QueuePool(engine.pool._creator, pool_size=threads + 1, max_overflow=0,
+                                    timeout=5)
+    start = threading.Barrier(threads)
+
+    def calls(n: int) -> list[int]:
+        client = app.test_client()
+        start.wait()
+        return [client.post("/api/v1/invoke/toy-echo/echo", json={"text": f"{n}-{i}"},
+                            headers=shenzhen.headers).status_code for i in range(8)]
+
+    with ThreadPoolExecutor(threads) as pool:
+        answered = [status for each in pool.map(calls, range(threads)) for status in each]
+    assert answered == [200] * (threads * 8)
