@@ -94,6 +94,18 @@ def _close(session: Session, period: str, actor: str, fee_bps: int, provider_nam
     if state == "closed":
         session.rollback()
         return
+    totals = write_period(session, period, fee_bps, provider_name)
+    session.execute(sa.update(Period).where(Period.period == period).values(
+        state="closed", closed_at=now(), closed_by=actor, totals=totals))
+    session.commit()
+
+
+def write_period(session: Session, period: str, fee_bps: int, provider_name: str) -> dict[str, Any]:
+    """Price ``period`` and write its charge lines and statements; returns the period's totals.
+
+    The one code path of a statement: settling runs it and commits, a draft
+    (:mod:`marketplace.settlement.drafts`) runs it and rolls back.
+    """
     lines, currency, capped = price_period(session, period, fee_bps)
     statements = _statement_rows(session, period, lines, currency, provider_name)
     if lines:
@@ -110,9 +122,7 @@ def _close(session: Session, period: str, actor: str, fee_bps: int, provider_nam
         totals["capped_lines"] = capped          # shown with the period's totals
         for item in capped:
             audit(session, None, "settlement.line_capped", f"{period}:{item['installation']}", **item)
-    session.execute(sa.update(Period).where(Period.period == period).values(
-        state="closed", closed_at=now(), closed_by=actor, totals=totals))
-    session.commit()
+    return totals
 
 
 def price_period(session: Session, period: str,
