@@ -65,6 +65,8 @@ def from_environment(instance_path: str) -> dict:
         # gateway calls in flight per jurisdiction and worker (default: server threads - 1)
         "GATEWAY_TENANT_CALLS": _number("GATEWAY_TENANT_CALLS", 0, high=10_000) or None,
         "SESSION_COOKIE_SECURE": _flag(env.get("MARKETPLACE_SECURE_COOKIES"), False),
+        # a console login lasts this long at most (then the clerk logs in again)
+        "LOGIN_SESSION_HOURS": _number("LOGIN_SESSION_HOURS", 12, float, 0.01, 24 * 90),
         # proxies in front whose X-Forwarded-For/-Proto are believed (0: the socket peer)
         "TRUSTED_PROXY_HOPS": _number("TRUSTED_PROXY_HOPS", 0, high=64),
         "SESSION_COOKIE_HTTPONLY": True,

@@ -42,6 +42,7 @@ PAIR_MAX_ATTEMPTS = 5
 ADDRESS_MAX_FAILURES = 20
 ACCOUNT_MAX_ATTEMPTS = 15
 KNOWN_ADDRESS_FOR = timedelta(days=90)
+SESSION_HOURS = 12           # a console session's life (MARKETPLACE_LOGIN_SESSION_HOURS)
 _T = LoginThrottle.__table__
 
 
@@ -106,6 +107,12 @@ def sweep_expired(session: Session) -> None:
     if session.get_bind().dialect.name == "postgresql":
         ended = ended.with_for_update(skip_locked=True)
     session.execute(sa.delete(_T).where(_T.c.key.in_(ended.scalar_subquery())))
+    # console sessions past any use: dead for login, and too old to make an address known
+    old = sa.select(LoginSession.id).where(LoginSession.created_at <= now() - KNOWN_ADDRESS_FOR
+                                           ).limit(500)
+    if session.get_bind().dialect.name == "postgresql":
+        old = old.with_for_update(skip_locked=True)
+    session.execute(sa.delete(LoginSession).where(LoginSession.id.in_(old.scalar_subquery())))
     session.commit()
 
 
@@ -157,14 +164,18 @@ def log_in(session: Session, email: str, password: str, address: str) -> tuple[U
     return user, secret
 
 
-def session_user(session: Session, user_id: int, secret: object) -> User | None:
-    """The active user of a live console session, or None (revoked, unknown, user disabled)."""
+def session_user(session: Session, user_id: int, secret: object,
+                 hours: float = SESSION_HOURS) -> User | None:
+    """The active user of a live console session, or None (revoked, unknown, older than
+    ``hours``, user disabled): a copied cookie dies with its session, at the latest after ``hours``.
+    """
     if not isinstance(secret, str) or not secret:
         return None
     return session.scalar(
         sa.select(User).join(LoginSession, LoginSession.user_id == User.id)
         .where(LoginSession.id == _digest("session", secret), User.id == user_id,
-               LoginSession.revoked_at.is_(None), User.active.is_(True)))
+               LoginSession.revoked_at.is_(None),
+               LoginSession.created_at > now() - timedelta(hours=hours), User.active.is_(True)))
 
 
 def log_out(session: Session, secret: object) -> None:

@@ -1,7 +1,7 @@
 """flask-login wiring: a user comes back from the cookie only with a live server-side session."""
 from __future__ import annotations
 
-from flask import Flask, session
+from flask import Flask, current_app, session
 from flask_babel import lazy_gettext as _l
 from flask_login import LoginManager
 
@@ -27,7 +27,8 @@ def load_user(session_id: str) -> User | None:
     user_id, _, fingerprint = session_id.partition(":")
     if not user_id.isascii() or not user_id.isdigit() or int(user_id) >= 2**31:
         return None
-    user = logins.session_user(db.session(), int(user_id), session.get(SESSION_KEY))
+    user = logins.session_user(db.session(), int(user_id), session.get(SESSION_KEY),
+                               current_app.config["LOGIN_SESSION_HOURS"])
     if user is None or user.password_hash[-12:] != fingerprint:
         return None
     return user

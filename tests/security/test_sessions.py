@@ -239,3 +239,50 @@ def test_cookies_are_secure_when_served_over_https_even_without_the_flag(client,
     flags = [part.strip().lower() for part in _cookie_header(answer).split(";")]
     assert "secure" in flags and "httponly" in flags and "samesite=lax" in flags
     assert answer.headers["Strict-Transport-Security"].startswith("max-age=")
+
+
+def test_a_console_session_ends_after_its_lifetime_even_with_a_live_cookie(app, client, factory):
+    from datetime import timedelta
+
+    from marketplace import db
+    from marketplace.accounts.models import LoginSession
+    from marketplace.clock import now
+
+    assert _login(client, factory.user("adopter", "440300")).status_code == 302
+    assert client.get("/adopter/").status_code == 200
+    hours = app.config["LOGIN_SESSION_HOURS"]
+    with app.app_context():
+        db.session().execute(sa.update(LoginSession).values(
+            created_at=now() - timedelta(hours=hours) + timedelta(minutes=1)))
+        db.session().commit()
+    assert client.get("/adopter/").status_code == 200          # a minute of life left
+    with app.app_context():
+        db.session().execute(sa.update(LoginSession).values(
+            created_at=now() - timedelta(hours=hours, minutes=1)))
+        db.session().commit()
+    answer = client.get("/adopter/")
+    assert answer.status_code == 302 and "/login" in answer.headers["Location"]
+
+
+def test_logging_in_prunes_sessions_older_than_the_known_address_window(app, client, factory):
+    from datetime import timedelta
+
+    from marketplace import db
+    from marketplace.accounts.logins import KNOWN_ADDRESS_FOR
+    from marketplace.accounts.models import LoginSession
+    from marketplace.clock import now
+
+    email = factory.user("adopter", "440300")
+    for _ in range(3):
+        assert _login(app.test_client(), email).status_code == 302
+    with app.app_context():
+        ids = db.session().scalars(sa.select(LoginSession.id).order_by(LoginSession.id)).all()
+        db.session().execute(sa.update(LoginSession).where(LoginSession.id.in_(ids[:2])).values(
+            created_at=now() - KNOWN_ADDRESS_FOR - timedelta(minutes=1)))
+        db.session().execute(sa.update(LoginSession).where(LoginSession.id == ids[2]).values(
+            created_at=now() - KNOWN_ADDRESS_FOR + timedelta(days=1)))
+        db.session().commit()
+    assert _login(client, email).status_code == 302
+    with app.app_context():
+        left = set(db.session().scalars(sa.select(LoginSession.id)).all())
+    assert not left & set(ids[:2]) and ids[2] in left and len(left) == 2
