@@ -1,0 +1,1 @@
+"""Co-building and benefit sharing (DESIGN §13): owners with shares, ownership history, the split."""
