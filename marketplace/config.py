@@ -55,6 +55,9 @@ def from_environment(instance_path: str) -> dict:
         "REQUEST_LOG": _flag(env.get("MARKETPLACE_REQUEST_LOG"), True),
         "NOW": env.get("MARKETPLACE_NOW") or "",
         "PLATFORM_FEE_BPS": _number("PLATFORM_FEE_BPS", 0, high=10_000),
+        # DESIGN §15: late usage accepted this many days after a period ends; disputes window
+        "GRACE_DAYS": _number("GRACE_DAYS", 0, high=366),
+        "DISPUTE_DAYS": _number("DISPUTE_DAYS", 30, high=3660),
         "NETTING": _flag(env.get("MARKETPLACE_NETTING"), False),
         "QUOTA_PER_MINUTE": _number("QUOTA_PER_MINUTE", 600),
         "INVOKE_TIMEOUT": _number("INVOKE_TIMEOUT", 5.0, float, 0.001, 3600),

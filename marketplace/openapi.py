@@ -200,13 +200,18 @@ def spec() -> dict:
                 _query("from", {"type": "string", "format": "date"}),
                 _query("to", {"type": "string", "format": "date"})])},
         "/api/v1/settlements": {"post": _op(
-            "Settle a period (idempotent)", "admin", _resp("settlement", obj, 400, 401, 403, 409, 422),
+            "Settle a period (idempotent); 409 `period_open` before it ends, `grace_period` "
+            "during MARKETPLACE_GRACE_DAYS after", "admin",
+            _resp("settlement", obj, 400, 401, 403, 409, 422),
             body={"type": "object", "required": ["period"], "properties": {"period": PERIOD}})},
         "/api/v1/settlements/{period}": {"get": _op(
             "A settlement's totals", "admin", _resp("settlement", obj, 400, 401, 403, 404),
             params=[_path("period", PERIOD)])},
         "/api/v1/statements/{period}": {"get": _op(
-            "The caller's statement (admin: ?jurisdiction=)", "read",
+            "The caller's statement (admin: ?jurisdiction=): `state` `final` once the period is "
+            "settled, else a `draft` computed from usage so far by the same pricing (404 "
+            "`period_not_started` for a period that has not begun, `no_statement` when the "
+            "jurisdiction has no lines in it)", "read",
             _resp("statement", obj, 400, 401, 403, 404),
             params=[_path("period", PERIOD), _query("jurisdiction", {"type": "string"}),
                     _query("format", {"enum": ["json", "csv"]})])},

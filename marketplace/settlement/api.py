@@ -24,7 +24,8 @@ def settle():
     provider = get_provider(current_app.config)
     result = service.settle(db.session(), service.check_period(period), provider,
                             actor=g.principal.email,
-                            fee_bps=int(current_app.config.get("PLATFORM_FEE_BPS") or 0))
+                            fee_bps=int(current_app.config.get("PLATFORM_FEE_BPS") or 0),
+                            grace_days=int(current_app.config.get("GRACE_DAYS") or 0))
     return jsonify(result)
 
 
@@ -39,14 +40,21 @@ def settlement(period: str):
 @bp.get("/statements/<period>")
 @require("read")
 def statement(period: str):
-    """The caller's statement (admins: ``?jurisdiction=CODE``); ``?format=csv`` for CSV."""
+    """The caller's statement (admins: ``?jurisdiction=CODE``); ``?format=csv`` for CSV.
+
+    A period not settled yet answers its draft (``"state":"draft"``, DESIGN §15).
+    """
+    from marketplace.settlement import drafts
+
     code = _jurisdiction_param()
     session = db.session()
+    fee_bps = int(current_app.config.get("PLATFORM_FEE_BPS") or 0)
     if answer_format() == "csv":
-        text = service.statement_csv(session, period, code)
+        text, state = drafts.statement_csv(session, period, code, fee_bps)
+        name = f"statement-{code}-{period}{'-draft' if state == 'draft' else ''}.csv"
         return Response(text, mimetype="text/csv", headers={
-            "Content-Disposition": f'attachment; filename="statement-{code}-{period}.csv"'})
-    return jsonify(service.statement_json(session, period, code))
+            "Content-Disposition": f'attachment; filename="{name}"', "Statement-State": state})
+    return jsonify(drafts.statement(session, period, code, fee_bps))
 
 
 def _jurisdiction_param() -> str:

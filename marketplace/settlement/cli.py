@@ -23,7 +23,8 @@ def register(main: click.Group) -> None:
         with app_session() as session:
             result = service.settle(session, service.check_period(period),
                                     get_provider(config, provider), actor="cli",
-                                    fee_bps=int(config.get("PLATFORM_FEE_BPS") or 0))
+                                    fee_bps=int(config.get("PLATFORM_FEE_BPS") or 0),
+                                    grace_days=int(config.get("GRACE_DAYS") or 0))
         totals = result["totals"]
         click.echo(f"period {period} {result['state']}: {totals['lines']} lines, "
                    f"{totals['statements']} statements, charges {totals['charges']} = "
@@ -34,12 +35,15 @@ def register(main: click.Group) -> None:
     @click.option("--jurisdiction", "code", required=True)
     @click.option("--csv", "as_csv", is_flag=True, help="CSV instead of JSON")
     def statement(period, code, as_csv):
-        """Print the statement of jurisdiction CODE for PERIOD."""
+        """Print the statement of jurisdiction CODE for PERIOD (a draft while it is not settled)."""
+        from marketplace.settlement import drafts
+
+        fee_bps = int(get_app().config.get("PLATFORM_FEE_BPS") or 0)
         with app_session() as session:
             if as_csv:
-                click.echo(service.statement_csv(session, period, code), nl=False)
+                click.echo(drafts.statement_csv(session, period, code, fee_bps)[0], nl=False)
             else:
-                click.echo(json.dumps(service.statement_json(session, period, code),
+                click.echo(json.dumps(drafts.statement(session, period, code, fee_bps),
                                       ensure_ascii=False, indent=2))
 
     @main.group(cls=Group)

@@ -62,15 +62,21 @@ def usage_totals(session: Session, period: str) -> dict[int, int]:
 
 
 def settle(session: Session, period: str, provider: Provider, actor: str = "system",
-           fee_bps: int = 0) -> dict[str, Any]:
+           fee_bps: int = 0, grace_days: int = 0) -> dict[str, Any]:
     """Settle ``period`` once: price, write statements, close, issue; a rerun changes nothing.
 
     Commits its own transactions (the session should carry no pending work).
+    ``grace_days``: late usage is accepted that long after the end (409 ``grace_period``).
     """
     check_period(period)
     if not period_ended(period):
         raise Conflict("period_open", f"period {period} has not ended yet by the platform clock; "
                                       f"settle it after {period_bounds(period)[1].isoformat()}")
+    if grace_days:
+        from marketplace.settlement.drafts import check_grace, is_settled
+
+        if not is_settled(session, period):
+            check_grace(period, grace_days)
     session.commit()
     try:
         _close(session, period, actor, fee_bps, provider.name)

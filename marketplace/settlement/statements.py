@@ -90,7 +90,11 @@ def statement_json(session: Session, period: str, code: str) -> dict[str, Any]:
 
 def statement_csv(session: Session, period: str, code: str) -> str:
     """The same statement as CSV: one row per charge and earnings line, then the totals."""
-    body = statement_json(session, period, code)
+    return statement_csv_of(statement_json(session, period, code), code)
+
+
+def statement_csv_of(body: dict[str, Any], code: str) -> str:
+    """A statement body (final or draft) of ``code`` as CSV."""
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\n")
     writer.writerow(CSV_COLUMNS)
