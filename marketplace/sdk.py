@@ -7,7 +7,7 @@ JSON-serialisable dict; lifecycle hooks take ``context`` only.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Mapping
+from typing import Any, Callable, Mapping
 
 import pluggy
 
@@ -35,6 +35,26 @@ class Context:
     request_id: str = ""
     module: str = ""
     version: str = ""
+    caller: Callable[[str, str, Any], dict] | None = field(default=None, repr=False,
+                                                         compare=False)
+
+    def call(self, target: str, operation: str, payload: Any) -> dict:
+        """Call ``operation`` of a module this composite declares in ``[[requires]]``.
+
+        ``target`` is the required module's name or interface. The platform makes
+        the call under the same adopter's own installation of the target, metered
+        and billed under that installation's terms, within this call's deadline.
+        Returns the target's output; raises :class:`ModuleError` with the sub-call's
+        error (``undeclared_dependency``, ``not_installed``, ``invalid_input``,
+        ``quota_exceeded``, ``timeout``, the target's own reason, …).
+        """
+        if not isinstance(target, str) or not isinstance(operation, str):
+            raise ModuleError("invalid_call", "context.call(target, operation, payload): "
+                              "target and operation are strings")
+        if self.caller is None:
+            raise ModuleError("calls_unavailable", "sub-calls are made only while serving an "
+                              "operation call")
+        return self.caller(target, operation, payload)
 
 
 class ModuleError(Exception):
@@ -44,7 +64,8 @@ class ModuleError(Exception):
     and does not bill the call.
     """
 
-    def __init__(self, reason: str, message: str = "") -> None:
+    def __init__(self, reason: str, message: str = "", where: str = "") -> None:
         super().__init__(message or reason)
         self.reason = reason
         self.message = message or reason
+        self.where = where          # the failed step of a composite's sub-call, if any

@@ -55,7 +55,10 @@ _LICENSE_REF = re.compile(r"LicenseRef-[A-Za-z0-9.-]+", re.ASCII)
 _MODULE_KEYS = {"name", "version", "title", "summary", "summary_en", "category", "entry",
                 "source_license", "implements", "tags"}
 _OPERATION_KEYS = {"name", "summary", "units", "input", "output", "examples"}
-_TOP_KEYS = {"module", "operations", "terms"}
+_TOP_KEYS = {"module", "operations", "terms", "requires"}
+_REQUIRES_KEYS = {"module", "interface", "operations"}
+MAX_REQUIRES = 16                   # [[requires]] tables of one composite
+MAX_REQUIRED_OPERATIONS = 32        # operations named by one [[requires]]
 MAX_UNITS = 10 ** 9                 # DESIGN §12: units are an int 0 ≤ u ≤ 10⁹
 MAX_NUMBER = 10 ** 12               # any other count in the terms (free_units, up_to)
 MAX_JSON_INT = 2 ** 63 - 1          # what every store and client reads back exactly
@@ -84,6 +87,33 @@ class Operation:
 
 
 @dataclass(frozen=True)
+class Requirement:
+    """One ``[[requires]]``: a module (by name) or an interface, and the operations called on it."""
+
+    module: str | None
+    interface: str | None
+    operations: tuple[str, ...]
+
+    @property
+    def target(self) -> str:
+        """What module code passes to ``context.call``: the module or interface name."""
+        return self.module or self.interface or ""
+
+    def to_dict(self) -> dict[str, Any]:
+        """The manifest's shape of this requirement."""
+        key = "module" if self.module else "interface"
+        return {key: self.target, "operations": list(self.operations)}
+
+
+def requirements_of(raw: Any) -> tuple[Requirement, ...]:
+    """The requirements of a stored (already validated) manifest's ``requires`` value."""
+    if not isinstance(raw, list):
+        return ()
+    return tuple(Requirement(r.get("module"), r.get("interface"), tuple(r.get("operations", ())))
+                 for r in raw if isinstance(r, dict))
+
+
+@dataclass(frozen=True)
 class Manifest:
     """A validated manifest, normalised (schema files loaded, optional fields defaulted)."""
 
@@ -99,6 +129,7 @@ class Manifest:
     implements: str | None = None
     tags: tuple[str, ...] = ()
     summary_en: str = ""        # English summary; ``summary`` is in Chinese, the platform's language
+    requires: tuple[Requirement, ...] = ()      # modules this composite calls (DESIGN §14)
     raw: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
 
     def operation(self, name: str) -> Operation:
@@ -343,6 +374,67 @@ class _Checker:
         return dict(value) if isinstance(value, dict) else {}
 
 
+    def requires(self, value: Any, own_name: str | None) -> list[Requirement]:
+        """``[[requires]]``: each names a module or an interface and the operations it calls."""
+        if value is None:
+            return []
+        if not isinstance(value, list) or not value:
+            self.add("requires", "must be an array of tables ([[requires]]) naming a module or "
+                     "an interface and its operations")
+            return []
+        if len(value) > MAX_REQUIRES:
+            self.add("requires", f"at most {MAX_REQUIRES} [[requires]] tables, got {len(value)}")
+            return []
+        out, seen = [], set()
+        for i, item in enumerate(value):
+            where = f"requires[{i}]"
+            if not isinstance(item, dict):
+                self.add(where, f"must be a table, got {_kind(item)}")
+                continue
+            self.unknown(item, _REQUIRES_KEYS, where)
+            given = [k for k in ("module", "interface") if k in item]
+            if len(given) != 1:
+                self.add(where, 'give exactly one of module = "name" or interface = "name"')
+                continue
+            kind = given[0]
+            target = self.string(item, kind, where, max_len=100)
+            pattern = NAME_RE if kind == "module" else IMPLEMENTS_RE
+            if target is not None and not pattern.fullmatch(target):
+                self.add(f"{where}.{kind}", f"{target!r} is not a {kind} name")
+                target = None
+            elif target is not None and kind == "module" and target == own_name:
+                self.add(f"{where}.module", "a module cannot require itself")
+                target = None
+            elif target is not None and (kind, target) in seen:
+                self.add(f"{where}.{kind}", f"{target!r} is required twice; list all its "
+                         "operations in one [[requires]]")
+                target = None
+            seen.add((kind, target))
+            operations = self.required_operations(item.get("operations"), f"{where}.operations")
+            if target is not None and operations:
+                out.append(Requirement(target if kind == "module" else None,
+                                       target if kind == "interface" else None, operations))
+        return out
+
+    def required_operations(self, value: Any, where: str) -> tuple[str, ...]:
+        if not isinstance(value, list) or not value:
+            self.add(where, "required: a non-empty array of the operation names called")
+            return ()
+        if len(value) > MAX_REQUIRED_OPERATIONS:
+            self.add(where, f"at most {MAX_REQUIRED_OPERATIONS} operations")
+            return ()
+        names = []
+        for j, name in enumerate(value):
+            if (not isinstance(name, str) or not name.isidentifier() or not name.isascii()
+                    or len(name) > 100 or keyword.iskeyword(name) or name.startswith("_")):
+                self.add(f"{where}[{j}]", f"{name!r:.60} is not an operation name")
+            elif name in names:
+                self.add(f"{where}[{j}]", f"{name!r} is listed twice")
+            else:
+                names.append(name)
+        return tuple(names) if len(names) == len(value) else ()
+
+
 def parse_manifest(text: str) -> dict[str, Any]:
     """Parse manifest.toml text; a TOML syntax error is a BundleError located by line."""
     return parse_toml(text, "manifest.toml")
@@ -359,6 +451,7 @@ def validate_manifest(data: Mapping[str, Any], files: Mapping[str, bytes]) -> Ma
     module = check.module(data.get("module"))
     operations = check.operations(data.get("operations"))
     terms = check.terms(data.get("terms"))
+    requires = check.requires(data.get("requires"), module.get("name"))
     if check.problems:
         n = len(check.problems)
         raise BundleError(check.problems, f"manifest.toml has {n} problem{'s' * (n > 1)}; first: "
@@ -367,7 +460,8 @@ def validate_manifest(data: Mapping[str, Any], files: Mapping[str, bytes]) -> Ma
                     summary=module["summary"], category=module["category"],
                     entry=module["entry"], source_license=module["source_license"],
                     operations=tuple(operations), terms=terms, implements=module["implements"],
-                    tags=module["tags"], summary_en=module.get("summary_en", ""), raw=dict(data))
+                    tags=module["tags"], summary_en=module.get("summary_en", ""), requires=tuple(requires),
+                    raw=dict(data))
 
 
 def load_manifest(bundle: Bundle) -> Manifest:

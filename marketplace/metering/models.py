@@ -50,6 +50,8 @@ class UsageEvent(Base):
     duration_ms: Mapped[int] = mapped_column(default=0)
     source: Mapped[str] = mapped_column(sa.String(10), default="gateway")
     received_at: Mapped[datetime] = mapped_column(UTCDateTime, default=now)
+    # a composite's sub-call: the event id of the composite call it was made for (DESIGN §14)
+    parent_event: Mapped[str | None] = mapped_column(sa.String(100), nullable=True, default=None)
 
     __table_args__ = (
         sa.UniqueConstraint("installation_id", "event_id", name="uq_usage_events_installation_event"),
@@ -57,6 +59,7 @@ class UsageEvent(Base):
         # index entries (an index-only scan), never another period's rows
         sa.Index("ix_usage_events_period_totals", "period", "status", "installation_id", "units"),
         sa.Index("ix_usage_events_installation_day", "installation_id", "day"),
+        sa.Index("ix_usage_events_parent_event", "parent_event"),
         sa.CheckConstraint("status in ('ok', 'error', 'rejected')", name="status_known"),
         sa.CheckConstraint("units >= 0", name="units_not_negative"),
     )

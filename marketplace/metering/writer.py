@@ -25,17 +25,26 @@ from marketplace.errors import MarketplaceError
 # order of the values in every row tuple
 COLUMNS = ("installation_id", "event_id", "operation", "units", "status", "occurred_at", "period",
            "day", "duration_ms", "source", "received_at")
+# gateway calls (dicts) also carry a composite's sub-call's parent event (None for the rest)
+CALL_COLUMNS = COLUMNS + ("parent_event",)
 _DATETIMES = (COLUMNS.index("occurred_at"), COLUMNS.index("received_at"))
 _DAY = COLUMNS.index("day")
 _PG_TYPES = ("integer", "varchar", "varchar", "integer", "varchar", "timestamptz", "varchar", "date",
              "integer", "varchar", "timestamptz")
 _CONFLICT = " ON CONFLICT (installation_id, event_id) DO NOTHING"
-_SQL = {
-    "sqlite": (f"INSERT INTO usage_events ({', '.join(COLUMNS)}) VALUES ({', '.join('?' * len(COLUMNS))})"
-               + _CONFLICT),
-    "postgresql": (f"INSERT INTO usage_events ({', '.join(COLUMNS)}) SELECT * FROM unnest("
-                   + ", ".join(f"%s::{t}[]" for t in _PG_TYPES) + ")" + _CONFLICT),
-}
+
+
+def _statements(columns: tuple[str, ...], types: tuple[str, ...]) -> dict[str, str]:
+    return {
+        "sqlite": (f"INSERT INTO usage_events ({', '.join(columns)}) VALUES "
+                   f"({', '.join('?' * len(columns))})" + _CONFLICT),
+        "postgresql": (f"INSERT INTO usage_events ({', '.join(columns)}) SELECT * FROM unnest("
+                       + ", ".join(f"%s::{t}[]" for t in types) + ")" + _CONFLICT),
+    }
+
+
+_SQL = _statements(COLUMNS, _PG_TYPES)
+_CALL_SQL = _statements(CALL_COLUMNS, _PG_TYPES + ("varchar",))
 
 
 def sqlite_instant(value: datetime) -> str:
@@ -67,12 +76,14 @@ def insert_statement(dialect: str, rows: Sequence[tuple | dict],
     column). Rows are tuples in COLUMNS order or dicts; ``prepared``: the tuples
     already hold SQLite's text for instants and days.
     """
+    sql = _SQL
     if rows and isinstance(rows[0], dict):
-        rows = [tuple(r[c] for c in COLUMNS) for r in rows]
+        rows = [tuple(r[c] for c in COLUMNS) + (r.get("parent_event"),) for r in rows]
+        sql = _CALL_SQL
     if dialect == "postgresql":
-        return _SQL[dialect], tuple(list(values) for values in zip(*rows))
+        return sql[dialect], tuple(list(values) for values in zip(*rows))
     if dialect == "sqlite":
-        return _SQL[dialect], rows if prepared else _sqlite_rows(rows)
+        return sql[dialect], rows if prepared else _sqlite_rows(rows)
     raise MarketplaceError("unsupported_database",
                            f"usage ingest supports SQLite and PostgreSQL, not {dialect}", status=500)
 

@@ -16,6 +16,10 @@ Messages both ways are a 4-byte big-endian length and compact JSON. Request:
 ``{id, sha256, hook, payload?, context, entry, bundle_dir, operations}``; answer
 (carrying the request's ``id``): ``{"ok": output}`` | ``{"error": type, "message": ...}``
 | ``{"module_error": reason, "message": ...}``. EOF on stdin ends the process.
+A composite's ``context.call`` is a frame the other way while its hook runs:
+``{id, "call": {target, operation, payload}}`` on the answer pipe, answered by the
+host with ``{id, "answer": {"ok": output} | {"module_error": …}}`` on the request pipe
+(the same request id: anything else ends this process).
 """
 from __future__ import annotations
 
@@ -132,7 +136,36 @@ def _manager(job: dict, lifecycle: types.ModuleType):
     return pm
 
 
-def _answer(job: dict, lifecycle: types.ModuleType) -> dict:
+def _caller(ident: object, messages, answer_fd: int):
+    """``context.call`` of one request: a call frame to the host, then wait for its answer."""
+    from marketplace.sdk import ModuleError
+
+    def call(target: str, operation: str, payload) -> dict:
+        try:
+            body = _dumps({"id": ident, "call": {"target": target, "operation": operation,
+                                                 "payload": payload}}).encode()
+        except (TypeError, ValueError, RecursionError) as exc:
+            raise ModuleError("invalid_call", f"the payload of context.call is not JSON: "
+                              f"{str(exc)[:300]}") from None
+        if len(body) > MAX_ANSWER:
+            raise ModuleError("invalid_call", "the payload of context.call is larger than "
+                              f"{MAX_ANSWER >> 20} MB")
+        view = memoryview(len(body).to_bytes(4, "big") + body)
+        while view:
+            view = view[os.write(answer_fd, view):]
+        reply = next(messages, None)
+        if not isinstance(reply, dict) or reply.get("id") != ident or not isinstance(
+                reply.get("answer"), dict):
+            os._exit(3)             # the host never answers otherwise: nothing here is sane
+        answer = reply["answer"]
+        if "ok" in answer:
+            return answer["ok"]
+        raise ModuleError(answer.get("module_error", "sub_call_failed"),
+                          answer.get("message", ""), answer.get("where", ""))
+    return call
+
+
+def _answer(job: dict, lifecycle: types.ModuleType, messages=None, answer_fd: int = -1) -> dict:
     """Run one hook call; every failure becomes an answer, never a crash of this loop."""
     from marketplace.sdk import Context, JurisdictionRef, ModuleError
 
@@ -141,13 +174,16 @@ def _answer(job: dict, lifecycle: types.ModuleType) -> dict:
         c = job["context"]
         ctx = Context(jurisdiction=JurisdictionRef(c["code"], c["name"]),
                       installation_id=c["installation_id"], config=c["config"],
-                      request_id=c["request_id"], module=c["module"], version=c["version"])
+                      request_id=c["request_id"], module=c["module"], version=c["version"],
+                      caller=_caller(job.get("id"), messages, answer_fd)
+                      if messages is not None else None)
         hook = getattr(pm.hook, job["hook"])
         if "payload" in job:
             return {"ok": hook(payload=job["payload"], context=ctx)}
         return {"ok": hook(context=ctx)}
     except ModuleError as exc:
-        return {"module_error": exc.reason, "message": exc.message}
+        return {"module_error": str(exc.reason)[:200], "message": str(exc.message)[:2000],
+                "where": str(getattr(exc, "where", ""))[:500]}
     except MemoryError:
         return {"error": "MemoryError", "message": "the module ran out of its memory limit",
                 "recycle": True}
@@ -217,8 +253,9 @@ def main(hookspecs_path: str, memory_mb: str) -> int:
     private_tmp = confine.isolate()
     host_tmp = os.environ.get("TMPDIR")          # the host's private folder, when no tmpfs
     confine.confine(writable=(host_tmp,) if host_tmp and not private_tmp else ())
-    for job in _messages(request_fd):
-        answer = _answer(job, lifecycle)
+    messages = _messages(request_fd)
+    for job in messages:
+        answer = _answer(job, lifecycle, messages, answer_fd)
         _write(answer_fd, job.get("id"), answer)
         if answer.get("recycle"):
             return 0            # state after MemoryError/SystemExit is suspect: start afresh

@@ -28,7 +28,7 @@ from marketplace.clock import now
 from marketplace.errors import MarketplaceError
 from marketplace.metering.service import call_event
 from marketplace.ops.metrics import observe_call
-from marketplace.runtime import fairshare, idempotency, loader
+from marketplace.runtime import compose, fairshare, idempotency, loader
 from marketplace.runtime.commits import CallWrite, event_id
 from marketplace.runtime.invocation import minute_now
 from marketplace.runtime.routes import Route, RouteCache
@@ -188,7 +188,12 @@ def _safe(text: object) -> str:
 
 
 class _Call:
-    """One metered call of a routed operation."""
+    """One metered call of a routed operation (a composite's sub-call too: :mod:`.compose`)."""
+
+    parent: str | None = None                   # a sub-call's composite call's event id
+    depth = 0                                   # how many composite calls this one is inside
+    billed_steps = 0                            # sub-calls of this call that ran and were billed
+    timeout: float | None = None                # a sub-call's: what its composite has left
 
     def __init__(self, routes: RouteCache, connection, route: Route, operation: str,
                  code: str, keys: idempotency.Keys | None) -> None:
@@ -244,15 +249,18 @@ class _Call:
         try:
             hook = getattr(self.routes.manager(route, self.connection.cursor()).hook,
                            self.operation)
-            output = loader.call_with_limit(route.id, current_app.config["INVOKE_TIMEOUT"], hook,
-                                            payload=payload, context=ctx)
+            output = loader.call_with_limit(route.id, self.timeout or current_app.config[
+                                            "INVOKE_TIMEOUT"], hook,
+                                            compose.Host(self), payload=payload, context=ctx)
         except loader.ModuleTimeout as exc:
             return self.finish(504, {"error": "timeout", "message": f"{route.module} "
                                      f"{route.version} did not answer in time ({exc})"}, "error",
                                counted=not isinstance(exc, loader.ModuleBusy))
         except ModuleError as exc:
             return self.finish(422, {"error": "module_error", "reason": _safe(exc.reason),
-                                     "message": _safe(exc.message)}, "rejected", counted=True)
+                                     "message": _safe(exc.message),
+                                     **({"where": _safe(exc.where)} if exc.where else {})},
+                               "rejected", counted=True)
         except BaseException as exc:  # noqa: BLE001 - a broken module must never break the gateway
             log.warning("module %s %s failed on %s", route.module, route.version, self.operation,
                         exc_info=True)
@@ -274,6 +282,12 @@ class _Call:
     def finish(self, status: int, body: dict | str, event_status: str, units: int = 0,
                counted: bool = False, extra: dict | None = None) -> Response:
         """Commit the call's usage event (with its key's reply, or a grant given back); answer."""
+        body, headers = self.commit(status, body, event_status, units, counted)
+        return _json(status, body, {**headers, **(extra or {})})
+
+    def commit(self, status: int, body: dict | str, event_status: str, units: int,
+               counted: bool) -> tuple[str, dict]:
+        """Commit the call's usage event, key reply and grant given back: (body, headers)."""
         if isinstance(body, dict):
             body = _text(body)
         headers = {"X-Usage-Event": self.event_id, "X-Usage-Units": str(units)}
@@ -281,12 +295,15 @@ class _Call:
             installation_id=self.route.id, event_id=self.event_id, operation=self.operation,
             units=units, status=event_status, occurred_at=self.started_at,
             duration_ms=int((time.perf_counter() - self.started) * 1000)))
+        if self.parent is not None:
+            item.event["parent_event"] = self.parent
         if self.granted and not counted:        # refused before the module ran: not counted
             item.give_back = (self.route.id, self.minute)
         if self.holds_key:
+            replay = status in REPLAYABLE or self.billed_steps  # never bill its steps twice
             item.reply = (self.keys.settle(self.event_id, status, body, headers)
-                          if status in REPLAYABLE else self.keys.settle(self.event_id, None))
+                          if replay else self.keys.settle(self.event_id, None))
         self.routes.commits.write(self.connection, item)
         observe_call(self.route.module, self.operation, event_status, status,  # after commit
                      time.perf_counter() - self.started)
-        return _json(status, body, {**headers, **(extra or {})})
+        return body, headers

@@ -17,9 +17,11 @@ call without any cross-process signalling.
 from __future__ import annotations
 
 import atexit
+import dataclasses
 import importlib.util
 import logging
 import os
+import queue
 import shutil
 import sys
 import tempfile
@@ -40,7 +42,7 @@ from marketplace.hookspecs import ModuleLifecycleSpec
 from marketplace.runtime import sandbox
 from marketplace.runtime.sandbox import (LIFECYCLE, ModuleBusy, ModuleCrashed,  # noqa: F401
                                          ModuleTimeout, SandboxHook, SandboxManager, context_dict)
-from marketplace.sdk import PROJECT, Context, hookspec
+from marketplace.sdk import PROJECT, Context, ModuleError, hookspec
 
 log = logging.getLogger(__name__)
 
@@ -264,7 +266,7 @@ def sandbox_pool() -> sandbox.SandboxPool:
 
 
 def _call_in_sandbox(installation_id: int, timeout: float, hook: SandboxHook,
-                     kwargs: dict) -> Any:
+                     kwargs: dict, subcall: sandbox.SubCall | None = None) -> Any:
     """One call in this process's sandbox pool, under the per-installation cap.
 
     An installation may use all sandboxes but one at a time; a call beyond that waits
@@ -281,12 +283,13 @@ def _call_in_sandbox(installation_id: int, timeout: float, hook: SandboxHook,
     try:
         return pool.call(hook.target, hook.name, kwargs.get("payload"),
                          context_dict(kwargs["context"]), timeout - (time.monotonic() - started),
-                         lifecycle=hook.name in LIFECYCLE)
+                         lifecycle=hook.name in LIFECYCLE, subcall=subcall)
     finally:
         _release(installation_id)
 
 
-def call_with_limit(installation_id: int, timeout: float, func: Callable, /, **kwargs: Any) -> Any:
+def call_with_limit(installation_id: int, timeout: float, func: Callable, /,
+                    subcall: sandbox.SubCall | None = None, **kwargs: Any) -> Any:
     """Run module code in a sandbox process (or the thread pool) for at most ``timeout`` s.
 
     A :class:`SandboxHook` goes to a sandbox process: a late call's sandbox is killed
@@ -297,19 +300,75 @@ def call_with_limit(installation_id: int, timeout: float, func: Callable, /, **k
     returns (a CPU-bound endless loop keeps it forever and takes a GIL share). So each
     installation may hold at most MAX_BUSY_PER_INSTALLATION pool threads; beyond that
     its calls are refused at once with ModuleBusy, and other tenants keep the rest.
+
+    ``subcall(target, operation, payload, deadline)`` answers the module's
+    ``context.call`` on the calling thread (its connection), within ``timeout``.
     """
     if isinstance(func, SandboxHook):
-        return _call_in_sandbox(installation_id, timeout, func, kwargs)
+        return _call_in_sandbox(installation_id, timeout, func, kwargs, subcall)
     with _lock:
         if _busy.get(installation_id, 0) >= MAX_BUSY_PER_INSTALLATION:
             raise ModuleBusy(f"{_busy[installation_id]} earlier calls are still running")
         _busy[installation_id] = _busy.get(installation_id, 0) + 1
+    deadline = time.monotonic() + timeout
+    channel = _Channel(deadline) if subcall is not None and "context" in kwargs else None
+    if channel is not None:
+        kwargs["context"] = dataclasses.replace(kwargs["context"], caller=channel.ask)
     future = _executor().submit(func, **kwargs)
     future.add_done_callback(lambda _f: _release(installation_id))
     try:
+        if channel is not None:
+            return channel.serve(future, subcall)
         return future.result(timeout)
     except FutureTimeout:
         raise ModuleTimeout(f"no answer within {timeout:g} s") from None
+
+
+class _Channel:
+    """``context.call`` of an in-process call, answered on the thread that waits for it.
+
+    The module runs on a pool thread; its sub-calls are handed to the calling thread,
+    which owns the call's database connection, as the sandbox's call frames are.
+    """
+
+    def __init__(self, deadline: float) -> None:
+        self.deadline = deadline
+        self.asked: queue.Queue = queue.Queue()
+        self.calls = 0
+
+    def ask(self, target: str, operation: str, payload: Any) -> Any:
+        """From the module's thread: the sub-call's output (or its ModuleError)."""
+        slot: dict = {"done": threading.Event()}
+        self.asked.put((target, operation, payload, slot))
+        if not slot["done"].wait(max(0.0, self.deadline - time.monotonic()) + 1.0):
+            raise ModuleError("timeout", "the call's time limit passed during a sub-call")
+        if "error" in slot:
+            raise slot["error"]
+        return slot["ok"]
+
+    def serve(self, future: Any, subcall: sandbox.SubCall) -> Any:
+        """On the calling thread: answer sub-calls until the module returns or time runs out."""
+        future.add_done_callback(lambda _f: self.asked.put(None))
+        while True:
+            left = self.deadline - time.monotonic()
+            try:
+                item = self.asked.get(timeout=max(0.0, left)) if left > 0 else None
+            except queue.Empty:
+                item = None
+            if item is None:
+                if future.done():
+                    return future.result()
+                raise ModuleTimeout(f"no answer within the call's time limit")
+            target, operation, payload, slot = item
+            self.calls += 1
+            answer = sandbox._sub_answer(subcall, {"target": target, "operation": operation,
+                                                   "payload": payload}, self.deadline, self.calls)
+            if "ok" in answer:
+                slot["ok"] = answer["ok"]
+            else:
+                slot["error"] = ModuleError(answer["module_error"], answer["message"],
+                                            answer.get("where") or "")
+            slot["done"].set()
 
 
 def call_lifecycle(pm: pluggy.PluginManager, hook: str, context: Context,

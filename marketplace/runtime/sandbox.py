@@ -34,7 +34,7 @@ import tempfile
 import time
 from collections import deque
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 from marketplace import jsonio
 from marketplace.ops.metrics import sandbox_event
@@ -49,6 +49,10 @@ MAX_ANSWER = 32 << 20                   # bytes of an answer's JSON (the worker'
 PIPE_BYTES = 1 << 20                    # pipe buffers (Linux's default unprivileged maximum)
 _F_SETPIPE_SZ = 1031
 _dumps = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
+
+
+MAX_SUBCALLS = 64                       # context.call frames one call may send
+SubCall = Callable[[str, str, Any, float], Any]
 
 
 class ModuleTimeout(Exception):
@@ -116,22 +120,41 @@ class Sandbox:
         self.ready = False                      # its version is imported: no bundle to send
         self.ended = False                      # it exited after its last answer
 
-    def call(self, request: dict, timeout: float) -> dict:
-        """Send one request and wait at most ``timeout`` seconds for its answer (same id)."""
+    def call(self, request: dict, timeout: float, subcall: SubCall | None = None) -> dict:
+        """Send one request and wait at most ``timeout`` seconds for its answer (same id).
+
+        Call frames the module sends meanwhile (``context.call``) are answered with
+        ``subcall(target, operation, payload, deadline)`` within the same deadline.
+        """
         if self.wfd < 0:
             raise ModuleCrashed("no sandbox process could be started")
         ident = request["id"] = os.urandom(8).hex()
         if _readable(self.rfd, 0):              # written by module code between calls (or EOF)
             self._check(len(os.read(self.rfd, 1)))
             raise ModuleCrashed("the sandbox broke the answer protocol (bytes before the request)")
-        data = _dumps(request).encode()
+        self._send(_dumps(request).encode())
+        deadline = time.monotonic() + timeout
+        calls = 0
+        while True:
+            answer = self._answer(ident, deadline, timeout)
+            if "call" not in answer:
+                return answer
+            calls += 1
+            reply = _sub_answer(subcall, answer["call"], deadline, calls)
+            self._send(_dumps({"id": ident, "answer": reply}).encode())
+
+    def _send(self, data: bytes) -> None:
+        """One frame to the sandbox."""
         try:
             view = memoryview(len(data).to_bytes(4, "big") + data)
             while view:
                 view = view[os.write(self.wfd, view):]
         except OSError:
             raise ModuleCrashed("the sandbox process is gone") from None
-        body = self._receive(time.monotonic() + timeout, timeout)
+
+    def _answer(self, ident: str, deadline: float, timeout: float) -> dict:
+        """The next frame from the sandbox: an answer (or call) carrying ``ident``."""
+        body = self._receive(deadline, timeout)
         try:
             answer = jsonio.loads(body, "the module's answer")
         except jsonio.JSONRefused as exc:
@@ -250,7 +273,7 @@ class SandboxPool:
             self._ready.notify()
 
     def call(self, target: Any, hook: str, payload: Any, context: dict, timeout: float,
-             lifecycle: bool = False) -> Any:
+             lifecycle: bool = False, subcall: SubCall | None = None) -> Any:
         """Run ``hook`` of ``target`` (sha256, entry, bundle_dir, operations) in a sandbox."""
         started = time.monotonic()
         box = self._acquire(target.sha256, timeout)
@@ -261,7 +284,7 @@ class SandboxPool:
             if not box.ready:
                 request.update(entry=target.entry, bundle_dir=target.bundle_dir,
                                operations=target.operations)
-            answer = box.call(request, timeout - (time.monotonic() - started))
+            answer = box.call(request, timeout - (time.monotonic() - started), subcall)
             if "ok" in answer or "module_error" in answer:
                 box.ready = True                # it imported the version
             if answer.get("recycle") or box.ended:      # it exits after MemoryError/SystemExit
@@ -294,12 +317,34 @@ def _readable(fd: int, wait: float) -> bool:
     return bool(select.select((fd,), (), (), wait)[0])
 
 
+def _sub_answer(subcall: SubCall | None, call: Any, deadline: float, calls: int) -> dict:
+    """The host's answer frame to a ``context.call`` frame: the output or a module error.
+
+    Only ``target``, ``operation`` and ``payload`` are read from the frame: who
+    calls, under which installation, is the host's to know, never the sandbox's.
+    """
+    if not isinstance(call, dict) or not isinstance(call.get("target"), str) or not isinstance(
+            call.get("operation"), str) or "payload" not in call:
+        return {"module_error": "invalid_call", "message": "context.call(target, operation, "
+                "payload) needs two strings and a payload"}
+    if subcall is None:
+        return {"module_error": "calls_unavailable", "message": "sub-calls are made only while "
+                "serving an operation call"}
+    if calls > MAX_SUBCALLS:
+        return {"module_error": "too_many_calls", "message": f"one call may make at most "
+                f"{MAX_SUBCALLS} sub-calls"}
+    try:
+        return {"ok": subcall(call["target"], call["operation"], call["payload"], deadline)}
+    except ModuleError as exc:
+        return {"module_error": exc.reason, "message": exc.message, "where": exc.where}
+
+
 def _result(answer: dict) -> Any:
     """The output of an answer, or the matching exception."""
     if "ok" in answer:
         return answer["ok"]
     if "module_error" in answer:
-        raise ModuleError(answer["module_error"], answer["message"])
+        raise ModuleError(answer["module_error"], answer["message"], answer.get("where") or "")
     if answer["error"] == "MemoryError":
         raise ModuleCrashed(answer["message"])
     raise ModuleFailed(answer["error"], answer["message"])

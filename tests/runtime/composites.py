@@ -1,0 +1,85 @@
+"""Toy composite bundles for the composite tests (DESIGN §14): built in the test's tmp folder.
+
+``toy-flow`` runs the steps its input lists (``{"steps": [{"target", "operation",
+"payload"} | {"sleep": s}], "catch": bool}``) through ``context.call``, so one bundle
+exercises every sub-call outcome. It requires ``toy-echo`` (all its operations) and
+the interface ``gov.toy`` (``echo``).
+"""
+from __future__ import annotations
+
+import textwrap
+from pathlib import Path
+
+from tests.runtime.conftest import ANY_IN, FREE, TEXT_OUT
+
+FLOW_CODE = '''
+"""Toy composite: runs the listed steps through context.call."""
+import time
+
+from marketplace.sdk import ModuleError, hookimpl
+
+
+@hookimpl
+def run(payload, context):
+    results = []
+    for step in payload.get("steps", []):
+        if "sleep" in step:
+            time.sleep(step["sleep"])
+            continue
+        try:
+            results.append(context.call(step["target"], step["operation"], step.get("payload")))
+        except ModuleError as exc:
+            if not payload.get("catch"):
+                raise
+            results.append({"failed": exc.reason, "where": exc.where})
+    return {"text": "done", "results": results, "tenant": context.jurisdiction.code}
+'''
+
+DEFAULT_REQUIRES = '''
+[[requires]]
+module = "toy-echo"
+operations = ["echo", "crash", "bad_output", "refuse", "hang"]
+
+[[requires]]
+interface = "gov.toy"
+operations = ["echo"]
+'''
+
+
+def flow_manifest(name: str, version: str, terms: str, requires: str) -> str:
+    """manifest.toml of a toy composite."""
+    return f'''[module]
+name = "{name}"
+version = "{version}"
+title = "玩具一件事"
+summary = "Toy composite for tests."
+category = "public_service"
+entry = "{name.replace('-', '_')}"
+source_license = "MIT"
+
+[[operations]]
+name = "run"
+units = 1
+input = {ANY_IN}
+output = {TEXT_OUT}
+
+[terms]
+{terms}
+{requires}'''
+
+
+def flow_folder(tmp: Path, name: str = "toy-flow", version: str = "1.0.0", terms: str = FREE,
+                requires: str = DEFAULT_REQUIRES, code: str = FLOW_CODE) -> Path:
+    """Write a toy composite module folder and return it."""
+    folder = tmp / "src" / f"{name}-{version}"
+    pkg = folder / name.replace("-", "_")
+    pkg.mkdir(parents=True, exist_ok=True)
+    (folder / "manifest.toml").write_text(flow_manifest(name, version, terms, requires),
+                                          encoding="utf-8")
+    (pkg / "__init__.py").write_text(textwrap.dedent(code), encoding="utf-8")
+    return folder
+
+
+def step(target: str, operation: str, payload=None) -> dict:
+    """One step of toy-flow's input."""
+    return {"target": target, "operation": operation, "payload": payload}

@@ -1,0 +1,159 @@
+"""Composite calls (DESIGN §14): context.call through the host, each step metered on its own."""
+from __future__ import annotations
+
+import time
+
+import pytest
+import sqlalchemy as sa
+
+from marketplace import db
+from marketplace.runtime.models import Installation
+from tests.runtime.composites import flow_folder, step
+from tests.runtime.conftest import PAY, usage_rows
+
+
+@pytest.fixture
+def flow(catalog, shenzhen):
+    """toy-echo and toy-flow published and installed for Shenzhen: {module: installation id}."""
+    catalog.toy("toy-echo", implements="gov.toy")
+    catalog.publish_folder(flow_folder(catalog.tmp))
+    return {m: shenzhen.install(m).json["id"] for m in ("toy-echo", "toy-flow")}
+
+
+@pytest.fixture(params=["process", "thread"])
+def sandbox_mode(app, request):
+    """Both ways of running module code: sandbox processes and the in-process debugging mode."""
+    app.config["SANDBOX"] = request.param
+    return request.param
+
+
+def test_sub_calls_run_under_the_adopters_installation_each_its_own_event(
+        app, flow, shenzhen, sandbox_mode):
+    reply = shenzhen.invoke("toy-flow", "run", {"steps": [
+        step("toy-echo", "echo", {"text": "一"}), step("gov.toy", "echo", {"text": "二"})]})
+    assert reply.status_code == 200, reply.json
+    assert [r["text"] for r in reply.json["results"]] == ["一", "二"]
+    assert {r["installation"] for r in reply.json["results"]} == {flow["toy-echo"]}
+    assert {r["tenant"] for r in reply.json["results"]} == {"440300"}
+    parent = reply.headers["X-Usage-Event"]
+    steps = usage_rows(app, flow["toy-echo"])
+    assert [(e.status, e.units, e.parent_event) for e in steps] == [("ok", 2, parent)] * 2
+    [own] = usage_rows(app, flow["toy-flow"])
+    assert (own.event_id, own.status, own.units, own.parent_event) == (parent, "ok", 1, None)
+
+
+@pytest.mark.parametrize("operation,payload,reason,status", [
+    ("refuse", {}, "not_eligible", "rejected"),
+    ("crash", {}, "module_error", "error"),
+    ("bad_output", {}, "module_error", "error"),
+    ("echo", {"text": ""}, "invalid_input", "rejected"),
+])
+def test_a_failed_step_is_a_located_error_metered_as_the_targets_and_never_billed(
+        app, flow, shenzhen, operation, payload, reason, status):
+    reply = shenzhen.invoke("toy-flow", "run", {"steps": [step("toy-echo", operation, payload)]})
+    assert reply.status_code == 422, reply.json
+    assert (reply.json["error"], reply.json["reason"]) == ("module_error", reason)
+    assert reply.json["where"] == f"toy-echo/{operation}"
+    assert f"toy-echo/{operation}" in reply.json["message"]
+    [failed] = usage_rows(app, flow["toy-echo"])
+    assert (failed.status, failed.units, failed.parent_event) == \
+        (status, 0, reply.headers["X-Usage-Event"])
+    [own] = usage_rows(app, flow["toy-flow"])
+    assert (own.status, own.units) == ("rejected", 0)
+
+
+def test_a_composite_may_catch_a_failed_step_and_go_on(app, flow, shenzhen):
+    reply = shenzhen.invoke("toy-flow", "run", {"catch": True, "steps": [
+        step("toy-echo", "refuse", {}), step("toy-echo", "echo", {"text": "ok"})]})
+    assert reply.status_code == 200
+    assert reply.json["results"][0] == {"failed": "not_eligible", "where": "toy-echo/refuse"}
+    assert [(e.status, e.units) for e in usage_rows(app, flow["toy-echo"])] == \
+        [("rejected", 0), ("ok", 2)]
+
+
+def test_undeclared_target_or_operation_is_refused_without_calling(app, flow, shenzhen, catalog):
+    catalog.toy("toy-other")
+    shenzhen.install("toy-other")
+    reply = shenzhen.invoke("toy-flow", "run", {"catch": True, "steps": [
+        step("toy-other", "echo", {"text": "x"}), step("gov.toy", "crash", {}),
+        step("toy-echo", "module_health", {})]})
+    assert reply.status_code == 200
+    assert [r["failed"] for r in reply.json["results"]] == ["undeclared_dependency"] * 3
+    assert usage_rows(app, flow["toy-echo"]) == []
+
+
+def test_a_target_not_installed_is_a_located_error_and_nothing_is_metered(
+        app, catalog, shenzhen):
+    catalog.toy("toy-echo", implements="gov.toy")
+    catalog.publish_folder(flow_folder(catalog.tmp))
+    flow_id = shenzhen.install("toy-flow").json["id"]
+    reply = shenzhen.invoke("toy-flow", "run", {"steps": [step("toy-echo", "echo",
+                                                                {"text": "x"})]})
+    assert (reply.status_code, reply.json["reason"], reply.json["where"]) == \
+        (422, "not_installed", "toy-echo/echo")
+    assert [e.installation_id for e in usage_rows(app)] == [flow_id]
+
+
+def test_a_step_over_its_quota_is_refused_and_metered_as_rejected(app, flow, shenzhen,
+                                                                  fixed_clock):
+    with app.app_context():
+        db.session().get(Installation, flow["toy-echo"]).quota_per_minute = 1
+        db.session().commit()
+    reply = shenzhen.invoke("toy-flow", "run", {"catch": True, "steps": [
+        step("toy-echo", "echo", {"text": "a"}), step("toy-echo", "echo", {"text": "b"})]})
+    assert reply.status_code == 200
+    assert reply.json["results"][1] == {"failed": "quota_exceeded", "where": "toy-echo/echo"}
+    assert [(e.status, e.units) for e in usage_rows(app, flow["toy-echo"])] == \
+        [("ok", 2), ("rejected", 0)]
+
+
+def test_one_deadline_bounds_the_composite_and_all_its_steps(app, flow, shenzhen, sandbox_mode):
+    app.config["INVOKE_TIMEOUT"] = 1.5
+    shenzhen.invoke("toy-echo", "echo", {"text": "warm"})           # sandboxes started
+    shenzhen.invoke("toy-flow", "run", {"steps": []})
+    started = time.monotonic()
+    reply = shenzhen.invoke("toy-flow", "run", {"catch": True, "steps": [
+        {"sleep": 1.0}, step("toy-echo", "hang", {"seconds": 5})]})
+    took = time.monotonic() - started
+    assert took < 2.5, took                 # not 1.0 + a whole second time limit of its own
+    assert reply.status_code in (200, 504), reply.json
+    if reply.status_code == 200:            # the step timed out first, the composite answered
+        assert reply.json["results"][0] == {"failed": "timeout", "where": "toy-echo/hang"}
+    steps = usage_rows(app, flow["toy-echo"])
+    assert [(e.status, e.units) for e in steps if e.parent_event] == [("error", 0)]
+
+
+def test_an_idempotent_composite_replays_without_running_its_steps_again(app, flow, shenzhen):
+    body = {"steps": [step("toy-echo", "echo", {"text": "once"})]}
+    first = shenzhen.invoke("toy-flow", "run", body, headers={"Idempotency-Key": "k-1"})
+    again = shenzhen.invoke("toy-flow", "run", body, headers={"Idempotency-Key": "k-1"})
+    assert first.status_code == again.status_code == 200
+    assert again.json == first.json and again.headers["Idempotent-Replayed"] == "true"
+    assert len(usage_rows(app, flow["toy-echo"])) == 1
+    assert len(usage_rows(app, flow["toy-flow"])) == 1
+
+
+def test_a_timed_out_composite_whose_steps_were_billed_replays_too(app, flow, shenzhen):
+    """A 504 is normally retried for real; not once a step was billed (it would bill again)."""
+    app.config["INVOKE_TIMEOUT"] = 1.0
+    shenzhen.invoke("toy-flow", "run", {"steps": []})
+    body = {"steps": [step("toy-echo", "echo", {"text": "once"}), {"sleep": 3}]}
+    first = shenzhen.invoke("toy-flow", "run", body, headers={"Idempotency-Key": "k-2"})
+    assert first.status_code == 504
+    again = shenzhen.invoke("toy-flow", "run", body, headers={"Idempotency-Key": "k-2"})
+    assert again.status_code == 504 and again.headers["Idempotent-Replayed"] == "true"
+    assert [e.status for e in usage_rows(app, flow["toy-echo"])] == ["ok"]
+
+
+def test_sub_calls_never_run_under_another_jurisdictions_installation(
+        app, catalog, shenzhen, hangzhou):
+    """Hangzhou has the target, Shenzhen only the composite: Shenzhen's steps find nothing."""
+    catalog.toy("toy-echo", implements="gov.toy")
+    catalog.publish_folder(flow_folder(catalog.tmp))
+    theirs = hangzhou.install("toy-echo").json["id"]
+    shenzhen.install("toy-flow")
+    reply = shenzhen.invoke("toy-flow", "run", {"catch": True, "steps": [
+        step("toy-echo", "echo", {"text": "x"}), step("gov.toy", "echo", {"text": "x"})]})
+    assert reply.status_code == 200
+    assert [r["failed"] for r in reply.json["results"]] == ["not_installed"] * 2
+    assert usage_rows(app, theirs) == []
