@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import Any, Iterable, Sequence
 
 import sqlalchemy as sa
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, selectinload
 
 from marketplace.clock import check_period, now, period_of
 from marketplace.errors import Invalid, NotFound
@@ -17,6 +17,9 @@ from marketplace.governance.models import Owner, Ownership
 from marketplace.settlement.pricing import largest_remainder
 
 FULL_SHARE = 10_000  # basis points: shares of one ownership sum to this
+
+#: one owner's part of one charge line: (owner code, share_bps, earnings_minor, fee_minor)
+OwnerPart = tuple[str, int, int, int]
 
 
 class OwnershipError(Invalid):
@@ -64,7 +67,7 @@ def _latest(session: Session, module_ids: Iterable[int], period: str) -> dict[in
     ids = list(module_ids)
     if not ids:
         return {}
-    rows = session.scalars(sa.select(Ownership).where(
+    rows = session.scalars(sa.select(Ownership).options(selectinload(Ownership.owners)).where(
         Ownership.module_id.in_(ids), Ownership.effective_period <= period)
         .order_by(Ownership.module_id, Ownership.effective_period, Ownership.id)).all()
     return {row.module_id: row for row in rows}  # the last per module wins
@@ -160,3 +163,59 @@ def owners_by_module(session: Session, module_ids: Iterable[int],
                                       .where(Module.id.in_(ids))).all()) if ids else {}
     return owners_for_period(session, publishers, period)
 
+
+
+def line_parts(earnings_minor: int, fee_minor: int, owners: Sequence[tuple[str, int]]) -> list[OwnerPart]:
+    """One charge line's publisher side and fee, each split by share: the parts, in code order."""
+    earned, fees = split(earnings_minor, owners), split(fee_minor, owners)
+    return [(code, bps, earned[code], fees[code]) for code, bps in sorted(owners)]
+
+
+def split_lines(session: Session, period: str, lines: Sequence[Any]) -> list[list[OwnerPart]]:
+    """THE seam of the earnings split (DESIGN §13): the owners' parts of every line of ``period``.
+
+    Settlement calls this once per period on *every* priced line, whatever its
+    ``kind`` (usage, transfer, cost share, and any later kind such as issue 19's
+    ``adjustment``, negative amounts included: a credit splits as the mirror of a
+    charge). A line is an object with ``module``, ``earnings_minor`` and
+    ``fee_minor`` (:class:`marketplace.settlement.pricing.Line`); its owners are those
+    in force at the start of ``period``, or of ``line.adjusts_period`` when the line
+    has one (an adjustment is shared as the period it corrects was).
+    """
+    from marketplace.catalog.models import Module
+
+    names = {line.module for line in lines}
+    modules = {name: (mid, publisher) for mid, name, publisher in session.execute(
+        sa.select(Module.id, Module.name, Module.publisher_code).where(Module.name.in_(names)))
+        } if names else {}
+    owners: dict[tuple[str, str], list[tuple[str, int]]] = {}
+    for at in {getattr(line, "adjusts_period", None) or period for line in lines}:
+        found = owners_for_period(session, dict(modules.values()), at)
+        owners.update({(name, at): found[mid] for name, (mid, _) in modules.items()})
+    return [line_parts(line.earnings_minor, line.fee_minor,
+                       owners[line.module, getattr(line, "adjusts_period", None) or period])
+            for line in lines]
+
+
+def share_rows(period: str, charge_ids: Sequence[int],
+               parts: Sequence[Sequence[OwnerPart]]) -> list[dict[str, Any]]:
+    """``charge_shares`` rows of a period's lines (ids and parts in the same order as the lines)."""
+    return [{"charge_id": cid, "owner_code": code, "period": period, "share_bps": bps,
+             "earnings_minor": earned, "fee_minor": fee}
+            for cid, line in zip(charge_ids, parts, strict=True) for code, bps, earned, fee in line]
+
+
+def owner_earnings(session: Session, period: str,
+                   charge_ids: Sequence[int] | None = None) -> dict[int, list[tuple[str, int]]]:
+    """Per charge line of ``period`` (or of ``charge_ids`` only), its owners' earnings: [(code, minor)…]."""
+    from marketplace.governance.models import ChargeShare
+
+    query = (sa.select(ChargeShare.charge_id, ChargeShare.owner_code, ChargeShare.earnings_minor)
+             .where(ChargeShare.period == period)
+             .order_by(ChargeShare.charge_id, ChargeShare.owner_code))
+    if charge_ids is not None:
+        query = query.where(ChargeShare.charge_id.in_(list(charge_ids)))
+    found: dict[int, list[tuple[str, int]]] = {}
+    for charge_id, code, earned in session.execute(query):
+        found.setdefault(charge_id, []).append((code, earned))
+    return found

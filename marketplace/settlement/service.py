@@ -23,6 +23,8 @@ from sqlalchemy.orm import Session
 from marketplace.catalog.models import Module
 from marketplace.clock import local_day, now, period_bounds, period_ended
 from marketplace.errors import Conflict, NotFound
+from marketplace.governance.models import ChargeShare
+from marketplace.governance.shares import OwnerPart, share_rows, split_lines
 from marketplace.metering.digest import genesis
 from marketplace.metering.models import UsageDigest, UsageEvent
 from marketplace.money import format_amount
@@ -113,16 +115,20 @@ def write_period(session: Session, period: str, fee_bps: int, provider_name: str
     (:mod:`marketplace.settlement.drafts`) runs it and rolls back.
     """
     lines, currency, capped = price_period(session, period, fee_bps)
-    statements = _statement_rows(session, period, lines, currency, provider_name)
+    parts = split_lines(session, period, [ln for _, ln in lines])  # §13: every line, by owner
+    statements = _statement_rows(session, period, lines, currency, provider_name, parts)
     if lines:
+        ids = _charge_ids(session, len(lines))
         insert_rows(session, Charge.__table__, [
-            {"period": period, "installation_id": iid, "module_name": ln.module, "kind": ln.kind,
-             "adopter_code": ln.adopter, "publisher_code": ln.publisher, "currency": ln.currency,
-             "units": ln.units, "amount_minor": ln.amount_minor, "fee_minor": ln.fee_minor}
-            for iid, ln in lines])
+            {"id": cid, "period": period, "installation_id": iid, "module_name": ln.module,
+             "kind": ln.kind, "adopter_code": ln.adopter, "publisher_code": ln.publisher,
+             "currency": ln.currency, "units": ln.units, "amount_minor": ln.amount_minor,
+             "fee_minor": ln.fee_minor}
+            for cid, (iid, ln) in zip(ids, lines)])
+        insert_rows(session, ChargeShare.__table__, share_rows(period, ids, parts))
     if statements:
         insert_rows(session, Statement.__table__, statements)
-    totals = _totals([ln for _, ln in lines], currency, len(statements))
+    totals = _totals([ln for _, ln in lines], currency, len(statements), parts)
     if capped:
         from marketplace.accounts.service import audit
         totals["capped_lines"] = capped          # shown with the period's totals
@@ -198,17 +204,21 @@ def _chain_heads(session: Session, period: str, adopted: dict[str, list[int]]) -
 
 
 def _statement_rows(session: Session, period: str, lines: list[tuple[int, pricing.Line]],
-                    currency: str, provider_name: str) -> list[dict]:
-    """One statement row, in the period's ``currency``, per adopter or publisher in ``lines``."""
+                    currency: str, provider_name: str, parts: list[list[OwnerPart]]) -> list[dict]:
+    """One statement row, in the period's ``currency``, per adopter or owner in ``lines``.
+
+    An owner earns its parts (``parts``, line by line, from :func:`split_lines`).
+    """
     acc: dict[str, dict] = {}
     adopted: dict[str, list[int]] = defaultdict(list)
-    for iid, ln in lines:
+    for (iid, ln), owners in zip(lines, parts):
         adopted[ln.adopter].append(iid)
-        for code in (ln.adopter, ln.publisher):
+        for code in (ln.adopter, *(part[0] for part in owners)):
             acc.setdefault(code, {"charges": 0, "earnings": 0, "fees": 0})
         acc[ln.adopter]["charges"] += ln.amount_minor
         acc[ln.adopter]["fees"] += ln.fee_minor
-        acc[ln.publisher]["earnings"] += ln.earnings_minor
+        for code, _, earned, _ in owners:
+            acc[code]["earnings"] += earned
     heads = _chain_heads(session, period, adopted)
     rows = []
     for code in sorted(acc):
@@ -221,18 +231,37 @@ def _statement_rows(session: Session, period: str, lines: list[tuple[int, pricin
     return rows
 
 
-def _totals(lines: list[pricing.Line], currency: str, statements: int) -> dict[str, Any]:
-    """Period totals in its one ``currency``; refuses to close when Σ charges ≠ Σ earnings + Σ fees."""
+def _totals(lines: list[pricing.Line], currency: str, statements: int,
+            parts: list[list[OwnerPart]]) -> dict[str, Any]:
+    """Period totals in its one ``currency``; refuses to close when Σ charges ≠ Σ earnings + Σ fees.
+
+    Earnings are what the owners earn (Σ of their parts), so a split that lost
+    or made a fen anywhere stops the close.
+    """
     charges = sum(ln.amount_minor for ln in lines)
-    earnings = sum(ln.earnings_minor for ln in lines)
+    earnings = sum(part[2] for owners in parts for part in owners)
     fees = sum(ln.fee_minor for ln in lines)
-    if charges != earnings + fees:  # pricing.Line guarantees it per line; this guards the sums
+    if charges != earnings + fees:  # pricing.Line and split() guarantee it per line; this guards sums
         raise SettlementError("unbalanced", f"charges {charges} ≠ earnings {earnings} + fees {fees}")
     return {"currency": currency, "lines": len(lines), "statements": statements,
             "units": sum(ln.units for ln in lines), "charges_minor": charges,
             "earnings_minor": earnings, "fees_minor": fees,
             "charges": format_amount(charges, currency), "earnings": format_amount(earnings, currency),
             "fees": format_amount(fees, currency), "balanced": True}
+
+
+def _charge_ids(session: Session, count: int) -> list[int]:
+    """``count`` fresh ids for charge rows, so their owners' shares can name them before the bulk insert.
+
+    PostgreSQL draws them from the column's sequence; SQLite's one writer holds
+    its write lock for the whole close, so the ids after the largest are free.
+    """
+    if session.get_bind().dialect.name == "postgresql":
+        return list(session.scalars(sa.text(
+            "SELECT nextval(pg_get_serial_sequence('charges', 'id')) FROM generate_series(1, :n)"),
+            {"n": count}))
+    first = session.scalar(sa.select(sa.func.coalesce(sa.func.max(Charge.id), 0))) + 1
+    return list(range(first, first + count))
 
 
 def _issue_pending(session: Session, period: str, provider: Provider) -> None:

@@ -11,8 +11,10 @@ from sqlalchemy.orm import Session
 from marketplace import clock
 from marketplace.errors import MarketplaceError, NotFound
 from marketplace.money import format_amount
+from marketplace.governance.models import ChargeShare
 from marketplace.settlement.models import Charge, Statement
 
+FULL_SHARE = 10_000  # a sole owner's share (marketplace.governance.shares.FULL_SHARE)
 CSV_COLUMNS = ("section", "module", "kind", "adopter", "publisher", "units", "amount", "fee")
 
 
@@ -32,6 +34,16 @@ _LINE = sa.select(*[c for c in Charge.__table__.c],
                   (Charge.amount_minor - Charge.fee_minor).label("earnings_minor"))
 
 
+# An owner's earnings lines (DESIGN §13): the charge line with the owner's part of it in place of
+# the whole: amount = its earnings + its part of the fee, and its share in basis points.
+_OWNED = (sa.select(*[c for c in Charge.__table__.c if c.name not in ("amount_minor", "fee_minor")],
+                    (ChargeShare.earnings_minor + ChargeShare.fee_minor).label("amount_minor"),
+                    ChargeShare.fee_minor.label("fee_minor"),
+                    ChargeShare.earnings_minor.label("earnings_minor"),
+                    ChargeShare.share_bps.label("owner_share_bps"))
+          .join(ChargeShare, ChargeShare.charge_id == Charge.id))
+
+
 def charge_lines(period: str) -> sa.Select:
     """A query of the period's charge lines with an amount, in (adopter, installation) order."""
     return (_LINE.where(Charge.period == period, Charge.amount_minor > 0)
@@ -39,11 +51,15 @@ def charge_lines(period: str) -> sa.Select:
 
 
 def statement_lines(session: Session, period: str, code: str) -> tuple[list, list]:
-    """The charge lines (rows with ``earnings_minor``) of ``code`` in ``period``: (as adopter, as publisher)."""
+    """The charge lines (rows with ``earnings_minor``) of ``code`` in ``period``: (as adopter, as owner).
+
+    As owner, each row is the owner's part of a line (``owner_share_bps``; its
+    ``amount_minor``/``fee_minor``/``earnings_minor`` are the owner's parts).
+    """
     base = _LINE.where(Charge.period == period)
     charges = session.execute(base.where(Charge.adopter_code == code)
                               .order_by(Charge.module_name, Charge.installation_id)).all()
-    earnings = session.execute(base.where(Charge.publisher_code == code)
+    earnings = session.execute(_OWNED.where(ChargeShare.period == period, ChargeShare.owner_code == code)
                                .order_by(Charge.module_name, Charge.adopter_code,
                                          Charge.installation_id)).all()
     return list(charges), list(earnings)
@@ -64,18 +80,23 @@ def statement_json(session: Session, period: str, code: str) -> dict[str, Any]:
     """The statement of ``code`` for ``period`` exactly as DESIGN §6 shows it (plus fees and provider).
 
     Each earnings line's ``amount`` is what the publisher earns, the line's
-    charge less ``fee`` (the platform's share).
+    charge less ``fee`` (the platform's share). When any of them is of a co-owned
+    module (DESIGN §13) every earnings line carries ``owner_share_bps`` and its
+    ``amount`` and ``fee`` are this owner's parts; a sole owner's statement is as before.
     """
     statement = get_statement(session, period, code)
     cur = statement.currency
     charges, earnings = statement_lines(session, period, code)
+    shared = any(c.owner_share_bps != FULL_SHARE for c in earnings)
     body: dict[str, Any] = {
         "jurisdiction": code, "period": period, "currency": cur,
         "charges": [{"module": c.module_name, "kind": c.kind, "units": c.units,
                      "amount": format_amount(c.amount_minor, cur)} for c in charges],
         "earnings": [{"module": c.module_name, "adopter": c.adopter_code,
                       "amount": format_amount(c.earnings_minor, cur),
-                      "fee": format_amount(c.fee_minor, cur)} for c in earnings],
+                      "fee": format_amount(c.fee_minor, cur),
+                      **({"owner_share_bps": c.owner_share_bps} if shared else {})}
+                     for c in earnings],
         "total_charges": format_amount(statement.total_charges_minor, cur),
         "total_earnings": format_amount(statement.total_earnings_minor, cur),
         "net": format_amount(statement.net_minor, cur),
@@ -97,13 +118,16 @@ def statement_csv_of(body: dict[str, Any], code: str) -> str:
     """A statement body (final or draft) of ``code`` as CSV."""
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\n")
-    writer.writerow(CSV_COLUMNS)
+    # co-owned earnings (DESIGN §13) add a last column; a sole owner's CSV is as before
+    shared = ("",) if any("owner_share_bps" in line for line in body["earnings"]) else ()
+    writer.writerow(CSV_COLUMNS + (("owner_share_bps",) if shared else ()))
     for line in body["charges"]:
         writer.writerow(("charge", line["module"], line["kind"], code, "", line["units"],
-                         line["amount"], ""))
+                         line["amount"], "", *shared))
     for line in body["earnings"]:
         writer.writerow(("earning", line["module"], "", line["adopter"], code, "",
-                         line["amount"], line["fee"]))
+                         line["amount"], line["fee"],
+                         *((line["owner_share_bps"],) if shared else ())))
     for name in ("total_charges", "total_earnings", "total_fees", "net"):
-        writer.writerow((name, "", "", "", "", "", body[name], ""))
+        writer.writerow((name, "", "", "", "", "", body[name], "", *shared))
     return out.getvalue()

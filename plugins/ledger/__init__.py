@@ -3,7 +3,8 @@
 Accounts: ``receivable`` (what a jurisdiction owes the platform), ``payable``
 (what the platform owes a jurisdiction), ``platform_fee`` and ``cash``.
 Issuing an adopter's statement books, per charge line, Dr receivable[adopter]
-= Cr payable[publisher] + Cr platform_fee.  An admin records payments:
+= Cr payable[owner] for each owner of the module (DESIGN §13: one payable per
+owner, its part of the line) + Cr platform_fee.  An admin records payments:
 money in is Dr cash / Cr receivable, a payout is Dr payable / Cr cash.
 Each statement is booked once, atomically, under its idempotency key.
 
@@ -21,6 +22,7 @@ from sqlalchemy.orm import Session
 
 from marketplace.clock import now
 from marketplace.errors import MarketplaceError
+from marketplace.governance.shares import owner_earnings
 from marketplace.money import MAX_AMOUNT, format_amount, to_minor
 from marketplace.sdk import hookimpl
 from marketplace.settlement import records
@@ -46,12 +48,16 @@ def _entry(period: str, account: str, code: str | None, currency: str, ref: str,
             "debit_minor": debit, "credit_minor": credit, "ref": ref, "created_at": now()}
 
 
-def charge_entries(charge: Any, ref: str) -> list[dict]:
-    """Journal lines of one charge: Dr receivable[adopter] = Cr payable[publisher] + Cr platform_fee."""
+def charge_entries(charge: Any, ref: str, owners: list[tuple[str, int]] | None = None) -> list[dict]:
+    """Journal lines of one charge: Dr receivable[adopter] = Cr payable[owner]… + Cr platform_fee.
+
+    ``owners``: each owner's earnings of the line, (code, minor) (default: all to its publisher).
+    """
     p, cur = charge.period, charge.currency
     entries = [_entry(p, "receivable", charge.adopter_code, cur, ref, debit=charge.amount_minor)]
-    if charge.earnings_minor:
-        entries.append(_entry(p, "payable", charge.publisher_code, cur, ref, credit=charge.earnings_minor))
+    for code, earned in owners or [(charge.publisher_code, charge.earnings_minor)]:
+        if earned:
+            entries.append(_entry(p, "payable", code, cur, ref, credit=earned))
     if charge.fee_minor:
         entries.append(_entry(p, "platform_fee", None, cur, ref, credit=charge.fee_minor))
     return entries
@@ -82,9 +88,11 @@ class LedgerProvider:
         self.config = config
         self.netting = bool(config.get("NETTING"))
 
-    def _entries(self, statement: Statement, lines: list, ref: str) -> list[dict]:
+    def _entries(self, statement: Statement, lines: list, ref: str,
+                 owners: dict[int, list[tuple[str, int]]]) -> list[dict]:
         """All journal lines of one statement: its charges, then the netting offset if enabled."""
-        entries = [e for c in lines for e in charge_entries(c, f"{ref}:{c.installation_id}")]
+        entries = [e for c in lines
+                   for e in charge_entries(c, f"{ref}:{c.installation_id}", owners.get(c.id))]
         return entries + (netting_entries(statement, ref) if self.netting else [])
 
     def issue(self, session: Session, statement: Statement) -> str:
@@ -94,8 +102,10 @@ class LedgerProvider:
         if billable:
             key = records.idempotency_key(statement.period, statement.jurisdiction_code, "journal")
 
+            owners = owner_earnings(session, statement.period, [c.id for c in billable])
+
             def book(ref: str) -> str:
-                _book(session, self._entries(statement, billable, ref))
+                _book(session, self._entries(statement, billable, ref, owners))
                 return ref
             records.once(session, provider=NAME, key=key, object_type="journal",  # same key as issue_all
                          period=statement.period, jurisdiction=statement.jurisdiction_code,
@@ -124,9 +134,10 @@ class LedgerProvider:
              "amount_minor": sum(c.amount_minor for c in items), "created_at": stamp, "updated_at": stamp}
             for code, items in billable.items()])
         by_code = {s.jurisdiction_code: s for s in statements}
+        owners = owner_earnings(session, period)
         records.insert_rows(session, JournalEntry.__table__, [
             entry for code, items in billable.items() if keys[code] in won
-            for entry in self._entries(by_code[code], items, keys[code])])
+            for entry in self._entries(by_code[code], items, keys[code], owners)])
         return {s.jurisdiction_code: "booked" if s.total_charges_minor or s.total_earnings_minor
                 else "nothing_due" for s in statements}
 

@@ -2,9 +2,9 @@
 
 Each adopter jurisdiction is a Customer; each statement with charges becomes
 one Invoice (``collection_method=send_invoice``) holding one InvoiceItem per
-charge line, then finalised; each publisher is a connected Account and gets a
-Transfer of its earnings per line once the adopter's invoice is paid (webhook
-``invoice.paid``).  Every POST carries an Idempotency-Key derived from
+charge line, then finalised; each owner of a module (its publisher, or its
+co-owners, DESIGN §13) is a connected Account and gets a Transfer of its
+earnings per line once the adopter's invoice is paid (webhook ``invoice.paid``).  Every POST carries an Idempotency-Key derived from
 (period, jurisdiction, line) and recorded unique in our database, so retries
 and reruns after a crash never charge or pay twice.
 """
@@ -18,6 +18,7 @@ from sqlalchemy.orm import Session
 
 from marketplace.accounts.models import Jurisdiction
 from marketplace.errors import MarketplaceError
+from marketplace.governance.shares import owner_earnings
 from marketplace.sdk import hookimpl
 from marketplace.settlement import records
 from marketplace.settlement.models import Statement
@@ -116,19 +117,23 @@ class StripeProvider:
                             for r in rows]}
 
     def pay_out(self, session: Session, statement: Statement) -> None:
-        """Transfer each line's earnings of a paid invoice to its publisher (once per line)."""
+        """Transfer each line's earnings of a paid invoice to its owners (once per line and owner)."""
         charges, _ = statement_lines(session, statement.period, statement.jurisdiction_code)
+        owners = owner_earnings(session, statement.period, [c.id for c in charges])
         for charge in charges:
-            if not charge.earnings_minor:
-                continue
-            destination = self.account(session, charge.publisher_code)
-            self._once(session, charge.period, charge.publisher_code,
-                       f"transfer-{charge.installation_id}", "transfer",
-                       lambda key, c=charge: self.gateway.create_transfer(
-                           key, destination, c.earnings_minor, c.currency,
-                           f"{c.period}:{c.adopter_code}",
-                           {"period": c.period, "adopter": c.adopter_code, "module": c.module_name}),
-                       amount_minor=charge.earnings_minor)
+            for code, earned in owners.get(charge.id) or [(charge.publisher_code,
+                                                            charge.earnings_minor)]:
+                if earned > 0:
+                    self._transfer(session, charge, code, earned)
+
+    def _transfer(self, session: Session, charge: Any, code: str, amount_minor: int) -> None:
+        """One Transfer of ``amount_minor`` of ``charge`` to owner ``code``, keyed (period, owner, line)."""
+        destination = self.account(session, code)
+        self._once(session, charge.period, code, f"transfer-{charge.installation_id}", "transfer",
+                   lambda key, c=charge: self.gateway.create_transfer(
+                       key, destination, amount_minor, c.currency, f"{c.period}:{c.adopter_code}",
+                       {"period": c.period, "adopter": c.adopter_code, "module": c.module_name}),
+                   amount_minor=amount_minor)
 
     def handle_webhook(self, session: Session, payload: bytes, headers: Mapping) -> dict:
         """Verify a Stripe event's signature and apply ``invoice.paid`` / ``invoice.payment_failed``."""
