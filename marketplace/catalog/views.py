@@ -129,7 +129,10 @@ def module_page(name: str):
     calls = int(raw)
     terms = {k: v for k, v in card["terms"].items() if k != "text"}
     summary = summaries(session, [(card["name"], card["version"])]).get(card["name"]) or card["summary"]
+    from marketplace.catalog.flow import composite_flow
+
     return render_template("catalog/module.html", card=card, readme=render_readme(card["readme"]),
                            summary=summary, installed=_installed(session, name),
+                           flow=composite_flow(session, card["name"], card["version"]),
                            calls=calls, quote=quote(terms, calls), terms=terms,
                            categories=CATEGORY_LABELS, terms_labels=TERMS_LABELS)

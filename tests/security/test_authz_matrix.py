@@ -167,6 +167,12 @@ PAGES: list[tuple] = [
      lambda w: {f"s{w.installation_id}-module": "toy-echo"}, "form", ADOPTER_ACTION, False),
     ("POST", "/adopter/installations/<int:installation_id>/uninstall",
      f"/adopter/installations/{I}/uninstall", None, "form", ADOPTER_ACTION, False),
+    # run a matter from its schema form: another jurisdiction's installation is 404; the
+    # adopter's POST without a CSRF token runs nothing (400)
+    ("GET", "/adopter/installations/<int:installation_id>/run", f"/adopter/installations/{I}/run",
+     None, None, page(L, L, 404, 403, 403, 403, 200), False),
+    ("POST", "/adopter/installations/<int:installation_id>/run", f"/adopter/installations/{I}/run",
+     None, "form", page(L, L, 404, 403, 403, 403, 400), False),
     # every role manages its own tokens (another's revoke is refused: see test_isolation)
     ("GET", "/adopter/tokens", "/adopter/tokens", None, None, USER_PAGE, False),
     ("POST", "/adopter/tokens", "/adopter/tokens", lambda w: {"name": "m", "scopes": "read"}, "form",

@@ -1,0 +1,71 @@
+"""One call and its composite sub-calls, each with what it costs under its own agreement.
+
+The cost of a call is what it added to its installation's charge for the month
+(DESIGN §6 pricing of the period's units with and without it): pay-per-use
+tiers, free units and caps apply as settlement will apply them. Transfer and
+free terms cost nothing per call; a cost-share pool is split at settlement,
+so a single call has no price of its own (``minor`` is None).
+"""
+from __future__ import annotations
+
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Session
+
+from marketplace.catalog.models import Module, ModuleVersion
+from marketplace.metering.models import UsageEvent
+from marketplace.runtime.models import Installation
+from marketplace.settlement import pricing
+
+MAX_STEPS = 100
+
+
+def _period_units(session: Session, installation_id: int, period: str) -> int:
+    """Billable units of an installation in one period so far."""
+    return int(session.scalar(sa.select(sa.func.coalesce(sa.func.sum(UsageEvent.units), 0)).where(
+        UsageEvent.installation_id == installation_id, UsageEvent.period == period,
+        UsageEvent.status == "ok")) or 0)
+
+
+def _cost(session: Session, event: UsageEvent, terms: dict) -> int | None:
+    """What this event added to its installation's charge of its period (minor units)."""
+    kind = terms.get("kind")
+    if event.status != "ok" or event.units == 0 or kind in ("free", "transfer"):
+        return 0
+    if kind != "pay_per_use":
+        return None
+    total = _period_units(session, event.installation_id, event.period)
+    return pricing.price_usage(terms, total) - pricing.price_usage(terms, max(0, total - event.units))
+
+
+def _row(session: Session, event: UsageEvent) -> dict[str, Any]:
+    name, title, terms = session.execute(
+        sa.select(Module.name, ModuleVersion.title, Installation.terms)
+        .join(Module, Module.id == Installation.module_id)
+        .join(ModuleVersion, ModuleVersion.id == Installation.version_id)
+        .where(Installation.id == event.installation_id)).one()
+    terms = dict(terms or {})
+    return {"event_id": event.event_id, "module": name, "title": title,
+            "operation": event.operation, "status": event.status, "units": event.units,
+            "terms_kind": terms.get("kind", "free"), "currency": terms.get("currency", "CNY"),
+            "minor": _cost(session, event, terms), "occurred_at": event.occurred_at}
+
+
+def call_tree(session: Session, code: str, event_id: str) -> dict[str, Any] | None:
+    """The jurisdiction's call ``event_id`` with its sub-calls in order; None if not theirs."""
+    mine = sa.select(Installation.id).where(Installation.jurisdiction_code == code)
+    root = session.scalar(sa.select(UsageEvent).where(
+        UsageEvent.event_id == event_id, UsageEvent.installation_id.in_(mine)))
+    if root is None:
+        return None
+    children = session.scalars(sa.select(UsageEvent).where(
+        UsageEvent.parent_event == event_id, UsageEvent.installation_id.in_(mine))
+        .order_by(UsageEvent.occurred_at, UsageEvent.id).limit(MAX_STEPS))
+    steps = [_row(session, child) for child in children]
+    out = _row(session, root)
+    out["steps"] = steps
+    known = [s["minor"] for s in [out, *steps] if s["minor"] is not None]
+    out["total_minor"] = sum(known)
+    out["total_complete"] = len(known) == len(steps) + 1
+    return out
