@@ -9,21 +9,41 @@ Then a test can ``assert check_contract(my_package) > 0``: hookimpls match the
 declared operations with ``(payload, context)``, schemas are valid JSON Schema
 2020-12, and every example's input validates and its output validates and
 matches — the same contract the platform checks at publish time (DESIGN §3).
+
+A composite (``[[requires]]``, DESIGN §14) is tested the same way: its
+``context.call`` is answered by the ``subcalls`` fixture, by default from the
+examples of the required modules found next to it (the folders of its parent
+folder, as in ``modules/``), by the publish check's rule
+(:mod:`marketplace.catalog.example_answers`). Override ``subcalls`` in a
+``conftest.py`` with your own answers::
+
+    @pytest.fixture
+    def subcalls():
+        return {("resident-id-verification", "verify_id"): {"valid": True},
+                ("social-insurance-transfer", "compute_transfer"): lambda payload: {...},
+                ("housing-fund-withdrawal", "assess_withdrawal"):
+                    ModuleError("not_eligible", "…")}
+
+A value is the output, a function of the payload giving it, or a ModuleError
+to raise. :func:`composite_context` builds such a context anywhere; every
+sub-call made is recorded in ``context.calls`` order on the ``calls`` list it returns.
 """
 from __future__ import annotations
 
+import copy
 import inspect
 import json
 import sys
 import tomllib
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Iterable, Mapping
 
 import pluggy
 import pytest
 
 from marketplace import schemas
-from marketplace.sdk import PROJECT, Context, JurisdictionRef
+from marketplace.catalog import example_answers
+from marketplace.sdk import PROJECT, Context, JurisdictionRef, ModuleError
 
 LIFECYCLE_HOOKS = {"module_installed", "module_uninstalled", "module_health"}
 
@@ -66,11 +86,82 @@ def manifest(request: pytest.FixtureRequest) -> dict:
     return load_manifest(module_dir_of(request.path))
 
 
+Answers = Mapping[tuple[str, str], Any]
+
+
+def composite_context(answers: Answers, requires: Iterable[Mapping[str, Any]] = (),
+                      module: str = "", calls: list | None = None, **fields: Any) -> Context:
+    """A context (深圳市 unless ``fields`` say otherwise) whose ``call`` answers from ``answers``.
+
+    Sub-calls not declared in ``requires`` (the manifest's ``[[requires]]`` tables)
+    raise ``ModuleError("undeclared_dependency")`` as on the platform; each call
+    made is appended to ``calls`` as ``(target, operation, payload)``.
+    """
+    requires = list(requires)
+    made = calls if calls is not None else []
+
+    def call(target: str, operation: str, payload: Any) -> dict:
+        if example_answers.requirement_for(requires, target, operation) is None:
+            raise example_answers.undeclared(module or "this module", target, operation)
+        made.append((target, operation, copy.deepcopy(payload)))
+        found = answers.get((target, operation))
+        if found is None:
+            raise ModuleError("not_installed", f"no answer for {operation} of {target} in "
+                              "the test's subcalls", f"{target}/{operation}")
+        if isinstance(found, ModuleError):
+            raise found
+        return copy.deepcopy(found(payload) if callable(found) else found)
+
+    values = {"jurisdiction": JurisdictionRef("440300", "深圳市"), "installation_id": 1,
+              "request_id": "test-request", **fields, "caller": call}
+    return Context(**values)
+
+
+def example_answers_of(folders: Iterable[Path]) -> dict[tuple[str, str], Callable[[Any], Any]]:
+    """Answers from module folders' own examples: by module name and by interface."""
+    found: dict[tuple[str, str], Callable[[Any], Any]] = {}
+    for folder in folders:
+        if not (folder / "manifest.toml").is_file():
+            continue
+        try:
+            other = load_manifest(folder)
+        except (OSError, ValueError, KeyError, TypeError):
+            continue
+        head = other.get("module", {})
+        for op in other.get("operations", []):
+            examples = op.get("examples", [])
+            for target in (head.get("name"), head.get("implements")):
+                if target:
+                    found.setdefault((target, op["name"]), _answerer(examples, target, op["name"]))
+    return found
+
+
+def _answerer(examples: list, target: str, operation: str) -> Callable[[Any], Any]:
+    return lambda payload: example_answers.answer(examples, payload, f"{target}/{operation}")
+
+
+def _own_manifest(request: pytest.FixtureRequest) -> dict:
+    try:
+        return load_manifest(module_dir_of(request.path))
+    except (OSError, ValueError):
+        return {}
+
+
 @pytest.fixture
-def ctx() -> Context:
-    """A call context for an adopter city (深圳市)."""
-    return Context(jurisdiction=JurisdictionRef("440300", "深圳市"), installation_id=1,
-                   request_id="test-request")
+def subcalls(request: pytest.FixtureRequest) -> Answers:
+    """How a composite's sub-calls are answered: from the examples of the modules beside it."""
+    folder = module_dir_of(request.path)
+    if not _own_manifest(request).get("requires"):
+        return {}
+    return example_answers_of(sorted(p for p in folder.parent.iterdir() if p != folder))
+
+
+@pytest.fixture
+def ctx(request: pytest.FixtureRequest, subcalls: Answers) -> Context:
+    """A call context for an adopter city (深圳市); ``ctx.call`` answers from ``subcalls``."""
+    own = _own_manifest(request)
+    return composite_context(subcalls, own.get("requires", []),
+                             own.get("module", {}).get("name", ""))
 
 
 def _validators(folder: Path) -> dict[str, tuple[Any, Any]]:
