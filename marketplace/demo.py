@@ -33,10 +33,12 @@ PLAN = {
     "enterprise-registration": ("440000", ["440300", "440100", "330100", "330200"], 420),
     "resident-id-verification": ("330000", ["440300", "440100", "330100", "330200"], 900),
     "medical-filing-cross-region": ("310000", ["440300", "330100", "330200"], 160),
-    "social-insurance-transfer": ("440000", ["440100", "330200"], 60),
+    "social-insurance-transfer": ("440000", ["440300", "440100", "330200"], 60),
     "e-license-guangdong": ("440000", ["440300", "440100"], 300),
     "e-license-zhejiang": ("330000", ["330100", "330200"], 300),
     "housing-fund-withdrawal": ("310000", ["440300", "330100", "440100"], 200),
+    # 跨省迁居一件事 calls the four above: published after them, 深圳市 has all four installed
+    "cross-province-relocation": ("440000", ["440300"], 40),
 }
 CITY_SIZE = {"440300": 1.4, "440100": 1.2, "330100": 1.0, "330200": 0.7}
 MONTHS = 3
@@ -119,7 +121,8 @@ def _publish_all(app: Flask, session, users: dict[str, User], modules_dir: Path,
 
     admin, published = users[ADMIN[0]], {}
     with tempfile.TemporaryDirectory() as out:
-        for folder in sorted(p for p in modules_dir.iterdir() if (p / "manifest.toml").exists()):
+        for folder in sorted((p for p in modules_dir.iterdir() if (p / "manifest.toml").exists()),
+                             key=_composites_last):
             province = PLAN.get(folder.name, ("440000", [], 0))[0]
             data = build_bundle(folder, out).read_bytes()
             result = catalog.publish(session, data, users[PUBLISHERS[province]], store_for(app.config),
@@ -132,6 +135,14 @@ def _publish_all(app: Flask, session, users: dict[str, User], modules_dir: Path,
             published[version.module.name] = version.version
             say(f"published {version.module.name} {version.version} ({province})")
     return published
+
+
+def _composites_last(folder: Path) -> tuple[bool, str]:
+    """Sort key: plain modules first, then composites (their ``[[requires]]`` must exist)."""
+    import tomllib
+
+    with open(folder / "manifest.toml", "rb") as handle:
+        return bool(tomllib.load(handle).get("requires")), folder.name
 
 
 def _install_all(app: Flask, session, users: dict[str, User], versions: dict[str, str],

@@ -57,7 +57,9 @@ class _Matter:
             output = self.context.call(target, operation, payload)
         except ModuleError as exc:
             raise ModuleError("step_failed", f"step {index + 1} ({title}, {target} {operation}) "
-                              f"failed: {exc.reason}: {exc.message}") from exc
+                              f"failed: {exc.reason}: {exc.message}",
+                              where=f"step {index + 1}: {exc.where or f'{target}/{operation}'}"
+                              ) from exc
         self.steps.append(step | {"status": "done", "output": output})
         return output
 
@@ -84,7 +86,8 @@ def relocate(payload, context):
     if identity.get("valid") is not True:
         raise ModuleError("identity_invalid", f"step 1 ({STEPS[0][0]}, {STEPS[0][1]} "
                           f"{STEPS[0][2]}): the identity number is not valid "
-                          f"({identity.get('reason', 'invalid')}); check applicant.id_number")
+                          f"({identity.get('reason', 'invalid')}); check applicant.id_number",
+                          where="step 1: applicant.id_number")
     transfer_request = {"segments": segments(payload["contribution_history"])}
     for key in ("personal_account_balance", "hukou_region"):
         if key in payload:
