@@ -14,6 +14,7 @@ from marketplace.catalog import search as catalog_search
 from marketplace.catalog.models import TERMS_KINDS, Module, ModuleVersion, SearchEntry
 from marketplace.clock import local
 from marketplace.errors import Invalid, NotFound
+from marketplace.governance.shares import ownership_json
 from marketplace.runtime.models import Installation
 
 bp = Blueprint("catalog_read", __name__, url_prefix="/api/v1")
@@ -119,6 +120,7 @@ def module_card(session: Session, name: str, principal: Principal | None) -> dic
                      for v in versions],
         "adopters": {"count": len(adopters),
                      "jurisdictions": [{"code": code, "name": jname} for code, jname in adopters]},
+        **ownership_json(session, module.id),  # DESIGN §13: owners, shares, build cost
     }
 
 

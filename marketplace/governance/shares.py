@@ -219,3 +219,17 @@ def owner_earnings(session: Session, period: str,
     for charge_id, code, earned in session.execute(query):
         found.setdefault(charge_id, []).append((code, earned))
     return found
+
+
+def ownership_json(session: Session, module_id: int) -> dict[str, Any]:
+    """The module's owners in force now ([{code, name, share_bps}]) and build cost, for its API."""
+    from marketplace.accounts.models import Jurisdiction
+    from marketplace.money import format_amount
+    from marketplace.settlement.rules import HOME_CURRENCY
+
+    owners = current_owners(session, module_id)
+    names = dict(session.execute(sa.select(Jurisdiction.code, Jurisdiction.name).where(
+        Jurisdiction.code.in_([code for code, _ in owners]))).all())
+    return {"owners": [{"code": code, "name": names.get(code, ""), "share_bps": bps}
+                       for code, bps in owners],
+            "build_cost": format_amount(build_cost_minor(session, module_id), HOME_CURRENCY)}

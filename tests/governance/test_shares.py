@@ -121,3 +121,18 @@ def test_set_owners_refuses_what_cannot_be_recorded(app, module_id, owners, cost
         assert refused.value.reason == reason
         session.rollback()
         assert shares.ownership_history(session, module_id) == []
+
+
+def test_module_api_shows_owners_in_force_and_build_cost(app, client, module_id):
+    assert client.get("/api/v1/modules/delta-permit").get_json()["owners"] == [
+        {"code": "310000", "name": "上海市", "share_bps": 10_000}]
+    with app.app_context():
+        session = db.session()
+        shares.set_owners(session, module_id, [("330000", 6_000), ("310000", 4_000)], 120_000_050,
+                          "2026-01", None)
+        shares.set_owners(session, module_id, [("320000", 10_000)], None, "2999-01", None)
+        session.commit()
+    body = client.get("/api/v1/modules/delta-permit").get_json()
+    assert body["owners"] == [{"code": "310000", "name": "上海市", "share_bps": 4_000},
+                              {"code": "330000", "name": "浙江省", "share_bps": 6_000}]
+    assert body["build_cost"] == "1200000.50"
