@@ -26,6 +26,8 @@ BLUEPRINTS = [
     ("marketplace.catalog.discovery", "bp"),
     ("marketplace.catalog.views", "bp"),
 ]
+    ("marketplace.governance.api", "bp"),
+    ("marketplace.governance.views", "bp"),
 
 
 def create_app(test_config: dict[str, Any] | None = None) -> Flask:

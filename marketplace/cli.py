@@ -22,6 +22,7 @@ COMMAND_MODULES = [
     "marketplace.settlement.cli",
     "marketplace.demo_cli",
     "marketplace.ops.cli",
+    "marketplace.governance.cli",
 ]
 
 

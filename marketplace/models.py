@@ -3,6 +3,7 @@ from marketplace.accounts.models import ApiToken, AuditEntry, Jurisdiction, User
 from marketplace.catalog.models import Module, ModuleVersion, Operation  # noqa: F401
 from marketplace.db import Base  # noqa: F401
 from marketplace.governance.models import ChargeShare, Owner, Ownership  # noqa: F401
+from marketplace.governance.models_proposals import Proposal, ProposalVote  # noqa: F401
 from marketplace.metering.models import UsageDigest, UsageEvent  # noqa: F401
 from marketplace.ops.models import Artifact, DailyCalls, RolledDay  # noqa: F401
 from marketplace.runtime.models import IdempotentReply, Installation, QuotaCounter  # noqa: F401

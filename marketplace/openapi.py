@@ -78,6 +78,62 @@ def _gateway(op: dict) -> dict:
     return op
 
 
+PROPOSAL = {"type": "object", "required": ["id", "module", "kind", "state", "approvals", "needed"],
+            "properties": {"id": ID, "module": {"type": "string"},
+                           "kind": {"enum": ["owners", "terms"]},
+                           "state": {"enum": ["open", "accepted", "rejected", "expired"]},
+                           "approvals": {"type": "array", "items": {"type": "string"}},
+                           "needed": {"type": "array", "items": {"type": "string"}}}}
+PROPOSAL_ID = _path("proposal_id", ID)
+VOTE_STATUSES = (" 403 `not_a_party`: the caller is no publisher of a jurisdiction that decides"
+                 " (administrators see proposals but never vote). 409 `already_voted` (each"
+                 " jurisdiction votes once; proposing is not voting) or `not_open` (accepted,"
+                 " rejected or expired: open proposals expire 30 days after they were made).")
+
+
+def _proposal_paths() -> dict:
+    """Joint decisions (DESIGN §13): propose, list the caller's pending decisions, show, vote."""
+    owner = {"type": "object", "required": ["code", "share_bps"], "additionalProperties": False,
+             "properties": {"code": {"type": "string", "pattern": "^[1-9][0-9]{5}$"},
+                            "share_bps": {"type": "integer", "minimum": 1, "maximum": 10000}}}
+    propose = _op(
+        "Propose new owners (every old and new owner must approve; in force from the next period)"
+        " or the terms of the next version (owners holding > 50 % of the shares must approve)",
+        "publish", _resp("the open proposal", PROPOSAL, 400, 401, 403, 404, 409), created=True,
+        params=[_path("name", {"type": "string"})],
+        body={"type": "object", "required": ["kind"], "properties": {
+            "kind": {"enum": ["owners", "terms"]},
+            "owners": {"type": "array", "minItems": 1, "maxItems": 100, "items": owner},
+            "build_cost": {"type": "string", "pattern": r"^[0-9]+(\.[0-9]{1,2})?$"},
+            "terms": {"type": "object"}, "note": {"type": "string", "maxLength": 1000}}})
+    propose["description"] += (" Only a publisher of a current owner proposes (403 `not_a_party`);"
+                               " one open proposal of each kind per module (409 `proposal_open`);"
+                               " owners: codes that exist, each once, basis points summing to"
+                               " 10,000; build_cost in yuan with at most 2 decimals; terms checked"
+                               " as a manifest's [terms] table (400 `invalid_terms`).")
+    vote = {verb: _op(f"{verb.capitalize()} a proposal for the caller's jurisdiction", "publish",
+                      _resp("the proposal", PROPOSAL, 400, 401, 403, 404, 409),
+                      params=[PROPOSAL_ID]) for verb in ("approve", "reject")}
+    for op in vote.values():
+        op["description"] += VOTE_STATUSES
+    return {
+        "/api/v1/modules/{name}/proposals": {"post": propose},
+        "/api/v1/proposals": {"get": _op(
+            "The caller's pending decisions (state=open, the default; admins: every open"
+            " proposal) or the proposals its jurisdiction is party to in another state",
+            "read", _resp("list", {"type": "object", "required": ["items", "total"]},
+                          400, 401, 403, 404),
+            params=[_query("state", {"enum": ["open", "accepted", "rejected", "expired", "all"]}),
+                    _query("module", {"type": "string"})])},
+        "/api/v1/proposals/{proposal_id}": {"get": _op(
+            "One proposal: who approved, who rejected, who must still decide (parties and"
+            " administrators only: 403 `not_a_party`)", "read",
+            _resp("the proposal", PROPOSAL, 401, 403, 404), params=[PROPOSAL_ID])},
+        "/api/v1/proposals/{proposal_id}/approve": {"post": vote["approve"]},
+        "/api/v1/proposals/{proposal_id}/reject": {"post": vote["reject"]},
+    }
+
+
 def spec() -> dict:
     """The whole document."""
     obj = {"type": "object"}
@@ -131,6 +187,7 @@ def spec() -> dict:
             "Yank a version (no new installs)", "publish", _resp("yanked", obj, 400, 401, 403, 404, 409),
             params=[_path("name", {"type": "string"}), _path("version", {"type": "string"})],
             body={"type": "object", "properties": {"reason": REASON}})},
+        **_proposal_paths(),
         "/api/v1/reviews": {"get": _op("Review queue", "admin", _resp("pending versions", obj, 401, 403))},
         "/api/v1/reviews/{name}/{version}": {"post": _op(
             "Approve or reject a pending version", "admin", _resp("decided", obj, 400, 401, 403, 404, 409),
@@ -300,3 +357,9 @@ def _links(paths: dict) -> None:
 def openapi():
     """The OpenAPI document."""
     return jsonify(spec())
+    ("/api/v1/modules/{name}/proposals", "post", "201"): {
+        "GetProposal": ("/api/v1/proposals/{proposal_id}", "get", {"proposal_id": "$response.body#/id"}),
+        "ApproveProposal": ("/api/v1/proposals/{proposal_id}/approve", "post",
+                            {"proposal_id": "$response.body#/id"}),
+        "RejectProposal": ("/api/v1/proposals/{proposal_id}/reject", "post",
+                           {"proposal_id": "$response.body#/id"})},

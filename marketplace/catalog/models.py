@@ -10,7 +10,7 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 from marketplace.clock import now
 from marketplace.db import Base, JSONType, UTCDateTime
 
-VERSION_STATES = ("pending_review", "published", "rejected")
+VERSION_STATES = ("pending_review", "pending_owners", "published", "rejected")
 TERMS_KINDS = ("free", "transfer", "pay_per_use", "cost_share")
 
 
@@ -72,7 +72,8 @@ class ModuleVersion(Base):
     __table_args__ = (
         sa.UniqueConstraint("module_id", "version"),
         sa.CheckConstraint(
-            "state in ('pending_review', 'published', 'rejected')", name="state_known"),
+            "state in ('pending_review', 'pending_owners', 'published', 'rejected')",
+            name="state_known"),
         sa.CheckConstraint(
             "terms_kind in ('free', 'transfer', 'pay_per_use', 'cost_share')", name="terms_known"),
     )

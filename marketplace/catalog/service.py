@@ -185,6 +185,8 @@ def publish(session: Session, data: bytes, publisher: User, store: ArtifactStore
     state = "pending_review" if require_review else "published"
     try:
         version = _write_version(session, module, manifest, bundle, report, publisher, state)
+    if module is not None and _terms_await_owners(session, module, manifest.terms):
+        state = "pending_owners"    # co-owned, other terms: the owners decide first (DESIGN §13)
     except IntegrityError:          # a concurrent upload of the same version won the race
         session.rollback()          # publish is its own unit of work: nothing else is lost
         existing = _version_by_sha(session, bundle.sha256)
@@ -264,6 +266,37 @@ def list_versions(session: Session, name: str | None = None,
 
 def pending_reviews(session: Session) -> list[ModuleVersion]:
     """The review queue: pending versions, oldest first."""
+def current_terms(session: Session, module_id: int) -> dict | None:
+    """The terms of the module's newest published version (semver precedence), or None."""
+    published = session.scalars(sa.select(ModuleVersion).where(
+        ModuleVersion.module_id == module_id, ModuleVersion.state == "published")).all()
+    return max(published, key=lambda v: v.sort_key).terms if published else None
+
+
+def _terms_await_owners(session: Session, module: Module, terms: dict) -> bool:
+    from marketplace.governance.proposals import terms_need_owners
+
+    return terms_need_owners(session, module.id, terms, current_terms(session, module.id))
+
+
+def release_pending_owners(session: Session, module_id: int, terms: dict, actor: User | None, *,
+                           require_review: bool = True) -> list[ModuleVersion]:
+    """Versions waiting in ``pending_owners`` with exactly ``terms`` go on to review as usual
+    (published at once when review is off); the owners accepted those terms."""
+    waiting = [v for v in session.scalars(sa.select(ModuleVersion).where(
+        ModuleVersion.module_id == module_id, ModuleVersion.state == "pending_owners"))
+        if v.terms == terms]
+    for item in waiting:
+        item.state = "pending_review" if require_review else "published"
+        item.reviewed_at = None if require_review else now()
+        audit(session, actor, "module.owners_accepted", f"{item.module.name} {item.version}",
+              state=item.state)
+    session.flush()
+    if waiting and not require_review:
+        _reindex(session, module_id)
+    return waiting
+
+
     return list(session.scalars(sa.select(ModuleVersion)
                                 .where(ModuleVersion.state == "pending_review")
                                 .options(selectinload(ModuleVersion.module))

@@ -17,7 +17,8 @@ SCOPE_NAMES = {"read": _l("只读 read"), "publish": _l("发布模块 publish"),
                "usage": _l("上报用量 usage"), "admin": _l("平台管理 admin")}
 
 LABELS = {
-    "state": {"pending_review": _l("待审核"), "published": _l("已发布"), "rejected": _l("已驳回"),
+    "state": {"pending_review": _l("待审核"), "pending_owners": _l("待共有方决定"),
+              "published": _l("已发布"), "rejected": _l("已驳回"),
               "active": _l("使用中"), "ended": _l("已结束"), "open": _l("未结算"),
               "settling": _l("结算中"), "closed": _l("已结算")},
     "terms": {"free": _l("免费"), "transfer": _l("软件转让"), "pay_per_use": _l("用者付费"),
@@ -30,6 +31,11 @@ LABELS = {
     "level": {"province": _l("省级"), "city": _l("市级"), "county": _l("县级")},
     "direction": {"in": _l("收款"), "out": _l("付款")},
     "model": {"per_unit": _l("按次计价"), "graduated": _l("累进阶梯"), "volume": _l("总量阶梯")},
+    # joint decisions (governance.proposals)
+    "proposal": {"open": _l("待决定"), "accepted": _l("已通过"), "rejected": _l("已否决"),
+                 "expired": _l("已过期")},
+    "proposal_kind": {"owners": _l("共有方与份额"), "terms": _l("下一版本条款")},
+    "decision": {"approve": _l("同意"), "reject": _l("反对")},
 }
 
 

@@ -123,6 +123,18 @@ API: list[tuple] = [
      lambda w: {"jurisdiction": "440300", "amount": "1.00", "period": w.period,
                 "direction": "in", "reference": "matrix"}, "json",
      api(401, 403, 403, 403, 403, 409, 403), False),   # admin passes; the period is not settled
+    # joint decisions (DESIGN §13): only a publisher of a current owner proposes (toy-echo: 440000);
+    # proposal 1 does not exist, so every caller with the scope learns nothing but 404
+    ("POST", "/api/v1/modules/<name>/proposals", "/api/v1/modules/toy-echo/proposals",
+     lambda w: {"kind": "terms", "terms": {"kind": "free"}}, "json",
+     api(401, 403, 403, 403, 201, 403, 403), False),
+    ("GET", "/api/v1/proposals", "/api/v1/proposals", None, None, READ_ANY, False),
+    ("GET", "/api/v1/proposals/<int:proposal_id>", "/api/v1/proposals/1", None, None,
+     api(401, 403, 404, 404, 404, 404, 404), False),
+    ("POST", "/api/v1/proposals/<int:proposal_id>/approve", "/api/v1/proposals/1/approve", None,
+     None, api(401, 403, 403, 404, 404, 404, 403), False),     # adopters lack scope publish
+    ("POST", "/api/v1/proposals/<int:proposal_id>/reject", "/api/v1/proposals/1/reject", None,
+     None, api(401, 403, 403, 404, 404, 404, 403), False),     # adopters lack scope publish
     # no token: the Stripe signature is the credential; unsigned → 400 for everyone
     ("POST", "/api/v1/webhooks/stripe", "/api/v1/webhooks/stripe", lambda w: {"id": "evt_1"}, "json",
      api(*(400,) * 7), False),
@@ -157,6 +169,13 @@ PAGES: list[tuple] = [
      lambda w: {"reason": "withdrawn"}, "form", page(L, L, 403, 302, 302, 403, 403), False),
     ("GET", "/publisher/usage", "/publisher/usage", None, None, PUBLISHER_PAGE, False),
     ("GET", "/publisher/earnings", "/publisher/earnings", None, None, PUBLISHER_PAGE, False),
+    ("GET", "/publisher/proposals/", "/publisher/proposals/", None, None, PUBLISHER_PAGE, False),
+    ("GET", "/publisher/proposals/<int:proposal_id>", "/publisher/proposals/1", None, None,
+     page(L, L, 403, 404, 404, 404, 403), False),
+    ("POST", "/publisher/proposals/<int:proposal_id>/approve", "/publisher/proposals/1/approve",
+     None, "form", page(L, L, 403, 302, 302, 403, 403), False),    # flashed: no proposal 1
+    ("POST", "/publisher/proposals/<int:proposal_id>/reject", "/publisher/proposals/1/reject",
+     None, "form", page(L, L, 403, 302, 302, 403, 403), False),
     ("GET", "/adopter/", "/adopter/", None, None, ADOPTER_PAGE, False),
     ("GET", "/adopter/install/<name>", "/adopter/install/toy-echo", None, None, ADOPTER_PAGE, False),
     ("POST", "/adopter/install/<name>", "/adopter/install/toy-echo",
