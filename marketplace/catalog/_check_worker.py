@@ -206,22 +206,38 @@ def _plugin_manager(module: types.ModuleType, job: dict):
     return pm
 
 
+def _caller(job: dict):
+    """``context.call`` of the check: answered from the required operations' own examples."""
+    from marketplace.catalog import example_answers
+
+    requires, answers = job.get("requires", []), job.get("answers", {})
+
+    def call(target: str, operation: str, payload) -> dict:
+        if example_answers.requirement_for(requires, target, operation) is None:
+            raise example_answers.undeclared(job["module"], target, operation)
+        where = f"{target}/{operation}"
+        return example_answers.answer(answers.get(where, []), payload, where)
+    return call
+
+
 def _run_examples(pm, job: dict, trap: _StdoutTrap) -> None:
     """Call each operation on its (already schema-checked) example inputs; record the outputs."""
     from marketplace.sdk import Context, JurisdictionRef, ModuleError
 
     who = JurisdictionRef("000000", "checker")
+    caller = _caller(job)
     for op in job["operations"]:
         hook = getattr(pm.hook, op["name"])
         for ex in op["examples"]:
             where = f"operation {op['name']}: example {ex['number']}"
             _progress(job, where)
             ctx = Context(jurisdiction=who, request_id=f"check-{op['name']}-{ex['number']}",
-                          module=job["module"], version=job["version"])
+                          module=job["module"], version=job["version"], caller=caller)
             try:
                 output = hook(payload=copy.deepcopy(ex["input"]), context=ctx)
             except ModuleError as exc:
-                _err(where, f"raised ModuleError({exc.reason!r}): {exc.message}")
+                _err(where, f"raised ModuleError({exc.reason!r}): {exc.message}"
+                     + (f" (at sub-call {exc.where})" if exc.where else ""))
                 continue
             except BaseException as exc:  # noqa: BLE001 - a crash is a finding, not our crash
                 loc = _located(exc, job["bundle_dir"])
@@ -267,6 +283,7 @@ def main(job_path: str) -> int:
     sys.stdout = trap
     import pluggy  # noqa: F401 - loaded before module code so its cost is not the module's
 
+    import marketplace.catalog.example_answers  # noqa: F401 - before the folders are closed
     import marketplace.hookspecs  # noqa: F401 - loaded while the platform's folders are readable
     import marketplace.sdk  # noqa: F401
     from marketplace.confine import confine, isolate

@@ -255,20 +255,24 @@ def _judge(manifest: Manifest, answer: dict[str, Any], report: CheckReport) -> N
 
 def check_module(source: bytes | Bundle | str | os.PathLike[str], manifest: Manifest | None = None,
                  *, timeout: float = 10, memory_mb: int = 512, slots: int = 1,
-                 slot_wait: float = 3.0) -> CheckReport:
+                 slot_wait: float = 3.0, subcalls: dict[str, Any] | None = None) -> CheckReport:
     """Load the module in a separate, limited process and check its hookimpls and examples.
 
     ``source`` is bundle bytes, a :class:`Bundle` or an already extracted bundle folder;
     ``manifest`` defaults to the one inside it. Archive/manifest problems raise
     BundleError; code problems are returned as ``CheckReport.errors``. At most ``slots``
     checks run in this process at once: PublishBusy when none frees within ``slot_wait`` s.
+    A composite's sub-calls are answered from ``subcalls`` (what
+    :func:`marketplace.catalog.requires.check_requires` gives: the targets' examples).
     """
     with SLOTS.hold(slots, slot_wait, math.ceil(timeout)):
-        return _check_module(source, manifest, timeout=timeout, memory_mb=memory_mb)
+        return _check_module(source, manifest, timeout=timeout, memory_mb=memory_mb,
+                             subcalls=subcalls)
 
 
 def _check_module(source: bytes | Bundle | str | os.PathLike[str], manifest: Manifest | None,
-                  *, timeout: float, memory_mb: int) -> CheckReport:
+                  *, timeout: float, memory_mb: int,
+                  subcalls: dict[str, Any] | None = None) -> CheckReport:
     """:func:`check_module` once it holds a slot."""
     started = time.monotonic()
     report = CheckReport()
@@ -288,6 +292,8 @@ def _check_module(source: bytes | Bundle | str | os.PathLike[str], manifest: Man
             root = extract_to(files, tmp / "bundle")   # a copy: the confined worker can't
                                                         # read just anywhere
         job = _job(manifest, root, tmp, memory_mb, timeout, report)
+        job["requires"] = (subcalls or {}).get("requires", [])
+        job["answers"] = (subcalls or {}).get("answers", {})
         run = _run_worker(job, tmp, timeout)
         stdout, report.stderr = run.stdout, run.stderr
         failure = _process_problem(run, timeout, memory_mb)

@@ -20,6 +20,7 @@ from marketplace.accounts.service import audit
 from marketplace.catalog.bundle import BundleError, problem, read_bundle
 from marketplace.catalog.checker import (CheckReport, check_module, compare_interfaces,
                                          implements_signature)
+from marketplace.catalog.requires import check_requires
 from marketplace.catalog.manifest import SEMVER_RE, Manifest, load_manifest
 from marketplace.catalog.models import Module, ModuleVersion, Operation
 from marketplace.catalog.store import ArtifactStore
@@ -176,8 +177,9 @@ def publish(session: Session, data: bytes, publisher: User, store: ArtifactStore
     existing = _version_by_sha(session, bundle.sha256)
     if existing is not None:        # these exact bytes already passed every check
         return PublishResult(existing, created=False)
+    subcalls = check_requires(session, manifest)       # a composite's targets, cycles, depth
     report = check_module(bundle, manifest, timeout=check_timeout, memory_mb=check_memory_mb,
-                          slots=check_slots)
+                          slots=check_slots, subcalls=subcalls)
     report.raise_for_errors()
     _check_new_version(session, module, manifest)
     _check_implements(session, manifest)
