@@ -24,10 +24,12 @@ BLUEPRINTS = [
     ("marketplace.web.consoles.admin", "bp"),
     ("marketplace.settlement.api", "bp"),
     ("marketplace.catalog.discovery", "bp"),
+    ("marketplace.reports.api", "bp"),
+    ("marketplace.reports.views", "bp"),
     ("marketplace.catalog.views", "bp"),
-]
     ("marketplace.governance.api", "bp"),
     ("marketplace.governance.views", "bp"),
+]
 
 
 def create_app(test_config: dict[str, Any] | None = None) -> Flask:

@@ -173,7 +173,8 @@ def spec() -> dict:
                             "bundle": {"type": "string", "format": "binary"}}},
                         multipart=True, created=True)},
         "/api/v1/modules/{name}": {"get": _op(
-            "A module: versions, operations, terms, adopters", None, _resp("module", obj, 404),
+            "A module: versions, operations, terms, adopters, owners in force "
+            "([{code, name, share_bps}]) and build_cost", None, _resp("module", obj, 404),
             params=[_path("name", {"type": "string"})])},
         "/api/v1/modules/{name}/{version}/bundle": {"get": {
             "summary": "Download a version's bundle (sha256 verified)",
@@ -264,6 +265,15 @@ def spec() -> dict:
         "/api/v1/settlements/{period}": {"get": _op(
             "A settlement's totals", "admin", _resp("settlement", obj, 400, 401, 403, 404),
             params=[_path("period", PERIOD)])},
+        "/api/v1/reports/reuse": {"get": _op(
+            "The reuse report (DESIGN §13, public): per jurisdiction modules owned (count and by "
+            "share), other jurisdictions adopting them, earnings and charges; per module adopters, "
+            "build cost, recovered (the owners' earnings) and construction avoided (build cost × "
+            "adopters that are not owners), from the year's settled months, in CNY; owners and "
+            "build cost as in force in `owners_as_of`. 400 `invalid_year` (not 2000–2999) or "
+            "`invalid_format`", None, _resp("report", obj, 400),
+            params=[_query("year", {"type": "string", "pattern": "^2[0-9]{3}$", "example": "2026"}),
+                    _query("format", {"enum": ["json", "csv"]})])},
         "/api/v1/statements/{period}": {"get": _op(
             "The caller's statement (admin: ?jurisdiction=): `state` `final` once the period is "
             "settled, else a `draft` computed from usage so far by the same pricing (404 "

@@ -74,6 +74,7 @@ API: list[tuple] = [
     ("DELETE", "/api/v1/tokens/<int:token_id>", "/api/v1/tokens/{tid}", None, None,
      api(401, 403, 403, 403, 403, 200, 401), False),
     ("GET", "/api/v1/modules", "/api/v1/modules", None, None, api(*ALL), False),
+    ("GET", "/api/v1/reports/reuse", "/api/v1/reports/reuse", None, None, api(*ALL), False),
     # only the owning jurisdiction publishes new versions of a module
     ("POST", "/api/v1/modules", "/api/v1/modules", _bundle, "form",
      api(401, 403, 403, 403, 201, 403, 403), False),
@@ -214,6 +215,7 @@ PAGES: list[tuple] = [
     ("POST", "/admin/ledger", "/admin/ledger", lambda w: {}, "form",
      page(L, L, 403, 403, 403, 400, 403), False),
     ("GET", "/admin/periods", "/admin/periods", None, None, ADMIN_PAGE, False),
+    ("GET", "/admin/reuse", "/admin/reuse", None, None, ADMIN_PAGE, False),
     # operations: probes are public; metrics need an admin token (or an allowed address)
     ("GET", "/healthz", "/healthz", None, None, PUBLIC_PAGE, False),
     ("GET", "/readyz", "/readyz", None, None, PUBLIC_PAGE, False),
