@@ -8,7 +8,6 @@ problem is put next to the field it is about.
 """
 from __future__ import annotations
 
-import json
 import re
 from dataclasses import dataclass, field
 from typing import Any, Mapping
@@ -16,9 +15,12 @@ from typing import Any, Mapping
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 
+from marketplace import jsonio
+
 INTEGER = re.compile(r"-?[0-9]{1,18}")
 NUMBER = re.compile(r"-?[0-9]{1,18}(\.[0-9]{1,12})?")
 MAX_TEXT = 20_000
+MAX_DEPTH = 16                  # a JSON field's nesting (the whole payload stays far below 64)
 PROBLEMS = {
     "required": _l("必填"), "pattern": _l("格式不符合要求"), "enum": _l("请从列表中选择"),
     "type": _l("类型不对"), "minLength": _l("太短"), "maxLength": _l("太长"),
@@ -130,8 +132,8 @@ def _convert(item: Field, text: str) -> tuple[bool, Any]:
         return True, text == "true"
     if item.kind == "json":
         try:
-            return True, json.loads(text)
-        except ValueError:
+            return True, jsonio.loads(text, item.name, max_depth=MAX_DEPTH)
+        except jsonio.JSONRefused:
             raise ValueError(_("请输入有效的 JSON")) from None
     return True, text
 

@@ -236,20 +236,43 @@ def test_bundle_download_is_public_once_published_and_verified(app, client, fact
 def test_sample_module_builds_publishes_and_is_approved(app, client, factory, folder, tmp_path):
     data = build_bundle(folder, tmp_path).read_bytes()
     headers = factory.headers("publisher", "440000", "read publish")
+    admin = factory.headers("admin", "110000", "read admin")
+    for required in _requires(folder):      # a composite's steps are published first
+        _publish_approved(client, headers, admin, folder.parent / required, tmp_path / required)
     response = upload(client, headers, data)
     assert response.status_code == 201, response.get_json()
     body = response.get_json()
-    admin = factory.headers("admin", "110000", "read admin")
     approved = client.post(f"/api/v1/reviews/{body['name']}/{body['version']}", headers=admin,
                            json={"decision": "approve", "reason": "checked"})
     assert approved.get_json()["state"] == "published"
     assert client.get(f"/api/v1/modules/{body['name']}/{body['version']}/bundle").data == data
 
 
+def _requires(folder) -> list[str]:
+    """The modules a sample composite requires (none for a plain module)."""
+    import tomllib
+
+    with open(folder / "manifest.toml", "rb") as handle:
+        return [r["module"] for r in tomllib.load(handle).get("requires", []) if "module" in r]
+
+
+def _publish_approved(client, headers: dict, admin: dict, folder, out) -> None:
+    """Upload a sample module and approve it."""
+    body = upload(client, headers, build_bundle(folder, out).read_bytes()).get_json()
+    approved = client.post(f"/api/v1/reviews/{body['name']}/{body['version']}", headers=admin,
+                           json={"decision": "approve", "reason": "checked"})
+    assert approved.get_json()["state"] == "published", approved.get_json()
+
+
 def test_all_sample_modules_publish_side_by_side(app, client, factory, tmp_path):
-    """Sample modules sharing an ``implements`` interface must agree with each other."""
+    """Sample modules sharing an ``implements`` interface must agree with each other;
+    composites come last and find the modules they require (SAMPLE_MODULES' order)."""
     headers = factory.headers("publisher", "440000", "read publish")
+    admin = factory.headers("admin", "110000", "read admin")
     for folder in SAMPLE_MODULES:
         response = upload(client, headers, build_bundle(folder, tmp_path / folder.name).read_bytes())
         assert response.status_code == 201, (folder.name, response.get_json())
+        body = response.get_json()
+        client.post(f"/api/v1/reviews/{body['name']}/{body['version']}", headers=admin,
+                    json={"decision": "approve", "reason": "checked"})
     assert count(app, Module) == len(SAMPLE_MODULES) >= 4

@@ -1,0 +1,223 @@
+"""办好一件事 pages: a composite's flow on its catalogue page, and the adopter console running it
+from a form built from its input schema, through the gateway's call path, step by step with costs."""
+from __future__ import annotations
+
+import re
+
+import pytest
+import sqlalchemy as sa
+
+from tests.web.conftest import REPO, csrf_of, login, page_text
+
+DEPENDENCIES = ("resident-id-verification", "social-insurance-transfer", "housing-fund-withdrawal",
+                "medical-filing-cross-region")
+COMPOSITE = "cross-province-relocation"
+GOOD = {
+    "applicant.id_number": "11010519491231002X", "applicant.name": "王秀英",
+    "from_region": "110105", "to_region": "440305", "moved_on": "2026-03-01",
+    "applied_on": "2026-10-01", "hukou_region": "440305",
+    "contribution_history": "440300 2010-01 2015-12 8000.00\n330100 2015-10 2020-06 10000.00",
+    "personal_account_balance": "85000.00",
+    "housing_fund.reason": "rent", "housing_fund.account_balance": "30000.00",
+    "housing_fund.monthly_rent": "3500.00", "housing_fund.months": "12",
+    "housing_fund.owns_home_in_city": "false", "housing_fund.consecutive_months": "24",
+}
+
+
+@pytest.fixture(scope="module")
+def bundles(tmp_path_factory) -> dict[str, bytes]:
+    """The composite and the four modules it calls, as bundles (built once)."""
+    from marketplace.catalog.bundle import build_bundle
+
+    out = tmp_path_factory.mktemp("matter-bundles")
+    return {name: build_bundle(REPO / "modules" / name, out).read_bytes()
+            for name in (*DEPENDENCIES, COMPOSITE)}
+
+
+@pytest.fixture
+def matter(app, factory, bundles):
+    """广东省 publishes all five; 深圳市 installs them: returns the users and installation ids."""
+    from marketplace import db
+    from marketplace.accounts.service import find_user
+    from marketplace.catalog import service as catalog
+    from marketplace.catalog.store import store_for
+    from marketplace.runtime import service as runtime
+
+    people = {"publisher": factory.user("publisher", "440000"),
+              "adopter": factory.user("adopter", "440300"),
+              "stranger": factory.user("adopter", "330100"),
+              "admin": factory.user("admin", "110000")}
+    ids = {}
+    with app.app_context():
+        session = db.session()
+        publisher, admin = (find_user(session, people[k]) for k in ("publisher", "admin"))
+        for name in (*DEPENDENCIES, COMPOSITE):
+            result = catalog.publish(session, bundles[name], publisher, store_for(app.config))
+            catalog.review(session, name, result.version.version, "approve", "", admin)
+            session.commit()
+        adopter = find_user(session, people["adopter"])
+        for name in (*DEPENDENCIES, COMPOSITE):
+            ids[name] = runtime.install(session, adopter, name, accept_terms=True).id
+            session.commit()
+        stranger = find_user(session, people["stranger"])
+        ids["stranger"] = runtime.install(session, stranger, "resident-id-verification",
+                                          accept_terms=True).id
+        session.commit()
+    return {"people": people, "ids": ids}
+
+
+def _events(app) -> list[tuple]:
+    from marketplace import db
+    from marketplace.metering.models import UsageEvent
+
+    with app.app_context():
+        return db.session().execute(sa.select(UsageEvent.installation_id, UsageEvent.operation,
+                                              UsageEvent.status, UsageEvent.units,
+                                              UsageEvent.parent_event)).all()
+
+
+def test_catalogue_page_draws_the_flow_with_departments_and_materials(client, matter):
+    html = client.get(f"/modules/{COMPOSITE}").get_data(as_text=True)
+    flow = html[html.index('id="flow"'):html.index('id="terms"')]
+    steps = re.findall(r'id="flow-step-(\d)".*?<code>([a-z-]+)</code>', flow, re.S)
+    assert steps == [("1", "resident-id-verification"), ("2", "social-insurance-transfer"),
+                     ("3", "housing-fund-withdrawal"), ("4", "medical-filing-cross-region")]
+    text = page_text(flow)
+    assert "居民身份核验" in text and "异地就医备案" in text
+    assert text.count("办理部门: 广东省 (440000)") == 4
+    for title in ("申请人", "公民身份号码", "迁出地行政区划代码", "迁入日期", "参保缴费记录"):
+        assert title in text, title
+    assert "公积金账户余额" not in text       # optional material: not listed as required
+    assert "flow.css" in html and "<style" not in flow
+
+
+def test_plain_module_page_has_no_flow(client, matter):
+    html = client.get("/modules/resident-id-verification").get_data(as_text=True)
+    assert 'id="flow"' not in html
+
+
+def test_form_is_generated_from_the_input_schema(client, matter, app):
+    login(client, matter["people"]["adopter"])
+    iid = matter["ids"][COMPOSITE]
+    html = client.get(f"/adopter/installations/{iid}/run").get_data(as_text=True)
+    form = html[html.index('id="matter-form"'):]
+    names = re.findall(r'name="([a-z_.]+)"', form)
+    assert names[0] == "csrf_token"
+    assert set(GOOD) | {"medical_filing_type", "housing_fund.house_price"} <= set(names)
+    required = set(re.findall(r'name="([a-z_.]+)"[^>]* required', form))
+    assert {"applicant.id_number", "from_region", "contribution_history",
+            "housing_fund.reason"} <= required
+    assert "applicant.name" not in required and "hukou_region" not in required
+    assert 'role="radiogroup" aria-labelledby="f-housing_fund-reason-label"' in form
+    assert '<input type="radio" name="housing_fund.reason" value="rent"' in form     # enum
+    assert '<select id="f-housing_fund-owns_home_in_city"' in form      # boolean: yes / no
+    assert '<textarea id="f-contribution_history"' in form              # array of strings
+    assert 'type="number"' in form and "<legend>住房公积金提取" in form   # integer; nested object
+    assert _events(app) == []
+
+
+def test_a_run_shows_each_step_and_its_cost(client, matter, app):
+    login(client, matter["people"]["adopter"])
+    iid = matter["ids"][COMPOSITE]
+    token = csrf_of(client.get(f"/adopter/installations/{iid}/run").get_data(as_text=True))
+    response = client.post(f"/adopter/installations/{iid}/run", data={**GOOD, "csrf_token": token})
+    html = response.get_data(as_text=True)
+    assert response.status_code == 200, page_text(html)[:2000]
+    assert 'id="result-status">已办结' in html
+    rows = re.findall(r'<tr class="step-row ok" id="step-(\d)">(.*?)</tr>', html, re.S)
+    assert [n for n, _row in rows] == ["1", "2", "3", "4"]
+    cells = [page_text(row) for _n, row in rows]
+    assert "resident-id-verification" in cells[0] and "¥0.01" in cells[0]     # ¥0.01 a call
+    assert "social-insurance-transfer" in cells[1] and "¥0.00" in cells[1]     # transfer terms
+    assert "按月分摊" in cells[2] and "按月分摊" in cells[3]                   # cost share
+    own = page_text(re.search(r'id="step-own">(.*?)</tr>', html, re.S).group(1))
+    assert "cross-province-relocation" in own and "¥0.00" in own              # 100 free a month
+    assert 'id="total-cost">¥0.01<' in html
+    assert "218920.00" in html and "24000.00" in html and "YDBA-110105-" in html
+    events = _events(app)
+    assert len(events) == 5
+    composite = [e for e in events if e[0] == iid]
+    assert composite[0][2] == "ok" and composite[0][4] is None
+    assert all(e[4] is not None and e[2] == "ok" for e in events if e[0] != iid)
+
+
+def test_bad_input_shows_field_errors_and_bills_nothing(client, matter, app):
+    login(client, matter["people"]["adopter"])
+    iid = matter["ids"][COMPOSITE]
+    token = csrf_of(client.get(f"/adopter/installations/{iid}/run").get_data(as_text=True))
+    bad = {**GOOD, "from_region": "11010", "housing_fund.months": "twelve",
+           "applicant.id_number": "", "contribution_history": "440300 2010 8000"}
+    response = client.post(f"/adopter/installations/{iid}/run", data={**bad, "csrf_token": token})
+    assert response.status_code == 400
+    html = response.get_data(as_text=True)
+
+    def errors_of(name: str) -> str:
+        block = re.search(rf'id="field-f-{name}">(.*?)</div>', html, re.S).group(1)
+        return " ".join(re.findall(r'class="field-error error"[^>]*>([^<]*)<', block))
+
+    assert errors_of("housing_fund-months") == "请输入整数"
+    bad.pop("housing_fund.months")
+    response = client.post(f"/adopter/installations/{iid}/run",
+                           data={**bad, "housing_fund.months": "12", "csrf_token": token})
+    assert response.status_code == 400
+    html = response.get_data(as_text=True)
+    assert errors_of("from_region") == "格式不符合要求"
+    assert errors_of("applicant-id_number") == "必填"
+    assert errors_of("contribution_history") == "格式不符合要求"
+    assert errors_of("to_region") == ""
+    assert 'value="王秀英"' in html                         # what was typed stays
+    assert 'id="result"' not in html and _events(app) == []
+
+
+def test_form_without_csrf_runs_nothing(client, matter, app):
+    login(client, matter["people"]["adopter"])
+    iid = matter["ids"][COMPOSITE]
+    response = client.post(f"/adopter/installations/{iid}/run", data=GOOD)
+    assert response.status_code == 400 and _events(app) == []
+
+
+def test_another_jurisdiction_cannot_run_under_someone_elses_installation(client, matter, app):
+    login(client, matter["people"]["stranger"])
+    iid = matter["ids"][COMPOSITE]
+    assert client.get(f"/adopter/installations/{iid}/run").status_code == 404
+    own = matter["ids"]["stranger"]
+    token = csrf_of(client.get(f"/adopter/installations/{own}/run").get_data(as_text=True))
+    response = client.post(f"/adopter/installations/{iid}/run", data={**GOOD, "csrf_token": token})
+    assert response.status_code == 404 and _events(app) == []
+
+
+def test_a_failing_step_is_located_and_not_billed(client, matter, app):
+    login(client, matter["people"]["adopter"])
+    iid = matter["ids"][COMPOSITE]
+    token = csrf_of(client.get(f"/adopter/installations/{iid}/run").get_data(as_text=True))
+    # rent withdrawal without the rent: the housing fund module refuses step 3
+    data = {**GOOD, "housing_fund.monthly_rent": "", "csrf_token": token}
+    html = client.post(f"/adopter/installations/{iid}/run", data=data).get_data(as_text=True)
+    status = page_text(re.search(r'id="result-status"[^>]*>(.*?)</p>', html, re.S).group(1))
+    assert "step_failed" in status and "step 3" in status and "housing-fund-withdrawal" in status
+    events = _events(app)
+    billed = [e for e in events if e[2] == "ok"]
+    assert len(billed) == 2 and all(e[3] > 0 for e in billed)      # steps 1 and 2 ran
+    assert [e for e in events if e[0] == iid][0][2] == "rejected"
+
+
+def test_flow_and_form_in_english(client, matter):
+    text = page_text(client.get(f"/modules/{COMPOSITE}?lang=en").get_data(as_text=True))
+    assert "Flow" in text and "Materials to bring" in text
+    assert text.count("Department: 广东省 (440000)") == 4
+    login(client, matter["people"]["adopter"])
+    html = client.get(f"/adopter/installations/{matter['ids'][COMPOSITE]}/run").get_data(as_text=True)
+    assert "Application form" in html and "(Required)" in html and "Submit" in html
+
+
+def test_a_plain_module_runs_from_its_form_too(client, matter, app):
+    login(client, matter["people"]["adopter"])
+    iid = matter["ids"]["resident-id-verification"]
+    html = client.get(f"/adopter/installations/{iid}/run").get_data(as_text=True)
+    assert '<label for="f-id_number" id="f-id_number-label"><code>id_number</code>' in html
+    data = {"id_number": "11010519491231002X", "as_of": "2026-10-01", "csrf_token": csrf_of(html)}
+    html = client.post(f"/adopter/installations/{iid}/run", data=data).get_data(as_text=True)
+    assert 'id="result-status">已办结' in html and "110105********002X" in html
+    own = page_text(re.search(r'id="step-own">(.*?)</tr>', html, re.S).group(1))
+    assert "¥0.01" in own and 'id="total-cost">¥0.01<' in html
+    assert [(e[0], e[2], e[3]) for e in _events(app)] == [(iid, "ok", 1)]
