@@ -100,6 +100,9 @@ def populate(app: Flask, modules_dir: Path, say: Callable[[str], None] = print) 
         installs = _install_all(app, session, users, versions, say)
         events = _usage(session, installs, say)
         settled = _settle(app, session, say)
+        from marketplace.governance.demo_proposal import open_demo_proposal
+
+        open_demo_proposal(session, PUBLISHERS, say)     # 待我决定: awaits 广东's publisher
         return DemoSummary(logins(), settled, events, reused=False)
 
 

@@ -32,7 +32,8 @@ from marketplace.clock import now, period_of
 from marketplace.errors import Conflict, Forbidden, MarketplaceError, NotFound
 from marketplace.governance import shares
 from marketplace.governance.models_proposals import DECISIONS, Proposal, ProposalVote
-from marketplace.governance.proposal_input import ProposalInput
+from marketplace.governance.proposal_input import BUILD_CURRENCY, ProposalInput
+from marketplace.money import format_amount
 
 LIFETIME = timedelta(days=30)
 HALF = shares.FULL_SHARE // 2
@@ -103,8 +104,12 @@ def propose(session: Session, name: str, data: ProposalInput, user: User) -> Pro
         session.rollback()
         raise Conflict("proposal_open", f"module {name!r} already has an open {data.kind} "
                        "proposal; decide it (or let it expire) before proposing again") from None
+    asked = {"terms": data.terms} if data.kind == "terms" else {
+        "owners": proposal.payload["owners"],
+        "build_cost": None if data.build_cost_minor is None
+        else format_amount(data.build_cost_minor, BUILD_CURRENCY)}
     audit(session, user, "proposal.create", f"proposal {proposal.id}", module=name,
-          kind=data.kind, payload=proposal.payload, note=data.note)
+          kind=data.kind, note=data.note, **asked)
     return proposal
 
 

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from flask import Blueprint, current_app, flash, redirect, render_template, url_for
 from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
 from flask_login import current_user
 
 from marketplace import db
@@ -13,6 +14,18 @@ from marketplace.web.consoles import language, role_required
 from marketplace.web.forms import ActionForm
 
 bp = Blueprint("governance", __name__, url_prefix="/publisher/proposals")
+
+# the proposal words of these pages (not web.i18n.LABELS: "owners", "terms" and "accepted"
+# are also keys of audit details, which must stay readable as they are)
+WORDS = {"open": _l("待决定"), "accepted": _l("已通过"), "rejected": _l("已否决"),
+         "expired": _l("已过期"), "owners": _l("共有方与份额"), "terms": _l("下一版本条款"),
+         "approve": _l("同意"), "reject": _l("反对")}
+
+
+@bp.app_template_filter("proposal_word")
+def proposal_word(value: str) -> str:
+    """A proposal's state, kind or decision in the reader's language."""
+    return str(WORDS.get(value, value))
 
 
 @bp.get("/")
@@ -67,9 +80,7 @@ def _vote(proposal_id: int, decision: str):
 
 
 def _label(state: str) -> str:
-    from marketplace.web.i18n import label
-
-    return label(state, "proposal")
+    return proposal_word(state)
 
 
 @bp.post("/<int:proposal_id>/approve")

@@ -31,11 +31,6 @@ LABELS = {
     "level": {"province": _l("省级"), "city": _l("市级"), "county": _l("县级")},
     "direction": {"in": _l("收款"), "out": _l("付款")},
     "model": {"per_unit": _l("按次计价"), "graduated": _l("累进阶梯"), "volume": _l("总量阶梯")},
-    # joint decisions (governance.proposals)
-    "proposal": {"open": _l("待决定"), "accepted": _l("已通过"), "rejected": _l("已否决"),
-                 "expired": _l("已过期")},
-    "proposal_kind": {"owners": _l("共有方与份额"), "terms": _l("下一版本条款")},
-    "decision": {"approve": _l("同意"), "reject": _l("反对")},
 }
 
 
