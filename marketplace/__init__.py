@@ -23,6 +23,7 @@ BLUEPRINTS = [
     ("marketplace.web.consoles.matters", "bp"),
     ("marketplace.web.consoles.admin", "bp"),
     ("marketplace.settlement.api", "bp"),
+    ("marketplace.settlement.api_corrections", "bp"),
     ("marketplace.catalog.discovery", "bp"),
     ("marketplace.reports.api", "bp"),
     ("marketplace.reports.views", "bp"),

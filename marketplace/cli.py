@@ -20,6 +20,7 @@ COMMAND_MODULES = [
     "marketplace.catalog.cli",
     "marketplace.runtime.cli",
     "marketplace.settlement.cli",
+    "marketplace.settlement.cli_corrections",
     "marketplace.demo_cli",
     "marketplace.ops.cli",
     "marketplace.governance.cli",

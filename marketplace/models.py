@@ -8,5 +8,6 @@ from marketplace.metering.models import UsageDigest, UsageEvent  # noqa: F401
 from marketplace.ops.models import Artifact, DailyCalls, RolledDay  # noqa: F401
 from marketplace.runtime.models import IdempotentReply, Installation, QuotaCounter  # noqa: F401
 from marketplace.settlement.agreements import InstallationTerms  # noqa: F401
+from marketplace.settlement.correction_models import Adjustment, Dispute  # noqa: F401
 from marketplace.settlement.models import (Charge, JournalEntry, Period,  # noqa: F401
                                           ProviderRecord, Statement)

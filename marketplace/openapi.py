@@ -282,6 +282,7 @@ def spec() -> dict:
             _resp("statement", obj, 400, 401, 403, 404),
             params=[_path("period", PERIOD), _query("jurisdiction", {"type": "string"}),
                     _query("format", {"enum": ["json", "csv"]})])},
+        **_corrections(obj),
     }
     _json_limits(paths)
     _closed_bodies(paths)
@@ -304,6 +305,68 @@ def spec() -> dict:
                 "details": {"type": "array"}}}},
         },
     }
+
+
+SIGNED_AMOUNT = {"type": "string", "maxLength": 41, "example": "-12.34"}
+DISPUTE_ID = [_path("dispute_id", ID)]
+
+
+def _corrections(obj: dict) -> dict:
+    """Adjustments and disputes (DESIGN §15, ``marketplace.settlement.api_corrections``)."""
+    fields = {"period": PERIOD, "module": {"type": "string", "minLength": 1, "maxLength": 64},
+              "reason": REASON}
+    paths = {
+        "/api/v1/adjustments": {
+            "post": _op("Adjust a closed period (booked into the next settlement of the "
+                        "installation's adopter and owners). 400 invalid_amount / reason_required; "
+                        "404 no_charge_line; 409 not_settled (only closed periods), "
+                        "credit_exceeds_charge (a credit beyond what was charged net of earlier "
+                        "adjustments)", "admin", _resp("the adjustment", obj, 400, 401, 403, 404, 409),
+                        body={"type": "object", "required": ["period", "installation", "amount", "reason"],
+                              "properties": {"period": PERIOD, "installation": ID,
+                                             "amount": SIGNED_AMOUNT, "reason": REASON}},
+                        created=True),
+            "get": _op("Adjustments, newest first", "admin", _resp("list", obj, 400, 401, 403),
+                       params=[_query("period", PERIOD)])},
+        "/api/v1/disputes": {
+            "post": _op("Open a dispute of a closed period's usage of a module, with evidence ids "
+                        "(JSON), a CSV of records (multipart field `records`, or a text/csv body "
+                        "with ?period=&module=&reason=; header id[,occurred_at,units], at most "
+                        "100,000 rows and 4 MiB). Answers the reconciliation with the platform's "
+                        "billable events, per day with the day's digest. 404 not_installed; 409 "
+                        "not_settled, dispute_window_closed (MARKETPLACE_DISPUTE_DAYS after the "
+                        "close), dispute_exists; 413 too_large; 415 another content type",
+                        "usage", {**_resp("the dispute", obj, 400, 401, 403, 404, 409, 413, 415)},
+                        body={"type": "object", "required": ["period", "module", "reason",
+                                                             "evidence_ids"],
+                              "properties": {**fields, "evidence_ids": {
+                                  "type": "array", "minItems": 1, "maxItems": 100_000,
+                                  "items": {"type": "string", "minLength": 1, "maxLength": 100}}}},
+                        created=True),
+            "get": _op("The disputes the caller is a party to (admins: all)", "read",
+                       _resp("list", obj, 400, 401, 403),
+                       params=[_query("state", {"enum": ["open", "answered", "resolved"]})])},
+        "/api/v1/disputes/{dispute_id}": {"get": _op(
+            "A dispute (404 unless the caller is its adopter, an owner of its module or an admin)",
+            "read", _resp("the dispute", obj, 401, 403, 404), params=DISPUTE_ID)},
+        "/api/v1/disputes/{dispute_id}/answer": {"post": _op(
+            "The owners' answer (open → answered; 403 owners_only, 409 wrong_state)", "read",
+            _resp("the dispute", obj, 400, 401, 403, 404, 409), params=DISPUTE_ID,
+            body={"type": "object", "required": ["answer"], "properties": {"answer": REASON}})},
+        "/api/v1/disputes/{dispute_id}/resolve": {"post": _op(
+            "An admin's decision (→ resolved; adjust books an adjustment of `amount`; 409 "
+            "wrong_state, credit_exceeds_charge)", "admin",
+            _resp("the dispute", obj, 400, 401, 403, 404, 409), params=DISPUTE_ID,
+            body={"type": "object", "required": ["decision"], "properties": {
+                "decision": {"enum": ["uphold", "adjust"]}, "amount": SIGNED_AMOUNT,
+                "reason": REASON}})},
+    }
+    content = paths["/api/v1/disputes"]["post"]["requestBody"]["content"]
+    content["multipart/form-data"] = {"schema": {
+        "type": "object", "required": ["period", "module", "reason", "records"],
+        "properties": {**fields, "records": {"type": "string", "format": "binary"}}}}
+    content["text/csv"] = {"schema": {"type": "string", "maxLength": 4 * 1024 * 1024}}
+    return paths
 
 
 def _json_limits(paths: dict) -> None:

@@ -136,6 +136,23 @@ API: list[tuple] = [
      None, api(401, 403, 403, 404, 404, 404, 403), False),     # adopters lack scope publish
     ("POST", "/api/v1/proposals/<int:proposal_id>/reject", "/api/v1/proposals/1/reject", None,
      None, api(401, 403, 403, 404, 404, 404, 403), False),     # adopters lack scope publish
+    # corrections (DESIGN §15): adjustments are the operator's; a dispute is opened by the adopter
+    # of a billed installation (others had none: 404) and seen by its parties only (no dispute 1
+    # here: 404 for everyone; tests/settlement/test_disputes.py checks the parties)
+    ("GET", "/api/v1/adjustments", "/api/v1/adjustments", None, None, ADMIN_ONLY, False),
+    ("POST", "/api/v1/adjustments", "/api/v1/adjustments",
+     lambda w: {"period": w.period, "installation": w.installation_id, "amount": "1.00",
+                "reason": "matrix"}, "json", api(401, 403, 403, 403, 403, 201, 403), True),
+    ("GET", "/api/v1/disputes", "/api/v1/disputes", None, None, READ_ANY, False),
+    ("POST", "/api/v1/disputes", "/api/v1/disputes",
+     lambda w: {"period": w.period, "module": "toy-echo", "reason": "matrix",
+                "evidence_ids": ["matrix-1"]}, "json", api(401, 403, 404, 404, 404, 404, 201), True),
+    ("GET", "/api/v1/disputes/<int:dispute_id>", "/api/v1/disputes/1", None, None,
+     api(401, 403, 404, 404, 404, 404, 404), False),
+    ("POST", "/api/v1/disputes/<int:dispute_id>/answer", "/api/v1/disputes/1/answer",
+     lambda w: {"answer": "matrix"}, "json", api(401, 403, 404, 404, 404, 404, 404), False),
+    ("POST", "/api/v1/disputes/<int:dispute_id>/resolve", "/api/v1/disputes/1/resolve",
+     lambda w: {"decision": "uphold"}, "json", api(401, 403, 403, 403, 403, 404, 403), False),
     # no token: the Stripe signature is the credential; unsigned → 400 for everyone
     ("POST", "/api/v1/webhooks/stripe", "/api/v1/webhooks/stripe", lambda w: {"id": "evt_1"}, "json",
      api(*(400,) * 7), False),

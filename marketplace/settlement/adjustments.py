@@ -1,0 +1,112 @@
+"""Adjustments (DESIGN §15): debits and credits on closed periods, booked into the next settlement.
+
+A closed statement never changes. An adjustment names the closed period and
+the installation it corrects; the next settlement of a later period books it
+as a charge line of kind ``adjustment`` (``adjusts_period`` set) on that
+installation's adopter, earned by the module's owners by share, with the
+platform fee refunded (or charged) pro rata to the fee of the original line.
+
+Bounds: a credit may not take what the installation was charged for the
+period, net of its earlier adjustments, below zero (409 ``credit_exceeds_charge``).
+"""
+from __future__ import annotations
+
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.orm import Session
+
+from marketplace.accounts.models import User
+from marketplace.errors import Conflict, MarketplaceError, NotFound
+from marketplace.money import MAX_AMOUNT, format_amount, parse_money, to_minor
+from marketplace.settlement.correction_models import Adjustment
+from marketplace.settlement.models import Charge, Period
+from marketplace.settlement.statements import check_period
+
+
+def parse_signed(text: object, currency: str = "CNY") -> int:
+    """A signed amount typed or sent as a string (``"-12.34"`` a credit) → minor units, or a 400."""
+    try:
+        if isinstance(text, str) and text.startswith("-"):
+            return -parse_money(text[1:], currency)
+        return parse_money(text, currency)
+    except ValueError as exc:
+        raise MarketplaceError("invalid_amount", f'{exc}; send e.g. "-12.34" (a credit) or '
+                                                 '"5.00" (a debit)') from None
+
+
+def _charged(session: Session, period: str, installation_id: int) -> Charge:
+    """The installation's own (not an adjustment's) charge line of closed ``period``, or a refusal."""
+    state = session.scalar(sa.select(Period.state).where(Period.period == period))
+    if state != "closed":
+        raise Conflict("not_settled", f"period {period} is not settled: only closed periods are "
+                                      "adjusted (an open period's draft follows its usage)")
+    line = session.scalar(sa.select(Charge).where(
+        Charge.period == period, Charge.installation_id == installation_id,
+        Charge.kind != "adjustment"))
+    if line is None:
+        raise NotFound("no_charge_line", f"installation {installation_id} has no charge line in "
+                                         f"{period}: there is nothing to adjust")
+    return line
+
+
+def adjusted_total(session: Session, period: str, installation_id: int) -> int:
+    """Σ of the adjustments already made on (``period``, installation), booked or not."""
+    return int(session.scalar(sa.select(sa.func.coalesce(sa.func.sum(Adjustment.amount_minor), 0))
+                              .where(Adjustment.period == period,
+                                     Adjustment.installation_id == installation_id)))
+
+
+def create(session: Session, actor: User | None, period: str, installation_id: int,
+           amount_minor: int, reason: str, dispute_id: int | None = None) -> Adjustment:
+    """Record an adjustment of a closed period (booked by the next settlement); audited; caller commits."""
+    check_period(period)
+    if type(installation_id) is not int or not 1 <= installation_id <= 2**31 - 1:
+        raise MarketplaceError("invalid_installation", "installation must be an installation id "
+                                                       "(a whole number from 1)")
+    if amount_minor == 0:
+        raise MarketplaceError("invalid_amount", "an adjustment of 0.00 changes nothing; send a "
+                                                 "credit like \"-12.34\" or a debit like \"5.00\"")
+    if not reason.strip():
+        raise MarketplaceError("reason_required", "say why the period is adjusted (reason)")
+    line = _charged(session, period, installation_id)
+    net = line.amount_minor + adjusted_total(session, period, installation_id)
+    if net + amount_minor < 0:
+        raise Conflict("credit_exceeds_charge",
+                       f"installation {installation_id} was charged {format_amount(net, line.currency)} "
+                       f"net for {period}; a credit can be at most that much")
+    if net + amount_minor > to_minor(MAX_AMOUNT, line.currency):
+        raise Conflict("amount_too_large", "the adjusted charge would exceed 10^12")
+    item = Adjustment(period=period, installation_id=installation_id, module_name=line.module_name,
+                      adopter_code=line.adopter_code, currency=line.currency,
+                      amount_minor=amount_minor, reason=reason, dispute_id=dispute_id,
+                      created_by=actor.email if actor else "cli", booked_period="")
+    session.add(item)
+    session.flush()
+    from marketplace.accounts.service import audit
+
+    audit(session, actor, "adjustment.create", f"{period}:{installation_id}", adjustment=item.id,
+          amount=format_amount(amount_minor, line.currency), reason=reason, dispute=dispute_id)
+    return item
+
+
+def adjustment_json(item: Adjustment) -> dict[str, Any]:
+    """An adjustment as the API shows it."""
+    return {"id": item.id, "period": item.period, "installation": item.installation_id,
+            "module": item.module_name, "adopter": item.adopter_code, "currency": item.currency,
+            "amount": format_amount(item.amount_minor, item.currency), "reason": item.reason,
+            "dispute": item.dispute_id, "created_by": item.created_by,
+            "created_at": item.created_at.isoformat(),
+            "booked_period": item.booked_period or None,
+            "state": "booked" if item.booked_period else "pending"}
+
+
+def list_adjustments(session: Session, period: str | None = None,
+                     adopter: str | None = None) -> list[Adjustment]:
+    """Adjustments, newest first (of ``period`` / of ``adopter`` when given)."""
+    query = sa.select(Adjustment).order_by(Adjustment.id.desc()).limit(500)
+    if period is not None:
+        query = query.where(Adjustment.period == check_period(period))
+    if adopter is not None:
+        query = query.where(Adjustment.adopter_code == adopter)
+    return list(session.scalars(query))
