@@ -69,7 +69,17 @@ GATEWAY_STATUSES = (
     " may be retried with the same key); both with `Retry-After`, neither billed."
     " 502 the module failed or answered output that breaks its schema or is not JSON (NaN,"
     " Infinity, lone surrogates): event `error`, not billed. 503 `database_unavailable`."
-    " 504 time limit (not billed).")
+    " 504 time limit (not billed). A composite's failed sub-call (DESIGN §14) is a 422"
+    " `module_error` whose `reason` is the step's error (`undeclared_dependency`,"
+    " `not_installed`, `invalid_input`, `quota_exceeded`, `timeout`, the target's own reason)"
+    " and `where` the step (`module/operation`); each step is its own usage event.")
+
+
+def _dry_run(op: dict) -> dict:
+    """An install that may also answer 200 with its plan (``dry_run``)."""
+    op["responses"]["200"] = {"description": "dry_run: the plan, nothing installed", "content": {
+        "application/json": {"schema": {"type": "object"}}}}
+    return op
 
 
 def _gateway(op: dict) -> dict:
@@ -197,11 +207,28 @@ def spec() -> dict:
                 "decision": {"enum": ["approve", "reject"]}, "reason": REASON}})},
         "/api/v1/installations": {
             "get": _op("The caller's installations", "read", _resp("list", obj, 401, 403)),
-            "post": _op("Accept terms and install", "install",
-                        _resp("installation", obj, 400, 401, 403, 404, 409), created=True,
-                        body={"type": "object", "required": ["module", "accept_terms"], "properties": {
-                            "module": {"type": "string"}, "version": {"type": "string"},
-                            "accept_terms": {"type": "boolean"}}})},
+            "post": _dry_run(_op(
+                "Accept terms and install. A composite (DESIGN §14) without active installations"
+                " of what it calls is a 409 `missing_dependencies` (`missing`: each requirement,"
+                " the module and terms that would serve it); `install_dependencies: true`"
+                " installs them with it in one transaction, each its own agreement (`dependencies`"
+                " in the answer); `choose` names the module for an interface with several"
+                " implementations (409 `choice_needed` with `choices` otherwise); `dry_run: true`"
+                " answers 200 with the plan (what would be installed, each one's terms)",
+                "install", _resp("installation", obj, 400, 401, 403, 404, 409), created=True,
+                body={"type": "object", "required": ["module"], "properties": {
+                    "module": {"type": "string"}, "version": {"type": "string"},
+                    "accept_terms": {"type": "boolean"},
+                    "install_dependencies": {"type": "boolean"}, "dry_run": {"type": "boolean"},
+                    "choose": {"type": "object", "additionalProperties": {"type": "string"}}}}))},
+        "/api/v1/installations/plan": {"get": _op(
+            "What installing a module would install for the caller (a composite's missing"
+            " dependencies first), each with its terms; `choices_needed` for interfaces with"
+            " several implementations; `choose=INTERFACE:MODULE` (repeatable) picks one",
+            "read", _resp("the plan", obj, 400, 401, 403, 404, 409),
+            params=[{**_query("module", {"type": "string"}), "required": True},
+                    _query("version", {"type": "string"}),
+                    _query("choose", {"type": "string"})])},
         "/api/v1/installations/{installation_id}": {
             "get": _op("One installation", "read", _resp("installation", obj, 401, 403, 404),
                        params=[_path("installation_id", ID)]),
@@ -210,7 +237,8 @@ def spec() -> dict:
                          body={"type": "object", "properties": {
                              "module": {"type": "string"}, "version": {"type": "string"},
                              "accept_terms": {"type": "boolean"}}}),
-            "delete": _op("Uninstall", "install", _resp("ended", obj, 401, 403, 404, 409),
+            "delete": _op("Uninstall (409 `required_by` while an active composite of the caller"
+                          " still calls it)", "install", _resp("ended", obj, 401, 403, 404, 409),
                           params=[_path("installation_id", ID)])},
         "/api/v1/installations/{installation_id}/health": {"get": _op(
             "The module's health for this installation (module_health)", "read",
@@ -240,6 +268,12 @@ def spec() -> dict:
             _resp("the operation output", obj, 400, 401, 403, 404, 409, 422, 429, 502, 503, 504),
             params=[_path("interface", {"type": "string"}), _path("operation", {"type": "string"})],
             body=obj))},
+        "/api/v1/usage/events/{event_id}": {"get": _op(
+            "One of the caller's usage events and its sub-call tree (a composite's steps, nested):"
+            " each with status, units, terms kind and price (null where a call has no price of its"
+            " own: cost share). Another jurisdiction's event is a 404 like a missing one",
+            "read", _resp("the event", obj, 401, 403, 404),
+            params=[_path("event_id", {"type": "string", "minLength": 1, "maxLength": 200})])},
         "/api/v1/usage": {
             "post": _op("Report self-hosted usage (≤ 1,000 events)", "usage",
                         _resp("accepted/duplicates/rejected", obj, 400, 401, 403, 413),

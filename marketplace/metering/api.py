@@ -5,8 +5,8 @@ from flask import Blueprint, Response, g, jsonify, request
 
 from marketplace import db
 from marketplace.accounts.auth import require
-from marketplace.errors import MarketplaceError
-from marketplace.metering import series, service
+from marketplace.errors import MarketplaceError, NotFound
+from marketplace.metering import series, service, step_costs
 from marketplace.web.api import answer_format, json_value, only_fields
 
 bp = Blueprint("metering_api", __name__, url_prefix="/api/v1")
@@ -24,6 +24,20 @@ def report_usage():
     only_fields(body, ("events",), "body")
     result = service.ingest(db.session(), g.principal.jurisdiction_code, body["events"])
     return jsonify(result.to_dict())
+
+
+@bp.get("/usage/events/<event_id>")
+@require("read")
+def usage_event(event_id: str):
+    """One of the caller's usage events with its sub-call tree (a composite's steps, DESIGN §14).
+
+    Another jurisdiction's event answers 404 exactly like a missing one.
+    """
+    found = step_costs.event_tree(db.session(), g.principal.jurisdiction_code, event_id)
+    if found is None:
+        raise NotFound("unknown_event", f"no usage event {event_id[:100]!r} of "
+                       f"{g.principal.jurisdiction_code}")
+    return jsonify(found)
 
 
 @bp.get("/usage")

@@ -15,6 +15,7 @@ from sqlalchemy.orm import Session
 
 from marketplace.catalog.models import Module, ModuleVersion
 from marketplace.metering.models import UsageEvent
+from marketplace.money import format_amount
 from marketplace.runtime.models import Installation
 from marketplace.settlement import pricing
 
@@ -69,3 +70,35 @@ def call_tree(session: Session, code: str, event_id: str) -> dict[str, Any] | No
     out["total_minor"] = sum(known)
     out["total_complete"] = len(known) == len(steps) + 1
     return out
+
+
+MAX_EVENT_ID = 200                      # longer ids match no event (reported ids are ≤ 100)
+MAX_NESTING = 5                         # composites inside composites (publish allows 4)
+
+
+def event_tree(session: Session, code: str, event_id: str) -> dict[str, Any] | None:
+    """JSON of the jurisdiction's event ``event_id`` and its sub-calls, nested; None if not theirs.
+
+    Each node: the event (module, operation, status, units, occurred_at), its
+    installation's terms kind and ``price`` (a decimal string, null where a call
+    has no price of its own: a cost-share pool is split at settlement), and ``steps``.
+    """
+    if not event_id or len(event_id) > MAX_EVENT_ID:
+        return None
+    tree = call_tree(session, code, event_id)
+    return None if tree is None else _node(session, code, tree, 1)
+
+
+def _node(session: Session, code: str, node: dict[str, Any], depth: int) -> dict[str, Any]:
+    minor = node["minor"]
+    steps = []
+    for step in node["steps"]:
+        sub = call_tree(session, code, step["event_id"]) if depth < MAX_NESTING else None
+        steps.append(_node(session, code, sub if sub is not None else {**step, "steps": []},
+                           depth + 1))
+    return {"event_id": node["event_id"], "module": node["module"],
+            "operation": node["operation"], "status": node["status"], "units": node["units"],
+            "occurred_at": node["occurred_at"].isoformat(), "terms_kind": node["terms_kind"],
+            "currency": node["currency"],
+            "price": None if minor is None else format_amount(minor, node["currency"]),
+            "steps": steps}

@@ -12,7 +12,7 @@ from marketplace.web.api import json_body
 from marketplace.accounts.auth import require
 from marketplace.catalog.store import store_for
 from marketplace.errors import MarketplaceError
-from marketplace.runtime import gateway, service
+from marketplace.runtime import dependencies, gateway, service
 from marketplace.runtime.models import Installation
 
 bp = Blueprint("runtime_api", __name__, url_prefix="/api/v1")
@@ -45,14 +45,59 @@ def _announce(item: Installation, hook: str) -> None:
 @bp.post("/installations")
 @require("install")
 def create_installation():
-    """Accept a module version's terms and install it for the caller's jurisdiction."""
-    body = json_body(("module", "version", "accept_terms"))
+    """Accept a module version's terms and install it for the caller's jurisdiction.
+
+    A composite: ``"install_dependencies": true`` (and ``"choose"``) installs what it
+    calls with it, in one transaction; ``"dry_run": true`` answers the plan only.
+    """
+    body = json_body(("module", "version", "accept_terms", "install_dependencies", "choose",
+                      "dry_run"))
+    for key in ("install_dependencies", "dry_run"):
+        if not isinstance(body.get(key, False), bool):
+            raise MarketplaceError("invalid_request", f"{key!r} must be true or false")
     session = db.session()
-    item = service.install(session, g.principal, _text(body, "module", required=True),
-                           _text(body, "version"), body.get("accept_terms", False))
+    module, version = _text(body, "module", required=True), _text(body, "version")
+    choose = dependencies.check_choose(body.get("choose"))
+    if body.get("dry_run"):
+        return jsonify(_plan(module, version, choose))
+    if body.get("install_dependencies"):
+        item, made = service.install_with_dependencies(
+            session, g.principal, module, version, body.get("accept_terms", False),
+            choose=choose)
+    else:
+        item, made = service.install(session, g.principal, module, version,
+                                     body.get("accept_terms", False)), []
     session.commit()
-    _announce(item, "module_installed")
-    return jsonify(installation_json(item)), 201
+    for each in made + [item]:
+        _announce(each, "module_installed")
+    answer = installation_json(item)
+    if made:
+        answer["dependencies"] = [installation_json(each) for each in made]
+    return jsonify(answer), 201
+
+
+def _plan(module: str, version: str | None, choose: dict[str, str]) -> dict:
+    """What installing ``module`` would install for the caller, with each one's terms."""
+    session = db.session()
+    chosen = service.pick_version(session, service.find_module(session, module), version)
+    found = dependencies.plan(session, g.principal.jurisdiction_code, chosen, choose)
+    return {"module": module, "version": chosen.version, **found.to_dict()}
+
+
+@bp.get("/installations/plan")
+@require("read")
+def installation_plan():
+    """The dry run of an install: ``?module=&version=&choose=INTERFACE:MODULE`` (repeatable)."""
+    args = request.args
+    module = args.get("module", "")
+    if not module:
+        raise MarketplaceError("invalid_request", "name the module: ?module=NAME")
+    pairs = [c.split(":", 1) for c in args.getlist("choose")]
+    if any(len(p) != 2 for p in pairs):
+        raise MarketplaceError("invalid_request", "choose is INTERFACE:MODULE, e.g. "
+                               "choose=gov.e-license-lookup:e-license-guangdong")
+    return jsonify(_plan(module, args.get("version") or None,
+                         dependencies.check_choose(dict(pairs))))
 
 
 @bp.get("/installations")

@@ -22,7 +22,7 @@ from marketplace.clock import now
 from marketplace.errors import Conflict, MarketplaceError, NotFound
 from marketplace.metering import writer
 from marketplace.metering.service import call_event
-from marketplace.runtime import loader
+from marketplace.runtime import dependencies, loader
 from marketplace.runtime.commits import event_id
 from marketplace.runtime.invocation import GIVE_BACK, minute_now, reserve_call
 from marketplace.runtime.models import Installation
@@ -99,6 +99,7 @@ def install(session: Session, who: Any, module: str, version: str | None = None,
         raise Conflict("already_installed", f"{module} is already installed for "
                        f"{who.jurisdiction_code} (installation {existing.id}); change its "
                        "version with PATCH or uninstall it first", installation=existing.id)
+    dependencies.require_satisfied(session, who.jurisdiction_code, chosen)    # a composite's
     stamp = now()
     item = Installation(jurisdiction_code=who.jurisdiction_code, module_id=mod.id,
                         version_id=chosen.id, terms=dict(chosen.terms), state="active",
@@ -114,6 +115,24 @@ def install(session: Session, who: Any, module: str, version: str | None = None,
     audit(session, _actor(session, who), "installation.create", f"installation {item.id}",
           module=module, version=chosen.version, terms=item.terms)
     return item
+
+
+def install_with_dependencies(session: Session, who: Any, module: str, version: str | None = None,
+                              accept_terms: bool = False, config: dict | None = None,
+                              choose: dict[str, str] | None = None
+                              ) -> tuple[Installation, list[Installation]]:
+    """Install a composite and every missing dependency in the caller's one transaction.
+
+    Each is an agreement of its own under its own terms (``accept_terms`` accepts
+    them all, as listed by :func:`dependencies.plan`); returns (composite, dependencies).
+    """
+    chosen = pick_version(session, find_module(session, module), version)
+    found = dependencies.plan(session, who.jurisdiction_code, chosen, choose)
+    dependencies.ready(found, chosen)
+    _require_acceptance(accept_terms, chosen)
+    made = [install(session, who, step.version.module.name, step.version.version, accept_terms)
+            for step in found.steps if step.requirement is not None]
+    return install(session, who, module, chosen.version, accept_terms, config), made
 
 
 def list_installations(session: Session, code: str, include_ended: bool = False) -> list[Installation]:
@@ -164,6 +183,11 @@ def uninstall(session: Session, who: Any, installation_id: int) -> Installation:
     """End an installation; usage recorded so far stays billable."""
     item = get_installation(session, who.jurisdiction_code, installation_id)
     _require_active(item)
+    needers = dependencies.required_by(session, item)
+    if needers:
+        raise Conflict("required_by", f"{', '.join(needers)} still call {item.module.name}; "
+                       "uninstall them first (or install another module serving them)",
+                       required_by=needers)
     item.state = "ended"
     item.ended_at = now()
     session.flush()

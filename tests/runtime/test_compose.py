@@ -82,16 +82,20 @@ def test_undeclared_target_or_operation_is_refused_without_calling(app, flow, sh
     assert usage_rows(app, flow["toy-echo"]) == []
 
 
-def test_a_target_not_installed_is_a_located_error_and_nothing_is_metered(
-        app, catalog, shenzhen):
-    catalog.toy("toy-echo", implements="gov.toy")
-    catalog.publish_folder(flow_folder(catalog.tmp))
-    flow_id = shenzhen.install("toy-flow").json["id"]
+def end(app, installation_id: int) -> None:
+    """End an installation behind the API's back (the API refuses: a composite needs it)."""
+    with app.app_context():
+        db.session().get(Installation, installation_id).state = "ended"
+        db.session().commit()
+
+
+def test_a_target_not_installed_is_a_located_error_and_nothing_is_metered(app, flow, shenzhen):
+    end(app, flow["toy-echo"])
     reply = shenzhen.invoke("toy-flow", "run", {"steps": [step("toy-echo", "echo",
                                                                 {"text": "x"})]})
     assert (reply.status_code, reply.json["reason"], reply.json["where"]) == \
         (422, "not_installed", "toy-echo/echo")
-    assert [e.installation_id for e in usage_rows(app)] == [flow_id]
+    assert [e.installation_id for e in usage_rows(app)] == [flow["toy-flow"]]
 
 
 def test_a_step_over_its_quota_is_refused_and_metered_as_rejected(app, flow, shenzhen,
@@ -146,14 +150,92 @@ def test_a_timed_out_composite_whose_steps_were_billed_replays_too(app, flow, sh
 
 
 def test_sub_calls_never_run_under_another_jurisdictions_installation(
-        app, catalog, shenzhen, hangzhou):
-    """Hangzhou has the target, Shenzhen only the composite: Shenzhen's steps find nothing."""
-    catalog.toy("toy-echo", implements="gov.toy")
-    catalog.publish_folder(flow_folder(catalog.tmp))
+        app, flow, shenzhen, hangzhou):
+    """Hangzhou has the target, Shenzhen's has ended: Shenzhen's steps find nothing."""
     theirs = hangzhou.install("toy-echo").json["id"]
-    shenzhen.install("toy-flow")
+    end(app, flow["toy-echo"])
     reply = shenzhen.invoke("toy-flow", "run", {"catch": True, "steps": [
         step("toy-echo", "echo", {"text": "x"}), step("gov.toy", "echo", {"text": "x"})]})
     assert reply.status_code == 200
     assert [r["failed"] for r in reply.json["results"]] == ["not_installed"] * 2
     assert usage_rows(app, theirs) == []
+
+
+FORGING_CODE = '''
+"""A composite that tries to call as another tenant."""
+import dataclasses
+
+from marketplace.sdk import JurisdictionRef, ModuleError, hookimpl
+
+
+@hookimpl
+def run(payload, context):
+    forged = dataclasses.replace(context, jurisdiction=JurisdictionRef("330100", "杭州市"),
+                                 installation_id=payload["theirs"], config={"code": "330100"})
+    results = []
+    for target in ("toy-echo", "330100/toy-echo", "toy-echo@330100", "gov.toy"):
+        try:
+            results.append(forged.call(target, "echo", {"text": "x"}))
+        except ModuleError as exc:
+            results.append({"failed": exc.reason})
+    return {"text": "done", "results": results}
+'''
+
+
+def test_a_forged_context_still_calls_only_under_the_callers_own_installations(
+        app, catalog, shenzhen, hangzhou, sandbox_mode):
+    catalog.toy("toy-echo", implements="gov.toy")
+    catalog.publish_folder(flow_folder(catalog.tmp, code=FORGING_CODE))
+    theirs = hangzhou.install("toy-echo").json["id"]
+    ours = shenzhen.install("toy-flow", install_dependencies=True).json["dependencies"][0]["id"]
+    reply = shenzhen.invoke("toy-flow", "run", {"theirs": theirs})
+    assert reply.status_code == 200, reply.json
+    results = reply.json["results"]
+    assert [r.get("failed") for r in results] == [None, "undeclared_dependency",
+                                                  "undeclared_dependency", None]
+    assert {(r["tenant"], r["installation"]) for r in results if "failed" not in r} == \
+        {("440300", ours)}
+    assert usage_rows(app, theirs) == []
+    assert len(usage_rows(app, ours)) == 2
+
+
+TIERED = ('kind = "pay_per_use"\ncurrency = "CNY"\nmodel = "graduated"\n'
+          'tiers = [ { up_to = 3, unit_price = "1.00" }, { unit_price = "0.10" } ]')
+SHARED = 'kind = "cost_share"\ncurrency = "CNY"\nperiod_cost = "30.00"\nbasis = "usage"'
+BILLED_REQUIRES = "".join(f'\n[[requires]]\nmodule = "{m}"\noperations = ["echo", "refuse"]\n'
+                          for m in ("toy-tiered", "toy-shared", "toy-free"))
+
+
+def test_each_step_is_billed_under_its_own_agreement_when_the_period_is_settled(
+        app, catalog, shenzhen, hangzhou, fixed_clock):
+    from marketplace.plugins import get_provider
+    from marketplace.settlement import service as settlement
+    from marketplace.settlement.models import Charge
+
+    catalog.toy("toy-tiered", terms=TIERED)
+    catalog.toy("toy-shared", terms=SHARED)
+    catalog.toy("toy-free")
+    catalog.publish_folder(flow_folder(catalog.tmp, terms=PAY, requires=BILLED_REQUIRES))
+    made = shenzhen.install("toy-flow", install_dependencies=True).json
+    ids = {d["module"]: d["id"] for d in made["dependencies"]} | {"toy-flow": made["id"]}
+    theirs = hangzhou.install("toy-shared").json["id"]
+    steps = [step(m, "echo", {"text": "x"}) for m in ("toy-tiered", "toy-shared", "toy-free")]
+    for _ in range(3):                          # each step ok: 2 units under each agreement
+        assert shenzhen.invoke("toy-flow", "run", {"steps": steps}).status_code == 200
+    failing = shenzhen.invoke("toy-flow", "run", {"steps": [
+        step("toy-tiered", "echo", {"text": "x"}), step("toy-shared", "refuse", {})]})
+    assert (failing.status_code, failing.json["where"]) == (422, "toy-shared/refuse")
+    assert hangzhou.invoke("toy-shared", "echo", {"text": "y"}).status_code == 200
+    fixed_clock("2026-12-02T10:00:00+08:00")
+    with app.app_context():
+        settlement.settle(db.session(), "2026-11", get_provider(app.config), "admin@test")
+        charges = {c.installation_id: (c.kind, c.units, c.amount_minor)
+                   for c in db.session().scalars(sa.select(Charge))}
+    # graduated: 8 units (3 composites' steps + the failing composite's first, ok step):
+    # 3 × ¥1.00 + 5 × ¥0.10; the refused step and the failed composite are not billed
+    assert charges[ids["toy-tiered"]] == ("pay_per_use", 8, 350)
+    # the ¥30.00 pool split by usage: Shenzhen's 6 units of steps, Hangzhou's 2 direct
+    assert charges[ids["toy-shared"]] == ("cost_share", 6, 2250)
+    assert charges[theirs] == ("cost_share", 2, 750)
+    assert charges[ids["toy-free"]] == ("free", 6, 0)
+    assert charges[ids["toy-flow"]] == ("pay_per_use", 3, 3)       # its own unit per call, ¥0.01

@@ -93,6 +93,8 @@ API: list[tuple] = [
     ("POST", "/api/v1/installations", "/api/v1/installations",
      lambda w: {"module": "toy-echo", "accept_terms": True}, "json",
      api(401, 403, 201, 201, 201, 201, 409), False),
+    ("GET", "/api/v1/installations/plan", "/api/v1/installations/plan?module=toy-echo", None, None,
+     READ_ANY, False),
     ("GET", "/api/v1/installations/<int:installation_id>", f"/api/v1/installations/{I}", None, None,
      OWNER_ONLY, False),
     ("PATCH", "/api/v1/installations/<int:installation_id>", f"/api/v1/installations/{I}",
@@ -109,6 +111,9 @@ API: list[tuple] = [
     ("POST", "/api/v1/usage", "/api/v1/usage", _events, "json", READ_ANY, False),
     ("GET", "/api/v1/monitoring", "/api/v1/monitoring", None, None, READ_ANY, False),
     ("GET", "/api/v1/usage", "/api/v1/usage", None, None, READ_ANY, False),
+    # one's own events only, another's is 404 like a missing one (tests/runtime/test_compose_events)
+    ("GET", "/api/v1/usage/events/<event_id>", "/api/v1/usage/events/matrix-none", None, None,
+     api(401, 403, 404, 404, 404, 404, 404), False),
     ("POST", "/api/v1/settlements", "/api/v1/settlements", lambda w: {"period": w.period}, "json",
      ADMIN_ONLY, False),
     ("GET", "/api/v1/settlements/<period>", "/api/v1/settlements/{period}", None, None, ADMIN_ONLY, True),
