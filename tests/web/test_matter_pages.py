@@ -221,3 +221,39 @@ def test_a_plain_module_runs_from_its_form_too(client, matter, app):
     own = page_text(re.search(r'id="step-own">(.*?)</tr>', html, re.S).group(1))
     assert "¥0.01" in own and 'id="total-cost">¥0.01<' in html
     assert [(e[0], e[2], e[3]) for e in _events(app)] == [(iid, "ok", 1)]
+
+
+def test_install_page_lists_what_a_composite_installs_and_what_each_costs(client, matter, app,
+                                                                           factory):
+    from marketplace import db
+    from marketplace.runtime.models import Installation
+
+    clerk = factory.user("adopter", "440100")
+    login(client, clerk)
+    html = client.get(f"/adopter/install/{COMPOSITE}").get_data(as_text=True)
+    rows = dict(re.findall(r'<tr id="plan-([a-z-]+)">(.*?)</tr>', html, re.S))
+    assert sorted(rows) == sorted(DEPENDENCIES)
+    assert "每单位 ¥0.01" in page_text(rows["resident-id-verification"]) or \
+        "¥0.01" in page_text(rows["resident-id-verification"])
+    assert "¥120,000.00" in page_text(rows["social-insurance-transfer"])       # transfer fee
+    assert "广东省" in page_text(rows["housing-fund-withdrawal"])
+    assert "接受以上全部条款并安装" in html
+    token = csrf_of(html)
+    response = client.post(f"/adopter/install/{COMPOSITE}",
+                           data={"version": "1.0.0", "accept_terms": "y", "csrf_token": token})
+    assert response.status_code == 302, page_text(response.get_data(as_text=True))[:800]
+    with app.app_context():
+        names = {i.module.name for i in db.session().scalars(
+            sa.select(Installation).where(Installation.jurisdiction_code == "440100",
+                                          Installation.state == "active"))}
+    assert names == {*DEPENDENCIES, COMPOSITE}
+
+
+def test_install_page_names_what_is_already_installed(client, matter, app, factory):
+    clerk = factory.user("adopter", "330100")      # has resident-id-verification (the fixture)
+    login(client, clerk)
+    html = client.get(f"/adopter/install/{COMPOSITE}").get_data(as_text=True)
+    assert 'id="plan-resident-id-verification"' not in html
+    satisfied = page_text(re.search(r'id="plan-satisfied">(.*?)</ul>', html, re.S).group(1))
+    assert "居民身份核验" in satisfied
+    assert len(re.findall(r'<tr id="plan-', html)) == 3

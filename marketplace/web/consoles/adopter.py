@@ -15,8 +15,8 @@ from marketplace.catalog.store import store_for
 from marketplace.errors import MarketplaceError
 from marketplace.runtime import service as runtime
 from marketplace.metering.service import MAX_UNITS
-from marketplace.web.consoles import (estimate, language, recent_periods, role_required,
-                                      usage_window, whole_number)
+from marketplace.web.consoles import (estimate, install_plan, language, recent_periods,
+                                      role_required, usage_window, whole_number)
 from marketplace.web.consoles.settlement_view import names_for
 from marketplace.web.i18n import SCOPE_NAMES
 from marketplace.web.forms import (ActionForm, InstallForm, SwitchForm, TokenForm, UpgradeForm,
@@ -74,16 +74,24 @@ def install(name: str):
     chosen = next((v for v in live if v.version == (form.version.data or request.args.get("version"))),
                   live[0] if live else None)
     status = 200
+    choose = install_plan.chosen(request.values)
+    plan = install_plan.composite_plan(session, current_user.jurisdiction_code, chosen, choose)
     if form.validate_on_submit() and chosen is not None:
         try:
-            item = runtime.install(session, current_user, name, chosen.version, accept_terms=True)
+            if plan is None:
+                item, made = runtime.install(session, current_user, name, chosen.version,
+                                             accept_terms=True), []
+            else:   # a composite: what it calls is installed with it, as listed on the page
+                item, made = runtime.install_with_dependencies(
+                    session, current_user, name, chosen.version, accept_terms=True, choose=choose)
             session.commit()
         except MarketplaceError as exc:
             session.rollback()
             flash(exc.message, "error")
             status = exc.status
         else:
-            _announce(item, "module_installed")
+            for each in [*made, item]:
+                _announce(each, "module_installed")
             flash(_("已安装 %(name)s %(version)s。", name=name, version=chosen.version), "info")
             return redirect(url_for("adopter.home"))
     elif form.is_submitted():
@@ -93,7 +101,7 @@ def install(name: str):
     terms_text = estimate.describe(chosen.terms, language()) if chosen else ""
     place = session.get(Jurisdiction, module.publisher_code)
     return render_template("adopter/install.html", module=module, version=chosen, form=form,
-                           cost=cost, terms_text=terms_text, units=units,
+                           cost=cost, terms_text=terms_text, units=units, plan=plan,
                            publisher_name=place.name if place else module.publisher_code), status
 
 
