@@ -99,6 +99,7 @@ def populate(app: Flask, modules_dir: Path, say: Callable[[str], None] = print) 
         versions = _publish_all(app, session, users, modules_dir, say)
         installs = _install_all(app, session, users, versions, say)
         events = _usage(session, installs, say)
+        _co_own(session, users, say)
         settled = _settle(app, session, say)
         from marketplace.governance.demo_proposal import open_demo_proposal
 
@@ -200,6 +201,31 @@ def _usage(session, installs: list, say: Callable[[str], None]) -> int:
         total += result.accepted
     say(f"recorded {total:,} usage events")
     return total
+
+
+# 长三角共建 (DESIGN §13): 上海's module is co-owned; 江苏 joins from the last demo month
+CO_OWNED = "medical-filing-cross-region"
+OWNERSHIP = [  # (demo month index, owners with shares in bps, build cost in fen)
+    (0, [("310000", 6000), ("330000", 4000)], 80_000_000),
+    (-1, [("310000", 4000), ("320000", 2500), ("330000", 3500)], 120_000_000),
+]
+
+
+def _co_own(session, users: dict[str, User], say: Callable[[str], None]) -> None:
+    """Record the co-owned module's ownership history, each decision from a demo month on."""
+    from marketplace.catalog.models import Module
+    from marketplace.governance.shares import set_owners
+
+    module_id = session.scalar(sa.select(Module.id).where(Module.name == CO_OWNED))
+    if module_id is None:
+        return
+    periods = demo_periods()
+    for index, owners, cost in OWNERSHIP:
+        set_owners(session, module_id, owners, cost, periods[index], users[PUBLISHERS["310000"]])
+        say(f"{CO_OWNED} owned from {periods[index]} by "
+            f"{' / '.join(f'{code} {bps / 100:g} %' for code, bps in owners)}, "
+            f"build cost {format_display(cost, 'CNY')}")
+    session.commit()
 
 
 def _settle(app: Flask, session, say: Callable[[str], None]) -> list[str]:

@@ -14,7 +14,6 @@ from sqlalchemy.orm import Session, selectinload
 from marketplace.clock import check_period, now, period_of
 from marketplace.errors import Invalid, NotFound
 from marketplace.governance.models import Owner, Ownership
-from marketplace.settlement.pricing import largest_remainder
 
 FULL_SHARE = 10_000  # basis points: shares of one ownership sum to this
 
@@ -45,11 +44,28 @@ def split(amount_minor: int, owners: Sequence[tuple[str, int]]) -> dict[str, int
     """``amount_minor`` split by share, largest remainder in minor units, ties to the lower code, exactly."""
     if (problem := owners_problem(owners)) is not None:
         raise ValueError(f"split: {problem}")
-    if len(owners) == 1:  # the common case, and the hot path of settlement
-        return {owners[0][0]: amount_minor}
-    if amount_minor < 0:  # a credit splits as the mirror of the charge it reverses
-        return {code: -part for code, part in split(-amount_minor, owners).items()}
-    return largest_remainder(amount_minor, list(owners))
+    ordered = sorted(owners)
+    return dict(zip((code for code, _ in ordered), _apportion(amount_minor, ordered)))
+
+
+def _apportion(amount_minor: int, ordered: Sequence[tuple[str, int]]) -> list[int]:
+    """The parts of ``amount_minor`` for valid owners in code order (the arithmetic of :func:`split`).
+
+    Each owner gets the floor of its quota; the leftover minor units go one each
+    to the largest remainders, ties to the lower code (the earlier in ``ordered``).
+    A negative amount (a credit) splits as the mirror of its absolute value.
+    """
+    if len(ordered) == 1:  # the common case, and the hot path of settlement
+        return [amount_minor]
+    magnitude = abs(amount_minor)
+    parts, remainders = [], []
+    for index, (_, bps) in enumerate(ordered):
+        part, rest = divmod(magnitude * bps, FULL_SHARE)
+        parts.append(part)
+        remainders.append((-rest, index))
+    for _, index in sorted(remainders)[:magnitude - sum(parts)]:
+        parts[index] += 1
+    return parts if amount_minor >= 0 else [-part for part in parts]
 
 
 def _publisher(session: Session, module_id: int) -> str:
@@ -167,8 +183,15 @@ def owners_by_module(session: Session, module_ids: Iterable[int],
 
 def line_parts(earnings_minor: int, fee_minor: int, owners: Sequence[tuple[str, int]]) -> list[OwnerPart]:
     """One charge line's publisher side and fee, each split by share: the parts, in code order."""
-    earned, fees = split(earnings_minor, owners), split(fee_minor, owners)
-    return [(code, bps, earned[code], fees[code]) for code, bps in sorted(owners)]
+    if (problem := owners_problem(owners)) is not None:
+        raise ValueError(f"line_parts: {problem}")
+    return _line_parts(earnings_minor, fee_minor, sorted(owners))
+
+
+def _line_parts(earnings_minor: int, fee_minor: int, ordered: list[tuple[str, int]]) -> list[OwnerPart]:
+    """:func:`line_parts` for owners already checked and in code order."""
+    earned, fees = _apportion(earnings_minor, ordered), _apportion(fee_minor, ordered)
+    return [(code, bps, e, f) for (code, bps), e, f in zip(ordered, earned, fees)]
 
 
 def split_lines(session: Session, period: str, lines: Sequence[Any]) -> list[list[OwnerPart]]:
@@ -191,9 +214,12 @@ def split_lines(session: Session, period: str, lines: Sequence[Any]) -> list[lis
     owners: dict[tuple[str, str], list[tuple[str, int]]] = {}
     for at in {getattr(line, "adjusts_period", None) or period for line in lines}:
         found = owners_for_period(session, dict(modules.values()), at)
-        owners.update({(name, at): found[mid] for name, (mid, _) in modules.items()})
-    return [line_parts(line.earnings_minor, line.fee_minor,
-                       owners[line.module, getattr(line, "adjusts_period", None) or period])
+        for name, (mid, _) in modules.items():
+            if (problem := owners_problem(found[mid])) is not None:  # checked once per module
+                raise ValueError(f"owners of {name} in {at}: {problem}")
+            owners[name, at] = sorted(found[mid])
+    return [_line_parts(line.earnings_minor, line.fee_minor,
+                        owners[line.module, getattr(line, "adjusts_period", None) or period])
             for line in lines]
 
 

@@ -136,3 +136,11 @@ def test_module_api_shows_owners_in_force_and_build_cost(app, client, module_id)
     assert body["owners"] == [{"code": "310000", "name": "上海市", "share_bps": 4_000},
                               {"code": "330000", "name": "浙江省", "share_bps": 6_000}]
     assert body["build_cost"] == "1200000.50"
+
+
+@given(owner_lists(), st.integers(-10**12, 10**12))
+def test_split_agrees_with_the_cost_share_largest_remainder(owners, amount):
+    """The same rule as pricing.largest_remainder (cost shares), mirrored for credits."""
+    expected = pricing.largest_remainder(abs(amount), owners)
+    assert split(amount, owners) == {code: part if amount >= 0 else -part
+                                     for code, part in expected.items()}

@@ -192,3 +192,14 @@ def test_both_owner_and_period_rows_are_written_in_the_close_transaction(app, co
                                .where(ChargeShare.period == "2026-10"))
         assert session.get(Period, "2026-10").state == "closed"
     assert count == 9  # 3 lines × 3 owners
+
+
+@pytest.mark.parametrize("side,owners,floors,parts", [
+    (85_551, OWNERS_2026, 85_550, {"310000": 34_221, "320000": 25_665, "330000": 25_665}),
+    (6_937, OWNERS_2026, 6_936, {"310000": 2_775, "320000": 2_081, "330000": 2_081}),
+    (69_307, OWNERS_NOVEMBER, 69_305, {"310000": 20_792, "320000": 17_327, "330000": 17_327,
+                                       "340000": 13_861}),
+])
+def test_readme_quotas_floors_and_leftover_fen(side, owners, floors, parts):
+    assert sum(side * bps // 10_000 for _, bps in owners) == floors
+    assert shares.split(side, owners) == parts
