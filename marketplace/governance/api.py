@@ -102,7 +102,8 @@ def show(proposal_id: int):
 
 
 def _vote(proposal_id: int, decision: str):
-    json_body(()) if request.get_data(cache=True) else None   # an empty body, or {}
+    if request.get_data(cache=True):
+        json_body(())               # a vote takes no fields: a body may only be {}
     session = db.session()
     proposal = service.vote(session, proposal_id, _user(), decision,
                             require_review=bool(current_app.config.get("REQUIRE_REVIEW", True)))
