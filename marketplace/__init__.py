@@ -20,6 +20,7 @@ BLUEPRINTS = [
     ("marketplace.runtime.gateway", "bp"),
     ("marketplace.web.consoles.publisher", "bp"),
     ("marketplace.web.consoles.adopter", "bp"),
+    ("marketplace.web.consoles.budgets", "bp"),
     ("marketplace.web.consoles.matters", "bp"),
     ("marketplace.web.consoles.admin", "bp"),
     ("marketplace.settlement.api", "bp"),

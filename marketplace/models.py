@@ -9,5 +9,7 @@ from marketplace.ops.models import Artifact, DailyCalls, RolledDay  # noqa: F401
 from marketplace.runtime.models import IdempotentReply, Installation, QuotaCounter  # noqa: F401
 from marketplace.settlement.agreements import InstallationTerms  # noqa: F401
 from marketplace.settlement.correction_models import Adjustment, Dispute  # noqa: F401
+from marketplace.settlement.budget_models import Budget, BudgetPeriod, BudgetRange  # noqa: F401
 from marketplace.settlement.models import (Charge, JournalEntry, Period,  # noqa: F401
                                           ProviderRecord, Statement)
+from marketplace.webhooks.models import WebhookAttempt, WebhookDelivery, WebhookEndpoint  # noqa: F401

@@ -67,6 +67,9 @@ GATEWAY_STATUSES = (
     " `rejected`) or `too_many_concurrent_calls` (this jurisdiction already fills its share of"
     " the server's threads; not run, no event: checked before the key, so it ran nothing and"
     " may be retried with the same key); both with `Retry-After`, neither billed."
+    " 402 `budget_exhausted`: the call's units would take the installation's period above its"
+    " budget (DESIGN §15; `budget`, `spent`, `period` say where it stands): not run, event"
+    " `rejected`, not billed."
     " 502 the module failed or answered output that breaks its schema or is not JSON (NaN,"
     " Infinity, lone surrogates): event `error`, not billed. 503 `database_unavailable`."
     " 504 time limit (not billed). A composite's failed sub-call (DESIGN §14) is a 422"
@@ -232,11 +235,16 @@ def spec() -> dict:
         "/api/v1/installations/{installation_id}": {
             "get": _op("One installation", "read", _resp("installation", obj, 401, 403, 404),
                        params=[_path("installation_id", ID)]),
-            "patch": _op("Change version", "install", _resp("installation", obj, 400, 401, 403, 404, 409),
+            "patch": _op("Change version, or (alone) set the per-period budget of a pay-per-use"
+                         " installation: `{\"budget\": \"500.00\"}` in its terms' currency, `null`"
+                         " clears it (400 `invalid_budget`, 409 `budget_not_applicable` for terms"
+                         " that charge no usage)", "install",
+                         _resp("installation", obj, 400, 401, 403, 404, 409),
                          params=[_path("installation_id", ID)],
                          body={"type": "object", "properties": {
                              "module": {"type": "string"}, "version": {"type": "string"},
-                             "accept_terms": {"type": "boolean"}}}),
+                             "accept_terms": {"type": "boolean"},
+                             "budget": {"type": ["string", "null"]}}}),
             "delete": _op("Uninstall (409 `required_by` while an active composite of the caller"
                           " still calls it)", "install", _resp("ended", obj, 401, 403, 404, 409),
                           params=[_path("installation_id", ID)])},
@@ -258,14 +266,16 @@ def spec() -> dict:
                 "reference": {"type": "string"}}})},
         "/api/v1/invoke/{module}/{operation}": {"post": _gateway(_op(
             "Call an operation through the metered gateway", "invoke",
-            _resp("the operation output", obj, 400, 401, 403, 404, 409, 422, 429, 502, 503, 504),
+            _resp("the operation output", obj, 400, 401, 402, 403, 404, 409, 422, 429, 502, 503,
+                  504),
             params=[_path("module", {"type": "string"}), _path("operation", {"type": "string"})],
             body=obj))},
         "/api/v1/invoke/interface/{interface}/{operation}": {"post": _gateway(_op(
             "Call an operation of a shared interface through the one module installed here that"
             " implements it (409 `ambiguous_interface` when there are several: call one by name"
             " or uninstall the others).", "invoke",
-            _resp("the operation output", obj, 400, 401, 403, 404, 409, 422, 429, 502, 503, 504),
+            _resp("the operation output", obj, 400, 401, 402, 403, 404, 409, 422, 429, 502, 503,
+                  504),
             params=[_path("interface", {"type": "string"}), _path("operation", {"type": "string"})],
             body=obj))},
         "/api/v1/usage/events/{event_id}": {"get": _op(

@@ -14,6 +14,7 @@ from marketplace.catalog.store import store_for
 from marketplace.errors import MarketplaceError
 from marketplace.runtime import dependencies, gateway, service
 from marketplace.runtime.models import Installation
+from marketplace.settlement import budget_service
 
 bp = Blueprint("runtime_api", __name__, url_prefix="/api/v1")
 
@@ -32,7 +33,7 @@ def installation_json(item: Installation) -> dict:
     return {"id": item.id, "module": item.module.name, "version": item.version.version,
             "implements": item.module.implements, "jurisdiction": item.jurisdiction_code,
             "terms": item.terms, "state": item.state, "config": item.config,
-            "quota_per_minute": item.quota_per_minute,
+            "quota_per_minute": item.quota_per_minute, "budget": budget_service.budget_text(item),
             "created_at": item.created_at.isoformat(), "accepted_at": item.accepted_at.isoformat(),
             "ended_at": item.ended_at.isoformat() if item.ended_at else None}
 
@@ -120,9 +121,19 @@ def get_installation(installation_id: int):
 @bp.patch("/installations/<int:installation_id>")
 @require("install")
 def change_installation(installation_id: int):
-    """``{"version"}`` changes version; ``{"module"}`` switches to another implementation."""
-    body = json_body(("module", "version", "accept_terms"))
+    """``{"version"}`` changes version; ``{"module"}`` switches to another implementation.
+
+    ``{"budget": "500.00"}`` (alone) sets the per-period budget; ``null`` clears it.
+    """
+    body = json_body(("module", "version", "accept_terms", "budget"))
     session = db.session()
+    if "budget" in body:
+        if len(body) > 1:
+            raise MarketplaceError("invalid_request", 'send the budget alone, e.g. {"budget": '
+                                   '"500.00"} (null clears it); change the version separately')
+        item = budget_service.set_budget(session, g.principal, installation_id, body["budget"])
+        session.commit()
+        return jsonify(installation_json(item))
     accept = body.get("accept_terms", False)
     current = service.get_installation(session, g.principal.jurisdiction_code, installation_id)
     module = _text(body, "module")

@@ -26,9 +26,10 @@ from marketplace.accounts.auth import require
 from marketplace.catalog.store import store_for
 from marketplace.clock import now
 from marketplace.errors import MarketplaceError
+from marketplace.metering.models import derive_period_day
 from marketplace.metering.service import call_event
 from marketplace.ops.metrics import observe_call
-from marketplace.runtime import compose, fairshare, idempotency, loader
+from marketplace.runtime import budgets, compose, fairshare, idempotency, loader
 from marketplace.runtime.commits import CallWrite, event_id
 from marketplace.runtime.invocation import minute_now
 from marketplace.runtime.routes import Route, RouteCache
@@ -230,6 +231,9 @@ class _Call:
             return self.finish(429, {"error": "quota_exceeded", "message": f"quota of {limit} "
                                      "calls per minute used up; retry in the next minute"},
                                "rejected", extra={"Retry-After": _retry_after()})
+        refusal = self._take_budget() if route.budget is not None and route.units else None
+        if refusal is not None:
+            return self.finish(402, refusal, "rejected")
         return self.call(payload)
 
     def _reserve(self, limit: int) -> bool:
@@ -239,6 +243,17 @@ class _Call:
         self.granted = self.routes.commits.reserve(self.connection, {
             "iid": self.route.id, "minute": self.minute, "limit": limit})
         return self.granted
+
+    budget_period: str | None = None            # the period whose budget this call holds units of
+
+    def _take_budget(self) -> dict | None:
+        """Take the call's units of its period's budget (committed); the 402 body if refused."""
+        period = derive_period_day(self.started_at)[0]
+        outcome = budgets.take(self.routes, self.connection, self.route, self.code, period)
+        if not outcome.granted:
+            return budgets.exhausted(self.route, period, outcome)
+        self.budget_period = period
+        return None
 
     def call(self, payload) -> Response:
         """Run the module under its time limit and answer by its outcome."""
@@ -299,6 +314,9 @@ class _Call:
             item.event["parent_event"] = self.parent
         if self.granted and not counted:        # refused before the module ran: not counted
             item.give_back = (self.route.id, self.minute)
+        if self.budget_period is not None and event_status != "ok":    # not billed: given back
+            budgets.give_back(self.routes, self.connection, self.route.id, self.budget_period,
+                              self.route.units)
         if self.holds_key:
             replay = status in REPLAYABLE or self.billed_steps  # never bill its steps twice
             item.reply = (self.keys.settle(self.event_id, status, body, headers)

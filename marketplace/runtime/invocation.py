@@ -15,32 +15,35 @@ from marketplace import schemas
 from marketplace.catalog.manifest import schema_path
 from marketplace.clock import now
 from marketplace.runtime.models import Installation, QuotaCounter, RouteGeneration
+from marketplace.settlement.budget_models import Budget
 
 MAX_DETAILS = 20
 Check = Callable[[Any], list]
 
 _I, _M, _V = Installation.__table__, Module.__table__, ModuleVersion.__table__
 _O, _J, _Q = Operation.__table__, Jurisdiction.__table__, QuotaCounter.__table__
-_G = RouteGeneration.__table__
+_G, _B = RouteGeneration.__table__, Budget.__table__
 GENERATION = sa.select(_G.c.n).where(_G.c.id == 1).scalar_subquery()
 
 
 def _lookup(by_interface: bool) -> sa.Select:
     """Active installation of the tenant + its version + the operation + the quota counter.
 
-    The last column is the route generation, read in the same snapshot.
+    Then the route generation, read in the same snapshot, and the budget (NULL: none).
     """
     match = _M.c.implements if by_interface else _M.c.name
     return (sa.select(_I.c.id, _I.c.version_id, _I.c.config, _I.c.quota_per_minute,
                       _M.c.name.label("module"), _V.c.version, _V.c.sha256, _V.c.entry,
                       _O.c.id.label("op_id"), _O.c.units, _J.c.name.label("jurisdiction_name"),
-                      _Q.c.minute, _Q.c.calls, GENERATION.label("generation"))
+                      _Q.c.minute, _Q.c.calls, GENERATION.label("generation"),
+                      _B.c.amount.label("budget"))
             .select_from(_I.join(_M, _M.c.id == _I.c.module_id)
                          .join(_V, _V.c.id == _I.c.version_id)
                          .join(_J, _J.c.code == _I.c.jurisdiction_code)
                          .outerjoin(_O, sa.and_(_O.c.version_id == _I.c.version_id,
                                                 _O.c.name == sa.bindparam("op")))
-                         .outerjoin(_Q, _Q.c.installation_id == _I.c.id))
+                         .outerjoin(_Q, _Q.c.installation_id == _I.c.id)
+                         .outerjoin(_B, _B.c.installation_id == _I.c.id))
             .where(_I.c.jurisdiction_code == sa.bindparam("code"), _I.c.state == "active",
                    match == sa.bindparam("name"))
             .order_by(_I.c.id.desc()).limit(2 if by_interface else 1))   # two: ambiguous

@@ -56,6 +56,7 @@ class Route:
     check_input: Check
     check_output: Check
     manager: Any
+    budget: int | None = None       # the installation's budget per period (minor units)
 
 
 def _key(stmt):
@@ -235,7 +236,7 @@ class RouteCache:
             raise ambiguous_interface(name, code)
         [row] = rows
         (iid, version_id, config, quota, module, version, sha256, entry, op_id, units,
-         jurisdiction_name, minute, calls, generation) = row
+         jurisdiction_name, minute, calls, generation, budget) = row
         if op_id is None:
             self._routes.pop(key, None)
             raise NotFound("unknown_operation", f"{what} ({module} {version}) has no operation "
@@ -246,7 +247,7 @@ class RouteCache:
             self._routes.clear()
         route = self._routes[key] = Route(iid, version_id, config, quota, module, version, sha256,
                                           entry, op_id, units, jurisdiction_name, generation,
-                                          check_input, check_output, None)
+                                          check_input, check_output, None, budget)
         return route, minute, calls
 
     def manager(self, route: Route, cursor: Any) -> Any:

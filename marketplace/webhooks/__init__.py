@@ -1,0 +1,1 @@
+"""Signed outgoing webhooks per jurisdiction: configuration, signing, delivery with retries."""
