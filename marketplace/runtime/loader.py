@@ -274,6 +274,8 @@ def _call_in_sandbox(installation_id: int, timeout: float, hook: SandboxHook,
     while a tenant whose calls hang can't starve the others.
     """
     pool = sandbox_pool()
+    if subcall is not None:
+        subcall = _parking(pool, subcall)
     cap = min(MAX_BUSY_PER_INSTALLATION, pool.per_installation)
     started = time.monotonic()
     with _freed:
@@ -286,6 +288,17 @@ def _call_in_sandbox(installation_id: int, timeout: float, hook: SandboxHook,
                          lifecycle=hook.name in LIFECYCLE, subcall=subcall)
     finally:
         _release(installation_id)
+
+
+def _parking(pool: sandbox.SandboxPool, subcall: sandbox.SubCall) -> sandbox.SubCall:
+    """``subcall`` telling the pool that the calling sandbox waits on it meanwhile."""
+    def parked(target: str, operation: str, payload: Any, deadline: float) -> Any:
+        pool.park()
+        try:
+            return subcall(target, operation, payload, deadline)
+        finally:
+            pool.unpark()
+    return parked
 
 
 def call_with_limit(installation_id: int, timeout: float, func: Callable, /,

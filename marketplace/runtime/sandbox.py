@@ -247,13 +247,39 @@ class SandboxPool:
         self.per_installation = max(1, self.size - 1)
         self._idle = deque(Sandbox(root, memory_mb) for _ in range(self.size))
         self._ready = threading.Condition()
+        self._live = self.size                  # sandboxes in the pool, extras included
+        self._parked = 0                        # busy sandboxes whose call waits on a sub-call
+        self._local = threading.local()         # this thread's calls waiting on a sub-call
+
+    def park(self) -> None:
+        """This thread's call waits on its sub-call (a composite's ``context.call``)."""
+        with self._ready:
+            self._parked += 1
+            self._local.depth = getattr(self._local, "depth", 0) + 1
+            self._ready.notify_all()
+
+    def unpark(self) -> None:
+        """The sub-call this thread's call waited on has ended."""
+        with self._ready:
+            self._parked -= 1
+            self._local.depth -= 1
 
     def _acquire(self, sha256: str, timeout: float) -> Sandbox:
         """An idle sandbox of this version (the warmest), else a fresh one, else the coldest
-        sandbox of another version, killed and replaced (never two versions in a process)."""
+        sandbox of another version, killed and replaced (never two versions in a process).
+
+        A sub-call finding every busy sandbox held by a call waiting on a sub-call
+        (composites filling the pool) gets one sandbox more, ended when it is released:
+        nested calls always progress, never wait for each other until their deadline.
+        """
+        nested = getattr(self._local, "depth", 0) > 0
         with self._ready:
-            if not self._ready.wait_for(lambda: self._idle, timeout):
+            if not self._ready.wait_for(lambda: self._idle or nested and self._parked >= self._live,
+                                        timeout):
                 raise ModuleBusy(f"all {self.size} sandboxes are busy")
+            if not self._idle:
+                self._live += 1
+                return self._extra(sha256)
             idle = self._idle
             found = next((i for i in range(len(idle) - 1, -1, -1) if idle[i].owner == sha256),
                          None)
@@ -267,10 +293,24 @@ class SandboxPool:
         box.owner = sha256
         return box
 
+    def _extra(self, sha256: str) -> Sandbox:
+        """One sandbox beyond the pool's size (called holding the lock: nested calls are rare)."""
+        try:
+            box = Sandbox(self.root, self.memory_mb)
+        except BaseException:
+            self._live -= 1
+            raise
+        box.owner = sha256
+        return box
+
     def _release(self, box: Sandbox) -> None:
         with self._ready:
-            self._idle.append(box)
-            self._ready.notify()
+            if self._live <= self.size:
+                self._idle.append(box)
+                self._ready.notify()
+                return
+            self._live -= 1                     # an extra: the pool shrinks back to its size
+        box.kill()
 
     def call(self, target: Any, hook: str, payload: Any, context: dict, timeout: float,
              lifecycle: bool = False, subcall: SubCall | None = None) -> Any:

@@ -239,3 +239,23 @@ def test_each_step_is_billed_under_its_own_agreement_when_the_period_is_settled(
     assert charges[theirs] == ("cost_share", 2, 750)
     assert charges[ids["toy-free"]] == ("free", 6, 0)
     assert charges[ids["toy-flow"]] == ("pay_per_use", 3, 3)       # its own unit per call, ¥0.01
+
+
+def test_composites_filling_the_sandbox_pool_still_get_their_steps_run(
+        app, catalog, shenzhen, hangzhou):
+    """Two tenants' composites hold both sandboxes and wait on sub-calls: the pool lends one
+    more rather than letting them wait on each other until their deadline."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    app.config.update(SANDBOX_PROCESSES=2, INVOKE_TIMEOUT=5.0)
+    catalog.toy("toy-echo", implements="gov.toy")
+    catalog.publish_folder(flow_folder(catalog.tmp))
+    for city in (shenzhen, hangzhou):
+        assert city.install("toy-flow", install_dependencies=True).status_code == 201
+    body = {"steps": [{"sleep": 0.5}, step("toy-echo", "echo", {"text": "x"})]}
+    started = time.monotonic()
+    with ThreadPoolExecutor(2) as pool:
+        replies = list(pool.map(lambda city: app.test_client().post(
+            "/api/v1/invoke/toy-flow/run", json=body, headers=city.headers), (shenzhen, hangzhou)))
+    assert [r.status_code for r in replies] == [200, 200], [r.get_json() for r in replies]
+    assert time.monotonic() - started < 4.5
