@@ -63,7 +63,8 @@ def expire_due(session: Session) -> int:
     """Expire every open proposal past its 30 days (journaled as "system"); how many."""
     stamp = now()
     due = session.execute(sa.select(Proposal.id, Proposal.module_id, Proposal.kind)
-                          .where(Proposal.state == "open", Proposal.expires_at <= stamp)).all()
+                          .where(Proposal.state == "open", Proposal.expires_at <= stamp)
+                          .order_by(Proposal.id)).all()      # one lock order for every reader
     expired = 0
     for proposal_id, module_id, kind in due:
         done = session.execute(sa.update(Proposal)
