@@ -203,3 +203,12 @@ def test_both_owner_and_period_rows_are_written_in_the_close_transaction(app, co
 def test_readme_quotas_floors_and_leftover_fen(side, owners, floors, parts):
     assert sum(side * bps // 10_000 for _, bps in owners) == floors
     assert shares.split(side, owners) == parts
+
+
+def test_a_co_owner_sees_its_share_on_its_earnings_page(app, coowned, client, factory):
+    from tests.web.conftest import login, page_text
+
+    settle(app, "2026-10")
+    login(client, factory.user("publisher", "320000"))
+    text = page_text(client.get("/publisher/earnings?period=2026-10&lang=zh").get_data(as_text=True))
+    assert "共有份额 30.00 %" in text and "¥256.65" in text and "¥381.41" in text
