@@ -112,3 +112,25 @@ def _state(world, version: str) -> str:
 
     with world.app.app_context():
         return find_version(db.session(), "demo-licence", version).state
+
+
+def test_the_console_upload_says_the_version_awaits_the_owners(world, factory, tmp_path):
+    import io
+
+    from tests.web.conftest import csrf_of, login, page_text
+
+    admin = factory.headers("admin", "110000", "read admin")
+    _publish(world, tmp_path, "1.2.0")
+    _review(world, admin, "1.2.0")
+    _co_own(world)
+    manifest = versioned("1.4.0")
+    manifest["terms"] = PAID
+    data = demo_bundle(tmp_path, manifest, folder="console")
+    client = world.app.test_client()
+    login(client, world.emails[GD])
+    token = csrf_of(client.get("/publisher/").get_data(as_text=True))
+    answer = client.post("/publisher/upload", data={"csrf_token": token, "bundle": (
+        io.BytesIO(data), "demo-licence-1.4.0.zip")}, content_type="multipart/form-data",
+        follow_redirects=True)
+    text = page_text(answer.get_data(as_text=True))
+    assert "状态：待共有方决定" in text and "pending_owners" not in text

@@ -16,6 +16,7 @@ from marketplace.runtime.models import Installation
 from marketplace.web.consoles import config, recent_periods, role_required, usage_window
 from marketplace.web.consoles.settlement_view import names_for
 from marketplace.web.forms import UploadForm, YankForm
+from marketplace.web.i18n import label
 
 bp = Blueprint("publisher", __name__, url_prefix="/publisher")
 
@@ -77,7 +78,7 @@ def upload():
     version = result.version
     if result.created:
         flash(_("已上传 %(name)s %(version)s，状态：%(state)s。", name=version.module.name,
-                version=version.version, state=_(version.state)), "info")
+                version=version.version, state=label(version.state, "state")), "info")
     else:
         flash(_("%(name)s %(version)s 已存在（同一文件）。", name=version.module.name,
                 version=version.version), "info")
