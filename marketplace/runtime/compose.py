@@ -99,9 +99,10 @@ class Host:
             return jsonio.loads(body, "the sub-call's output")
         answer = jsonio.loads(body, "the sub-call's answer")
         reason = answer.get("reason") if answer.get("error") == "module_error" else None
+        inner = answer.get("where")             # a nested composite's own failed step
         raise ModuleError(reason or answer.get("error", "sub_call_failed"),
                           f"step {where} failed ({status}): {answer.get('message', '')}",
-                          answer.get("where") or where)
+                          f"{where} > {inner}" if inner else where)
 
     def _run(self, requirement: Requirement, operation: str, payload: Any, left: float,
              where: str) -> tuple[int, str]:

@@ -66,3 +66,9 @@ def test_another_jurisdictions_event_is_404_like_a_missing_one(installed, shenzh
     assert theirs.status_code == missing.status_code == 404
     assert theirs.json["error"] == missing.json["error"] == "unknown_event"
     assert event(shenzhen, "x" * 300).status_code == 404
+
+
+def test_a_failed_step_inside_a_nested_composite_is_located_through_both(installed, shenzhen):
+    reply = shenzhen.invoke("toy-outer", "run", {"steps": [step("toy-echo", "refuse", {})]})
+    assert (reply.status_code, reply.json["reason"]) == (422, "not_eligible")
+    assert reply.json["where"] == "toy-flow/run > toy-echo/refuse"
