@@ -71,6 +71,17 @@ def register(main: click.Group) -> None:
     def proposal():
         """Joint decisions on co-owned modules: owners and shares, next terms (联合决策)."""
 
+    def remote_options(command):
+        """--url/--token: the verb runs against a remote marketplace with the caller's token."""
+        command = click.option("--token", envvar="MARKETPLACE_TOKEN",
+                               help="API token (publish to propose and vote, read to look)")(command)
+        return click.option("--url", help="a remote marketplace (base URL)")(command)
+
+    def remote(method: str, url: str, token: str | None, path: str, **kwargs) -> dict:
+        from marketplace.catalog.cli import remote as call
+
+        return call(method, url, token, path, **kwargs)
+
     @proposal.command("create")
     @click.argument("module")
     @click.option("--kind", type=click.Choice(["owners", "terms"]), required=True)
@@ -80,7 +91,8 @@ def register(main: click.Group) -> None:
                   help="TOML (a manifest or its [terms] table) or JSON with the next terms")
     @click.option("--note", default="", type=Text(1000), help="why (shown to every party)")
     @click.option("--as", "email", help="e-mail of the proposing publisher")
-    def create(module, kind, owners, build_cost, terms_file, note, email):
+    @remote_options
+    def create(module, kind, owners, build_cost, terms_file, note, email, url, token):
         """Propose new owners (--owner …) or the next version's terms (--terms-file)."""
         from marketplace.governance import proposals
         from marketplace.governance.proposal_input import parse_proposal
@@ -98,6 +110,9 @@ def register(main: click.Group) -> None:
             if not terms_file:
                 raise click.UsageError("--kind terms needs --terms-file")
             body["terms"] = _terms(terms_file)
+        if url:
+            click.echo(_line(remote("POST", url, token, f"/modules/{module}/proposals", json=body)))
+            return
         with app_session() as session:
             item = proposals.propose(session, module, parse_proposal(session, body),
                                      user_of(session, email, True))
@@ -109,13 +124,19 @@ def register(main: click.Group) -> None:
                   default="open", show_default=True)
     @click.option("--module", help="only proposals on this module")
     @click.option("--as", "email", help="e-mail of a user: its pending decisions (default: all)")
-    def list_(state, module, email):
+    @remote_options
+    def list_(state, module, email, url, token):
         """Proposals (open: the decisions still awaiting --as's jurisdiction), tab separated."""
         from marketplace.governance import proposals
 
-        with app_session() as session:
-            found = proposals.listing(session, user_of(session, email, False), state, module)
-            lines = [_line(answer(session, item)) for item in found]
+        if url:
+            query = {"state": state, **({"module": module} if module else {})}
+            items = remote("GET", url, token, "/proposals", params=query)["items"]
+            lines = [_line(item) for item in items]
+        else:
+            with app_session() as session:
+                found = proposals.listing(session, user_of(session, email, False), state, module)
+                lines = [_line(answer(session, item)) for item in found]
         for line in lines:
             click.echo(line)
         if not lines:
@@ -124,10 +145,15 @@ def register(main: click.Group) -> None:
     @proposal.command("show")
     @click.argument("proposal_id", type=RowId("proposal"))
     @click.option("--as", "email", help="e-mail of a party's user or an admin")
-    def show(proposal_id, email):
+    @remote_options
+    def show(proposal_id, email, url, token):
         """One proposal as JSON."""
         from marketplace.governance import proposals
 
+        if url:
+            body = remote("GET", url, token, f"/proposals/{proposal_id}")
+            click.echo(json.dumps(body, ensure_ascii=False, indent=2))
+            return
         with app_session() as session:
             body = answer(session, proposals.show(session, proposal_id,
                                                   user_of(session, email, False)))
@@ -136,9 +162,13 @@ def register(main: click.Group) -> None:
     def vote(decision: str):
         @click.argument("proposal_id", type=RowId("proposal"))
         @click.option("--as", "email", help="e-mail of a publisher of a party")
-        def run(proposal_id, email):
+        @remote_options
+        def run(proposal_id, email, url, token):
             from marketplace.governance import proposals
 
+            if url:
+                click.echo(_line(remote("POST", url, token, f"/proposals/{proposal_id}/{decision}")))
+                return
             review = bool(get_app().config.get("REQUIRE_REVIEW", True))
             with app_session() as session:
                 item = proposals.vote(session, proposal_id, user_of(session, email, True),

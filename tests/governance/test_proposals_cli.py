@@ -7,6 +7,7 @@ import pytest
 
 from tests.governance.proposals_support import (GD, JS, PAID, SH, ZJ, fixed_now,  # noqa: F401
                                                 world)
+from tests.support.concurrency import live_server  # noqa: F401
 
 
 def run(runner, *args: str, code: int = 0):
@@ -85,3 +86,20 @@ def test_second_vote_and_non_party_vote_are_one_line_errors(world, runner):
     run(runner, "proposal", "reject", pid, "--as", world.emails[ZJ])
     assert "is rejected" in one_error_line(run(runner, "proposal", "approve", pid, "--as",
                                                world.emails[ZJ], code=1))
+
+
+def test_the_verbs_work_against_a_remote_marketplace(world, runner, live_server):
+    server = live_server(1, MARKETPLACE_NOW="2026-11-10T10:00:00+08:00")
+    token = {code: world.tokens[code]["Authorization"].split()[1] for code in (ZJ, SH)}
+    remote = ("--url", server.url)
+    made = run(runner, "proposal", "create", "delta-permit", "--kind", "owners", "--owner",
+               f"{ZJ}:5000", "--owner", f"{SH}:5000", *remote, "--token", token[ZJ]).output
+    pid = made.split("\t")[0]
+    assert made.split("\t")[1:4] == ["delta-permit", "owners", "open"]
+    listed = run(runner, "proposal", "list", *remote, "--token", token[SH]).output
+    assert listed.startswith(f"{pid}\tdelta-permit")
+    run(runner, "proposal", "approve", pid, *remote, "--token", token[SH])
+    again = run(runner, "proposal", "reject", pid, *remote, "--token", token[SH], code=1)
+    assert "already voted approve" in one_error_line(again)
+    shown = json.loads(run(runner, "proposal", "show", pid, *remote, "--token", token[ZJ]).output)
+    assert shown["approvals"] == [SH] and shown["needed"] == [ZJ]
