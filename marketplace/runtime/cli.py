@@ -20,15 +20,31 @@ def register(main: click.Group) -> None:
     @click.option("--as", "email", required=True, help="e-mail of the adopting user")
     @click.option("--version", help="version to install (default: newest published)")
     @click.option("--accept-terms", is_flag=True, help="accept the version's licensing terms")
-    def install(module, email, version, accept_terms):
+    @click.option("--with-dependencies", is_flag=True,
+                  help="a composite: install the modules it calls with it (each its own terms)")
+    @click.option("--choose", multiple=True, metavar="INTERFACE=MODULE",
+                  help="the module serving an interface with several implementations")
+    def install(module, email, version, accept_terms, with_dependencies, choose):
         """Install MODULE for the user's jurisdiction (an agreement under its terms)."""
+        from marketplace.errors import MarketplaceError
+        from marketplace.runtime import dependencies
+
+        pairs = [c.split("=", 1) for c in choose]
+        if any(len(p) != 2 for p in pairs):
+            raise MarketplaceError("invalid_request", "--choose takes INTERFACE=MODULE")
         with app_session() as session:
             user = find_user(session, email)
-            item = service.install(session, user, module, version, accept_terms)
+            if with_dependencies:
+                item, made = service.install_with_dependencies(
+                    session, user, module, version, accept_terms,
+                    choose=dependencies.check_choose(dict(pairs)))
+            else:
+                item, made = service.install(session, user, module, version, accept_terms), []
             session.commit()
-            announce(session, item, "module_installed")
-            click.echo(f"{item.id}\t{item.module.name}\t{item.version.version}\t"
-                       f"{item.terms.get('kind', '')}\t{item.state}")
+            for each in made + [item]:
+                announce(session, each, "module_installed")
+                click.echo(f"{each.id}\t{each.module.name}\t{each.version.version}\t"
+                           f"{each.terms.get('kind', '')}\t{each.state}")
 
     @main.command("installations")
     @click.option("--as", "email", required=True, help="e-mail of a user of the jurisdiction")

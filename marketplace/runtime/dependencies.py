@@ -155,10 +155,12 @@ def missing_dependencies(session: Session, code: str, version: ModuleVersion,
                for s in found.steps if s.requirement is not None]
     missing += [{**r.to_dict(), "needed_by": by} for r, by in found.unavailable]
     missing += [{"interface": i, "candidates": c} for i, c in found.choices.items()]
-    return Conflict("missing_dependencies", f"{version.module.name} calls modules {code} has "
-                    "not installed; install them first, or send \"install_dependencies\": true "
-                    "(with \"accept_terms\": true for each one's terms listed here) to install "
-                    "them with it", missing=missing)
+    names = ", ".join(r.target for r in requirements(version)
+                      if not any(satisfies(i, r) for i in _active(session, code)))
+    return Conflict("missing_dependencies", f"{version.module.name} calls {names}, not installed "
+                    f"for {code}; install them first, or with it (\"install_dependencies\": "
+                    "true and \"accept_terms\": true for each one's terms listed in missing; "
+                    "command line: --with-dependencies)", missing=missing)
 
 
 def require_satisfied(session: Session, code: str, version: ModuleVersion) -> None:

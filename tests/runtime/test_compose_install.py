@@ -104,3 +104,18 @@ def test_another_jurisdictions_installations_satisfy_nothing(published, shenzhen
     assert (reply.status_code, reply.json["error"]) == (409, "missing_dependencies")
     made = shenzhen.install("toy-flow", install_dependencies=True)
     assert made.status_code == 201 and len(made.json["dependencies"]) == 1
+
+
+def test_the_command_line_installs_a_composite_with_its_dependencies(published, factory, runner):
+    email = factory.user("adopter", "440300")
+    refused = runner.invoke(["install", "toy-flow", "--as", email, "--accept-terms"])
+    assert refused.exit_code == 1
+    assert refused.stderr.startswith("error: toy-flow calls toy-echo, not installed for 440300")
+    assert "--with-dependencies" in refused.stderr
+    done = runner.invoke(["install", "toy-flow", "--as", email, "--accept-terms",
+                          "--with-dependencies"])
+    assert done.exit_code == 0, done.output
+    assert [line.split("\t")[1] for line in done.output.splitlines()] == ["toy-echo", "toy-flow"]
+    bad = runner.invoke(["install", "toy-flow", "--as", email, "--with-dependencies",
+                         "--choose", "nonsense"])
+    assert bad.exit_code == 1 and "Traceback" not in bad.output
