@@ -33,12 +33,12 @@ PLAN = {
     "enterprise-registration": ("440000", ["440300", "440100", "330100", "330200"], 420),
     "resident-id-verification": ("330000", ["440300", "440100", "330100", "330200"], 900),
     "medical-filing-cross-region": ("310000", ["440300", "330100", "330200"], 160),
-    "social-insurance-transfer": ("440000", ["440300", "440100", "330200"], 60),
+    "social-insurance-transfer": ("440000", ["440100", "330100", "330200"], 60),
     "e-license-guangdong": ("440000", ["440300", "440100"], 300),
     "e-license-zhejiang": ("330000", ["330100", "330200"], 300),
     "housing-fund-withdrawal": ("310000", ["440300", "330100", "440100"], 200),
-    # 跨省迁居一件事 calls the four above: published after them, 深圳市 has all four installed
-    "cross-province-relocation": ("440000", ["440300"], 40),
+    # 跨省迁居一件事 calls the four above: published after them; 杭州市 (adopter@hz) has all four
+    "cross-province-relocation": ("440000", ["330100"], 40),
 }
 CITY_SIZE = {"440300": 1.4, "440100": 1.2, "330100": 1.0, "330200": 0.7}
 MONTHS = 3
