@@ -169,18 +169,6 @@ def set_owners(session: Session, module_id: int, owners: list[tuple[str, int]],
           owners=[{"code": code, "share_bps": bps} for code, bps in sorted(owners)])
 
 
-def owners_by_module(session: Session, module_ids: Iterable[int],
-                     period: str) -> dict[int, list[tuple[str, int]]]:
-    """Owners in force in ``period`` for modules by id, each module's publisher filling the gaps."""
-    from marketplace.catalog.models import Module
-
-    ids = list(module_ids)
-    publishers = dict(session.execute(sa.select(Module.id, Module.publisher_code)
-                                      .where(Module.id.in_(ids))).all()) if ids else {}
-    return owners_for_period(session, publishers, period)
-
-
-
 def line_parts(earnings_minor: int, fee_minor: int, owners: Sequence[tuple[str, int]]) -> list[OwnerPart]:
     """One charge line's publisher side and fee, each split by share: the parts, in code order."""
     if (problem := owners_problem(owners)) is not None:
