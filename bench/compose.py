@@ -97,6 +97,10 @@ def serve_and_measure(url: str, workdir: Path, args: argparse.Namespace) -> tupl
     plain.bench_environment(url, workdir)
     # one tenant only: no other to leave a thread to (runtime.fairshare), so no 429 skews a round
     os.environ["MARKETPLACE_GATEWAY_TENANT_CALLS"] = "4"
+    # a composite holds its sandbox while its steps run in sandboxes of the other version:
+    # with 4 threads a worker needs sandboxes for both versions at once, or they keep
+    # replacing each other (a process start each; README: size the pool to what is served)
+    os.environ.setdefault("MARKETPLACE_SANDBOX_PROCESSES", "8")
     token = prepare(workdir)
     server, port = plain.start_server(workdir, 2)
     measure = plain.wrk_round if shutil.which("wrk") else plain.python_round
@@ -134,7 +138,8 @@ def main() -> None:
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
     print(f"composite benchmark ({args.db}, gunicorn 2 workers gthread, {args.connections} "
-          f"connections, load: {load}, {args.rounds} alternating rounds x {args.seconds:g} s)")
+          f"connections, {os.environ['MARKETPLACE_SANDBOX_PROCESSES']} sandboxes per worker, "
+          f"load: {load}, {args.rounds} alternating rounds x {args.seconds:g} s)")
     for name, runs in results.items():
         rps = statistics.median(r["rps"] for r in runs)
         p50 = statistics.median(r["p50"] for r in runs)
