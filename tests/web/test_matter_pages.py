@@ -257,3 +257,59 @@ def test_install_page_names_what_is_already_installed(client, matter, app, facto
     satisfied = page_text(re.search(r'id="plan-satisfied">(.*?)</ul>', html, re.S).group(1))
     assert "居民身份核验" in satisfied
     assert len(re.findall(r'<tr id="plan-', html)) == 3
+
+
+def test_an_interface_step_lists_each_implementation_and_its_department(client, app, factory,
+                                                                        tmp_path):
+    """A step naming an interface shows every listed module serving it, with its publisher."""
+    from marketplace import db
+    from marketplace.accounts.service import find_user
+    from marketplace.catalog import service as catalog
+    from marketplace.catalog.bundle import build_bundle
+    from marketplace.catalog.store import store_for
+
+    folder = tmp_path / "licence-matter"
+    (folder / "licence_matter").mkdir(parents=True)
+    (folder / "licence_matter" / "__init__.py").write_text(
+        "from marketplace.sdk import hookimpl\n\n\n@hookimpl\ndef check(payload, context):\n"
+        "    return context.call('gov.e-license-lookup', 'lookup_license', payload)\n",
+        encoding="utf-8")
+    (folder / "manifest.toml").write_text('''[module]
+name = "licence-matter"
+version = "1.0.0"
+title = "证照核验一件事"
+summary = "Looks a licence up through whichever province serves it."
+category = "government_operations"
+entry = "licence_matter"
+source_license = "MIT"
+
+[[requires]]
+interface = "gov.e-license-lookup"
+operations = ["lookup_license"]
+
+[[operations]]
+name = "check"
+input = { type = "object", required = ["holder_id"], properties = { holder_id = { type = "string", title = "持证主体标识", description = "公民身份号码或统一社会信用代码" } } }
+output = { type = "object" }
+
+[terms]
+kind = "free"
+''', encoding="utf-8")
+    guangdong, zhejiang = factory.user("publisher", "440000"), factory.user("publisher", "330000")
+    admin = factory.user("admin", "110000")
+    with app.app_context():
+        session = db.session()
+        for name, who in (("e-license-guangdong", guangdong), ("e-license-zhejiang", zhejiang),
+                          (folder, guangdong)):
+            source = folder if isinstance(name, type(folder)) else REPO / "modules" / name
+            data = build_bundle(source, tmp_path / "dist").read_bytes()
+            result = catalog.publish(session, data, find_user(session, who), store_for(app.config))
+            catalog.review(session, result.version.module.name, result.version.version,
+                           "approve", "", find_user(session, admin))
+            session.commit()
+    html = client.get("/modules/licence-matter").get_data(as_text=True)
+    step = page_text(html[html.index('id="flow-step-1"'):html.index("申请材料")])
+    assert "共享接口 | gov.e-license-lookup" in step
+    assert "粤省事电子证照查询 | · 广东省 (440000)" in step and "浙江省 (330000)" in step
+    materials = page_text(html[html.index("申请材料"):html.index('id="terms"')])
+    assert "持证主体标识 | : 公民身份号码或统一社会信用代码" in materials
