@@ -25,6 +25,7 @@ BLUEPRINTS = [
     ("marketplace.web.consoles.admin", "bp"),
     ("marketplace.settlement.api", "bp"),
     ("marketplace.settlement.api_corrections", "bp"),
+    ("marketplace.web.consoles.corrections", "bp"),
     ("marketplace.catalog.discovery", "bp"),
     ("marketplace.reports.api", "bp"),
     ("marketplace.reports.views", "bp"),

@@ -11,6 +11,7 @@ period, net of its earlier adjustments, below zero (409 ``credit_exceeds_charge`
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 import sqlalchemy as sa
@@ -21,6 +22,7 @@ from marketplace.errors import Conflict, MarketplaceError, NotFound
 from marketplace.money import MAX_AMOUNT, format_amount, parse_money, to_minor
 from marketplace.settlement.correction_models import Adjustment
 from marketplace.settlement.models import Charge, Period
+from marketplace.settlement.pricing import Line, platform_fee
 from marketplace.settlement.statements import check_period
 
 
@@ -110,3 +112,66 @@ def list_adjustments(session: Session, period: str | None = None,
     if adopter is not None:
         query = query.where(Adjustment.adopter_code == adopter)
     return list(session.scalars(query))
+
+
+# --- booking into the next settlement -------------------------------------------------
+
+
+@dataclass(frozen=True)
+class AdjustmentLine(Line):
+    """A charge line of kind ``adjustment``: the sum of an installation's pending adjustments
+    of one closed period (``adjusts_period``), negative for a credit."""
+
+    adjusts_period: str = ""
+
+
+def _half_up(numerator: int, denominator: int) -> int:
+    """numerator / denominator rounded half away from zero, in exact integers."""
+    magnitude = (2 * abs(numerator) + denominator) // (2 * denominator)
+    return magnitude if numerator >= 0 else -magnitude
+
+
+def _fee_through(cumulative: int, original: Charge, fee_bps: int) -> int:
+    """The platform fee on ``cumulative`` adjustments of a line: pro rata to the original line's fee
+    (a full credit refunds exactly its fee); a line that charged nothing takes ``fee_bps``."""
+    if original.amount_minor > 0:
+        return _half_up(cumulative * original.fee_minor, original.amount_minor)
+    fee = platform_fee(abs(cumulative), fee_bps)
+    return fee if cumulative >= 0 else -fee
+
+
+def adjustment_lines(session: Session, period: str, fee_bps: int) -> list[tuple[int, AdjustmentLine]]:
+    """The adjustment lines settling ``period`` books: every pending adjustment of an earlier
+    period, one line per (installation, adjusted period), and marks them booked in ``period``.
+
+    Runs inside the settlement's (or a draft's) transaction: a draft rolls the
+    mark back; a settlement commits it with the lines, so a rerun books nothing twice.
+    The fee of a group is the pro-rata fee of all adjustments of the line up to and
+    including it less that of those before it, so partial credits add up to the
+    original fee exactly.
+    """
+    pending = session.scalars(sa.select(Adjustment).where(
+        Adjustment.booked_period == "", Adjustment.period < period)
+        .order_by(Adjustment.installation_id, Adjustment.period, Adjustment.id)).all()
+    groups: dict[tuple[int, str], list[Adjustment]] = {}
+    for item in pending:
+        groups.setdefault((item.installation_id, item.period), []).append(item)
+    lines = []
+    for (installation_id, adjusts), items in groups.items():
+        original = session.scalar(sa.select(Charge).where(
+            Charge.period == adjusts, Charge.installation_id == installation_id,
+            Charge.adjusts_period == ""))
+        before = int(session.scalar(sa.select(sa.func.coalesce(sa.func.sum(Adjustment.amount_minor), 0))
+                                    .where(Adjustment.period == adjusts,
+                                           Adjustment.installation_id == installation_id,
+                                           Adjustment.id < items[0].id)))
+        amount = sum(item.amount_minor for item in items)
+        fee = (_fee_through(before + amount, original, fee_bps)
+               - _fee_through(before, original, fee_bps))
+        lines.append((installation_id, AdjustmentLine(
+            original.module_name, "adjustment", original.adopter_code, original.publisher_code, 0,
+            amount, fee, amount - fee, original.currency, adjusts_period=adjusts)))
+    if pending:
+        session.execute(sa.update(Adjustment).where(Adjustment.id.in_([a.id for a in pending]))
+                        .values(booked_period=period))
+    return lines

@@ -53,8 +53,11 @@ class Charge(Base):
     units: Mapped[int] = mapped_column(sa.BigInteger, default=0)
     amount_minor: Mapped[int] = mapped_column(sa.BigInteger, default=0)
     fee_minor: Mapped[int] = mapped_column(sa.BigInteger, default=0)
+    # DESIGN §15: an ``adjustment`` line names the closed period it corrects ("" otherwise);
+    # one line per installation and period, plus one per period it adjusts
+    adjusts_period: Mapped[str] = mapped_column(sa.String(7), default="", server_default="")
 
-    __table_args__ = (sa.UniqueConstraint("period", "installation_id"),)
+    __table_args__ = (sa.UniqueConstraint("period", "installation_id", "adjusts_period"),)
 
     @property
     def earnings_minor(self) -> int:

@@ -30,6 +30,7 @@ from marketplace.metering.models import UsageDigest, UsageEvent
 from marketplace.money import format_amount
 from marketplace.runtime.models import Installation
 from marketplace.settlement import pricing
+from marketplace.settlement.adjustments import adjustment_lines
 from marketplace.settlement.agreements import in_force
 from marketplace.settlement.models import Charge, Period, Statement, period_lock_key
 from marketplace.settlement.providers import Provider
@@ -115,6 +116,7 @@ def write_period(session: Session, period: str, fee_bps: int, provider_name: str
     (:mod:`marketplace.settlement.drafts`) runs it and rolls back.
     """
     lines, currency, capped = price_period(session, period, fee_bps)
+    lines += adjustment_lines(session, period, fee_bps)    # §15: corrections of closed periods
     parts = split_lines(session, period, [ln for _, ln in lines])  # §13: every line, by owner
     statements = _statement_rows(session, period, lines, currency, provider_name, parts)
     if lines:
@@ -123,7 +125,7 @@ def write_period(session: Session, period: str, fee_bps: int, provider_name: str
             {"id": cid, "period": period, "installation_id": iid, "module_name": ln.module,
              "kind": ln.kind, "adopter_code": ln.adopter, "publisher_code": ln.publisher,
              "currency": ln.currency, "units": ln.units, "amount_minor": ln.amount_minor,
-             "fee_minor": ln.fee_minor}
+             "fee_minor": ln.fee_minor, "adjusts_period": getattr(ln, "adjusts_period", "")}
             for cid, (iid, ln) in zip(ids, lines)])
         insert_rows(session, ChargeShare.__table__, share_rows(period, ids, parts))
     if statements:

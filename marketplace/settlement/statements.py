@@ -46,7 +46,7 @@ _OWNED = (sa.select(*[c for c in Charge.__table__.c if c.name not in ("amount_mi
 
 def charge_lines(period: str) -> sa.Select:
     """A query of the period's charge lines with an amount, in (adopter, installation) order."""
-    return (_LINE.where(Charge.period == period, Charge.amount_minor > 0)
+    return (_LINE.where(Charge.period == period, Charge.amount_minor != 0)  # credits too (§15)
             .order_by(Charge.adopter_code, Charge.installation_id))
 
 
@@ -91,11 +91,11 @@ def statement_json(session: Session, period: str, code: str) -> dict[str, Any]:
     body: dict[str, Any] = {
         "jurisdiction": code, "period": period, "currency": cur,
         "charges": [{"module": c.module_name, "kind": c.kind, "units": c.units,
-                     "amount": format_amount(c.amount_minor, cur)} for c in charges],
+                     "amount": format_amount(c.amount_minor, cur), **_adjusts(c)} for c in charges],
         "earnings": [{"module": c.module_name, "adopter": c.adopter_code,
                       "amount": format_amount(c.earnings_minor, cur),
                       "fee": format_amount(c.fee_minor, cur),
-                      **({"owner_share_bps": c.owner_share_bps} if shared else {})}
+                      **({"owner_share_bps": c.owner_share_bps} if shared else {}), **_adjusts(c)}
                      for c in earnings],
         "total_charges": format_amount(statement.total_charges_minor, cur),
         "total_earnings": format_amount(statement.total_earnings_minor, cur),
@@ -107,6 +107,16 @@ def statement_json(session: Session, period: str, code: str) -> dict[str, Any]:
     if statement.usage_chain_head:
         body["usage_chain_head"] = statement.usage_chain_head
     return body
+
+
+def _adjusts(line: Any) -> dict[str, str]:
+    """``{"adjusts_period": …}`` of an adjustment line (DESIGN §15), else nothing."""
+    return {"adjusts_period": line.adjusts_period} if line.adjusts_period else {}
+
+
+def _kind(line: dict[str, Any], kind: str = "") -> str:
+    """The CSV kind column: ``adjustment 2026-10`` names the period an adjustment corrects."""
+    return f"adjustment {line['adjusts_period']}" if "adjusts_period" in line else kind
 
 
 def statement_csv(session: Session, period: str, code: str) -> str:
@@ -122,10 +132,10 @@ def statement_csv_of(body: dict[str, Any], code: str) -> str:
     shared = ("",) if any("owner_share_bps" in line for line in body["earnings"]) else ()
     writer.writerow(CSV_COLUMNS + (("owner_share_bps",) if shared else ()))
     for line in body["charges"]:
-        writer.writerow(("charge", line["module"], line["kind"], code, "", line["units"],
+        writer.writerow(("charge", line["module"], _kind(line, line["kind"]), code, "", line["units"],
                          line["amount"], "", *shared))
     for line in body["earnings"]:
-        writer.writerow(("earning", line["module"], "", line["adopter"], code, "",
+        writer.writerow(("earning", line["module"], _kind(line), line["adopter"], code, "",
                          line["amount"], line["fee"],
                          *((line["owner_share_bps"],) if shared else ())))
     for name in ("total_charges", "total_earnings", "total_fees", "net"):

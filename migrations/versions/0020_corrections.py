@@ -18,7 +18,12 @@ JSONType = sa.JSON().with_variant(postgresql.JSONB(), "postgresql")
 
 
 def upgrade() -> None:
-    """Tables disputes and adjustments."""
+    """Tables disputes and adjustments; charges.adjusts_period (one adjustment line per period)."""
+    with op.batch_alter_table("charges") as batch:
+        batch.add_column(sa.Column("adjusts_period", sa.String(7), nullable=False, server_default=""))
+        batch.drop_constraint("uq_charges_period_installation_id", type_="unique")
+        batch.create_unique_constraint("uq_charges_period_installation_id_adjusts_period",
+                                       ["period", "installation_id", "adjusts_period"])
     op.create_table(
         "disputes",
         sa.Column("id", sa.Integer(), nullable=False),
@@ -83,6 +88,14 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
-    """Drop them."""
+    """Drop them (adjustment lines first: the old key cannot hold them)."""
     op.drop_table("adjustments")
     op.drop_table("disputes")
+    op.execute("DELETE FROM charge_shares WHERE charge_id IN "
+               "(SELECT id FROM charges WHERE adjusts_period <> '')")
+    op.execute("DELETE FROM charges WHERE adjusts_period <> ''")
+    with op.batch_alter_table("charges") as batch:
+        batch.drop_constraint("uq_charges_period_installation_id_adjusts_period", type_="unique")
+        batch.create_unique_constraint("uq_charges_period_installation_id",
+                                       ["period", "installation_id"])
+        batch.drop_column("adjusts_period")

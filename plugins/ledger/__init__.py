@@ -54,13 +54,19 @@ def charge_entries(charge: Any, ref: str, owners: list[tuple[str, int]] | None =
     ``owners``: each owner's earnings of the line, (code, minor) (default: all to its publisher).
     """
     p, cur = charge.period, charge.currency
-    entries = [_entry(p, "receivable", charge.adopter_code, cur, ref, debit=charge.amount_minor)]
+    entries = [_entry(p, "receivable", charge.adopter_code, cur, ref, **_side(charge.amount_minor))]
     for code, earned in owners or [(charge.publisher_code, charge.earnings_minor)]:
         if earned:
-            entries.append(_entry(p, "payable", code, cur, ref, credit=earned))
+            entries.append(_entry(p, "payable", code, cur, ref, **_side(-earned)))
     if charge.fee_minor:
-        entries.append(_entry(p, "platform_fee", None, cur, ref, credit=charge.fee_minor))
+        entries.append(_entry(p, "platform_fee", None, cur, ref, **_side(-charge.fee_minor)))
     return entries
+
+
+def _side(minor: int) -> dict[str, int]:
+    """A signed amount as a journal side: > 0 a debit, < 0 a credit (an adjustment's credit
+    line, DESIGN §15, books the charge's entries reversed)."""
+    return {"debit": minor} if minor >= 0 else {"credit": -minor}
 
 
 def netting_entries(statement: Statement, ref: str) -> list[dict]:

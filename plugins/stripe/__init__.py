@@ -87,7 +87,7 @@ class StripeProvider:
         invoice = self._once(session, period, code, "invoice", "invoice", lambda key: (
             self.gateway.create_invoice(key, customer, cur, meta)))
         for charge in billable:
-            self._once(session, period, code, f"item-{charge.installation_id}", "invoiceitem",
+            self._once(session, period, code, _item_line(charge), "invoiceitem",
                        lambda key, c=charge: self.gateway.add_invoice_item(
                            key, customer, invoice, c.amount_minor, cur,
                            f"{c.module_name} {period} ({c.kind}, {c.units} units)",
@@ -167,3 +167,10 @@ class StripeProvider:
         return {"received": True, "event": event.id, "applied": True,
                 "statement": {"jurisdiction": statement.jurisdiction_code,
                               "period": statement.period, "status": statement.provider_status}}
+
+
+def _item_line(charge: Any) -> str:
+    """The idempotency line of a charge's InvoiceItem: one per installation, plus one per
+    period an adjustment corrects (a negative item for a credit, DESIGN §15)."""
+    adjusts = getattr(charge, "adjusts_period", "")
+    return f"item-{charge.installation_id}" + (f"-adjusts-{adjusts}" if adjusts else "")
