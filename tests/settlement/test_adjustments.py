@@ -243,3 +243,18 @@ def test_stripe_carries_a_credit_as_a_negative_invoice_item(app, market, client,
     assert [(r.key, r.amount_minor, r.status) for r in rows] == [(key, -1234, "done")]
     assert rows[0].external_id.startswith("ii_")
     assert statement(client, factory, "440300", NOVEMBER)["provider"]["status"] == "invoiced"
+
+
+def test_statement_pages_show_the_adjustment_line(app, client, factory, october):
+    from tests.web.conftest import login
+
+    adjust(client, factory, october["registration@440300"], "-12.34")
+    settle(app, NOVEMBER)
+    city = app.test_client()
+    login(city, factory.user("adopter", "440300"))
+    html = city.get(f"/adopter/statements?period={NOVEMBER}").get_data(as_text=True)
+    assert "调整 2026-10" in html and "-¥12.34" in html
+    province = app.test_client()
+    login(province, factory.user("publisher", "440000"))
+    html = province.get(f"/publisher/earnings?period={NOVEMBER}").get_data(as_text=True)
+    assert "调整 2026-10" in html and "-¥12.22" in html
