@@ -259,3 +259,31 @@ def test_composites_filling_the_sandbox_pool_still_get_their_steps_run(
             "/api/v1/invoke/toy-flow/run", json=body, headers=city.headers), (shenzhen, hangzhou)))
     assert [r.status_code for r in replies] == [200, 200], [r.get_json() for r in replies]
     assert time.monotonic() - started < 4.5
+
+
+def test_steps_run_on_the_composite_calls_connection_so_a_full_pool_never_deadlocks(
+        app, flow, shenzhen, sandbox_mode):
+    """As a plain call (tests/runtime/test_group_commit.py): each thread holds one connection
+    and its composite's steps use that one, never a second, even with every thread calling."""
+    import threading
+    from concurrent.futures import ThreadPoolExecutor
+
+    app.config.update(QUOTA_PER_MINUTE=10 ** 6, SANDBOX_PROCESSES=6)
+    engine = app.extensions["db"].engine
+    threads = 3
+    engine.pool = sa.pool.QueuePool(engine.pool._creator, pool_size=threads + 1, max_overflow=0,
+                                    timeout=5)
+    start = threading.Barrier(threads)
+    body = {"steps": [step("toy-echo", "echo", {"text": "a"}), step("gov.toy", "echo",
+                                                                     {"text": "b"})]}
+
+    def calls(n: int) -> list[int]:
+        client = app.test_client()
+        start.wait()
+        return [client.post("/api/v1/invoke/toy-flow/run", json=body,
+                            headers=shenzhen.headers).status_code for _ in range(4)]
+
+    with ThreadPoolExecutor(threads) as pool:
+        answered = [status for each in pool.map(calls, range(threads)) for status in each]
+    assert answered == [200] * (threads * 4)
+    assert len(usage_rows(app, flow["toy-echo"])) == threads * 4 * 2
