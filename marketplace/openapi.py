@@ -369,7 +369,9 @@ def _corrections(obj: dict) -> dict:
                         body={"type": "object", "required": ["period", "installation", "amount", "reason"],
                               "properties": {"period": PERIOD, "installation": ID,
                                              "amount": SIGNED_AMOUNT, "reason": REASON}},
-                        created=True),
+                        created=True, params=[{
+                            "name": "Idempotency-Key", "in": "header", "required": False,
+                            "schema": {"type": "string", "pattern": "^[A-Za-z0-9._:-]{1,100}$"}}]),
             "get": _op("Adjustments, newest first", "admin", _resp("list", obj, 400, 401, 403),
                        params=[_query("period", PERIOD)])},
         "/api/v1/disputes": {
@@ -405,6 +407,10 @@ def _corrections(obj: dict) -> dict:
                 "decision": {"enum": ["uphold", "adjust"]}, "amount": SIGNED_AMOUNT,
                 "reason": REASON}})},
     }
+    adjusted = paths["/api/v1/adjustments"]["post"]["responses"]
+    adjusted["200"] = {"description": "a retry with the same Idempotency-Key: the adjustment made "
+                                      "first (409 idempotency_key_reused for another one)",
+                       "content": adjusted["201"]["content"]}
     content = paths["/api/v1/disputes"]["post"]["requestBody"]["content"]
     content["multipart/form-data"] = {"schema": {
         "type": "object", "required": ["period", "module", "reason", "records"],

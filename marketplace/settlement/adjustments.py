@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import sqlalchemy as sa
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from marketplace.accounts.models import User
@@ -60,7 +61,8 @@ def adjusted_total(session: Session, period: str, installation_id: int) -> int:
 
 
 def create(session: Session, actor: User | None, period: str, installation_id: int,
-           amount_minor: int, reason: str, dispute_id: int | None = None) -> Adjustment:
+           amount_minor: int, reason: str, dispute_id: int | None = None,
+           key: str | None = None) -> Adjustment:
     """Record an adjustment of a closed period (booked by the next settlement); audited; caller commits."""
     check_period(period)
     if type(installation_id) is not int or not 1 <= installation_id <= 2**31 - 1:
@@ -82,7 +84,7 @@ def create(session: Session, actor: User | None, period: str, installation_id: i
     item = Adjustment(period=period, installation_id=installation_id, module_name=line.module_name,
                       adopter_code=line.adopter_code, currency=line.currency,
                       amount_minor=amount_minor, reason=reason, dispute_id=dispute_id,
-                      created_by=actor.email if actor else "cli", booked_period="")
+                      created_by=actor.email if actor else "cli", booked_period="", key=key)
     session.add(item)
     session.flush()
     from marketplace.accounts.service import audit
@@ -90,6 +92,40 @@ def create(session: Session, actor: User | None, period: str, installation_id: i
     audit(session, actor, "adjustment.create", f"{period}:{installation_id}", adjustment=item.id,
           amount=format_amount(amount_minor, line.currency), reason=reason, dispute=dispute_id)
     return item
+
+
+KEY_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_.:")
+
+
+def create_once(session: Session, actor: User | None, key: str | None, period: str,
+                installation_id: int, amount_minor: int, reason: str) -> tuple[Adjustment, bool]:
+    """:func:`create` under an Idempotency-Key: (the adjustment, whether this call made it).
+
+    A retry with the same key and the same adjustment answers the one made first;
+    the same key with another adjustment is a 409 ``idempotency_key_reused``.
+    Concurrent retries race on the key's unique constraint: one row is ever made.
+    """
+    if key is not None and not (0 < len(key) <= 100 and set(key) <= KEY_CHARS):
+        raise MarketplaceError("invalid_idempotency_key", "an Idempotency-Key is 1 to 100 "
+                               "characters of letters, digits and - _ . :")
+    if key is None:
+        return create(session, actor, period, installation_id, amount_minor, reason), True
+    found = session.scalar(sa.select(Adjustment).where(Adjustment.key == key))
+    if found is None:
+        try:
+            item = create(session, actor, period, installation_id, amount_minor, reason, key=key)
+            session.commit()
+            return item, True
+        except IntegrityError:
+            session.rollback()
+            found = session.scalar(sa.select(Adjustment).where(Adjustment.key == key))
+            if found is None:
+                raise
+    if (found.period, found.installation_id, found.amount_minor, found.reason) != (
+            period, installation_id, amount_minor, reason):
+        raise Conflict("idempotency_key_reused", f"Idempotency-Key {key} was used for adjustment "
+                                                 f"{found.id}, another adjustment; use a new key")
+    return found, False
 
 
 def adjustment_json(item: Adjustment) -> dict[str, Any]:

@@ -26,15 +26,19 @@ def _party() -> str | None:
 @bp.post("/adjustments")
 @require("admin")
 def create_adjustment():
-    """Adjust a closed period: ``{"period","installation","amount":"-12.34","reason"}`` → 201."""
+    """Adjust a closed period: ``{"period","installation","amount":"-12.34","reason"}`` → 201.
+
+    With an ``Idempotency-Key`` header a retry answers the adjustment made first (200).
+    """
     require_admin(g.principal)
     body = json_body(("period", "installation", "amount", "reason"))
     session = db.session()
-    item = adjustments.create(session, _actor(), body.get("period"), body.get("installation"),
-                              adjustments.parse_signed(body.get("amount")),
-                              text_field(body, "reason"))
+    item, created = adjustments.create_once(
+        session, _actor(), request.headers.get("Idempotency-Key"), body.get("period"),
+        body.get("installation"), adjustments.parse_signed(body.get("amount")),
+        text_field(body, "reason"))
     session.commit()
-    return jsonify(adjustments.adjustment_json(item)), 201
+    return jsonify(adjustments.adjustment_json(item)), 201 if created else 200
 
 
 @bp.get("/adjustments")

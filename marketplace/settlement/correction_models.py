@@ -35,6 +35,8 @@ class Adjustment(Base):
     created_by: Mapped[str] = mapped_column(sa.String(254))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=now)
     booked_period: Mapped[str] = mapped_column(sa.String(7), default="", index=True)
+    # the request's Idempotency-Key: a retried POST answers the adjustment it made, once
+    key: Mapped[str | None] = mapped_column(sa.String(100), unique=True)
 
     __table_args__ = (sa.CheckConstraint("amount_minor <> 0", name="amount_not_zero"),)
 

@@ -72,6 +72,7 @@ def upgrade() -> None:
         sa.Column("created_by", sa.String(254), nullable=False),
         sa.Column("created_at", UTCDateTime(), nullable=False),
         sa.Column("booked_period", sa.String(7), nullable=False),
+        sa.Column("key", sa.String(100), nullable=True),
         sa.CheckConstraint("amount_minor <> 0", name="ck_adjustments_amount_not_zero"),
         sa.ForeignKeyConstraint(["period"], ["periods.period"], name="fk_adjustments_period_periods"),
         sa.ForeignKeyConstraint(["installation_id"], ["installations.id"],
@@ -81,6 +82,7 @@ def upgrade() -> None:
         sa.ForeignKeyConstraint(["dispute_id"], ["disputes.id"],
                                 name="fk_adjustments_dispute_id_disputes"),
         sa.PrimaryKeyConstraint("id", name="pk_adjustments"),
+        sa.UniqueConstraint("key", name="uq_adjustments_key"),
     )
     op.create_index("ix_adjustments_period", "adjustments", ["period"])
     op.create_index("ix_adjustments_installation_id", "adjustments", ["installation_id"])

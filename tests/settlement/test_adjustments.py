@@ -258,3 +258,20 @@ def test_statement_pages_show_the_adjustment_line(app, client, factory, october)
     login(province, factory.user("publisher", "440000"))
     html = province.get(f"/publisher/earnings?period={NOVEMBER}").get_data(as_text=True)
     assert "调整 2026-10" in html and "-¥12.22" in html
+
+
+def test_an_idempotency_key_makes_a_retry_answer_the_first_adjustment(app, client, factory, october):
+    iid = october["registration@440300"]
+    body = {"period": ex.PERIOD, "installation": iid, "amount": "-12.34", "reason": "meter fault"}
+    headers = {**admin(factory), "Idempotency-Key": "adj-2026-10-5"}
+    first = client.post("/api/v1/adjustments", headers=headers, json=body)
+    again = client.post("/api/v1/adjustments", headers=headers, json=body)
+    assert (first.status_code, again.status_code) == (201, 200)
+    assert again.get_json() == first.get_json()
+    other = client.post("/api/v1/adjustments", headers=headers, json={**body, "amount": "-1.00"})
+    assert other.status_code == 409 and other.get_json()["error"] == "idempotency_key_reused"
+    bad = client.post("/api/v1/adjustments", json=body,
+                      headers={**admin(factory), "Idempotency-Key": "no spaces"})
+    assert bad.status_code == 400 and bad.get_json()["error"] == "invalid_idempotency_key"
+    with app.app_context():
+        assert db.session().scalar(sa.select(sa.func.count()).select_from(Adjustment)) == 1
