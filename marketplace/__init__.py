@@ -21,6 +21,8 @@ BLUEPRINTS = [
     ("marketplace.web.consoles.publisher", "bp"),
     ("marketplace.web.consoles.adopter", "bp"),
     ("marketplace.web.consoles.budgets", "bp"),
+    ("marketplace.webhooks.api", "bp"),
+    ("marketplace.webhooks.views", "bp"),
     ("marketplace.web.consoles.matters", "bp"),
     ("marketplace.web.consoles.admin", "bp"),
     ("marketplace.settlement.api", "bp"),
@@ -68,4 +70,7 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     from marketplace import ops
 
     ops.init_app(app)
+    from marketplace.webhooks import delivery
+
+    delivery.init_app(app)
     return app

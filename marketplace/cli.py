@@ -24,6 +24,7 @@ COMMAND_MODULES = [
     "marketplace.demo_cli",
     "marketplace.ops.cli",
     "marketplace.governance.cli",
+    "marketplace.webhooks.cli",
 ]
 
 

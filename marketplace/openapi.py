@@ -264,6 +264,23 @@ def spec() -> dict:
                 "jurisdiction": {"type": "string"}, "amount": {"type": "string"},
                 "period": PERIOD, "direction": {"enum": ["in", "out"]},
                 "reference": {"type": "string"}}})},
+        "/api/v1/webhooks": {
+            "put": _op("Set the jurisdiction's webhook endpoint (budget warnings, DESIGN §15): an"
+                       " http(s) URL of at most 2000 characters resolving to public addresses"
+                       " (400 `invalid_url`, `private_address`). Answers a new signing secret,"
+                       " shown only here: each POST carries `Marketplace-Signature: t=…,v1=…`,"
+                       " the hex HMAC-SHA256 of `t.body`", "install",
+                       _resp("the endpoint with its secret", obj, 400, 401, 403),
+                       body={"type": "object", "required": ["url"],
+                             "properties": {"url": {"type": "string", "maxLength": 2000}}}),
+            "get": _op("The webhook endpoint (never its secret); 404 `webhook_not_configured`",
+                       "read", _resp("the endpoint", obj, 401, 403, 404)),
+            "delete": _op("Remove the webhook endpoint; queued events are dropped", "install",
+                          _resp("removed", obj, 401, 403, 404))},
+        "/api/v1/webhooks/deliveries": {"get": _op(
+            "The newest 50 webhook deliveries with every attempt (status code or error), state"
+            " (`pending`, `delivered`, `failed`) and next attempt (retried with backoff)", "read",
+            _resp("the delivery log", obj, 401, 403))},
         "/api/v1/invoke/{module}/{operation}": {"post": _gateway(_op(
             "Call an operation through the metered gateway", "invoke",
             _resp("the operation output", obj, 400, 401, 402, 403, 404, 409, 422, 429, 502, 503,

@@ -103,6 +103,16 @@ API: list[tuple] = [
      OWNER_ONLY, False),
     ("GET", "/api/v1/installations/<int:installation_id>/health", f"/api/v1/installations/{I}/health",
      None, None, OWNER_ONLY, False),
+    # webhooks (DESIGN §15): each jurisdiction sets, reads and removes its own endpoint (none
+    # is set here: 404 webhook_not_configured to every reader)
+    ("PUT", "/api/v1/webhooks", "/api/v1/webhooks", lambda w: {"url": "https://1.1.1.1/hooks"},
+     "json", api(401, 403, 200, 200, 200, 200, 200), False),
+    ("GET", "/api/v1/webhooks", "/api/v1/webhooks", None, None,
+     api(401, 403, 404, 404, 404, 404, 404), False),
+    ("GET", "/api/v1/webhooks/deliveries", "/api/v1/webhooks/deliveries", None, None, READ_ANY,
+     False),
+    ("DELETE", "/api/v1/webhooks", "/api/v1/webhooks", None, None,
+     api(401, 403, 404, 404, 404, 404, 404), False),
     # the tenant is the token's jurisdiction: nobody calls another city's installation
     ("POST", "/api/v1/invoke/<module>/<operation>", "/api/v1/invoke/toy-echo/echo",
      lambda w: {"text": "hi"}, "json", OWNER_ONLY, False),
@@ -209,6 +219,12 @@ PAGES: list[tuple] = [
      lambda w: {f"s{w.installation_id}-module": "toy-echo"}, "form", ADOPTER_ACTION, False),
     ("POST", "/adopter/installations/<int:installation_id>/uninstall",
      f"/adopter/installations/{I}/uninstall", None, "form", ADOPTER_ACTION, False),
+    ("POST", "/adopter/installations/<int:installation_id>/budget",
+     f"/adopter/installations/{I}/budget", lambda w: {f"b{w.installation_id}-budget": "5.00"},
+     "form", ADOPTER_ACTION, False),
+    ("GET", "/adopter/webhooks", "/adopter/webhooks", None, None, ADOPTER_PAGE, False),
+    ("POST", "/adopter/webhooks", "/adopter/webhooks", lambda w: {"url": "https://1.1.1.1/h"},
+     "form", page(L, L, 200, 403, 403, 403, 200), False),
     # run a matter from its schema form: another jurisdiction's installation is 404; the
     # adopter's POST without a CSRF token runs nothing (400)
     ("GET", "/adopter/installations/<int:installation_id>/run", f"/adopter/installations/{I}/run",
