@@ -184,3 +184,34 @@ def parse_proposal(session: Session, body: dict[str, Any]) -> ProposalInput:
     if problems:
         raise _refuse(problems)
     return ProposalInput(kind, note, owners=tuple(owners), build_cost_minor=cost)
+
+
+def body_from_form(form: Any) -> dict[str, Any]:
+    """A proposal body from the console form: owners one per line as ``CODE:BASIS_POINTS``
+    (or ``CODE BASIS_POINTS``), terms as JSON; then checked by :func:`parse_proposal`."""
+    from marketplace import jsonio
+
+    kind = form.get("kind", "")
+    body: dict[str, Any] = {"kind": kind, "note": form.get("note", "")}
+    if kind == "owners":
+        owners = []
+        for i, line in enumerate(form.get("owners", "").splitlines()):
+            if not line.strip():
+                continue
+            code, _, bps = line.replace("：", ":").replace(":", " ").strip().partition(" ")
+            bps = bps.strip()
+            if not (bps.isascii() and bps.isdigit() and len(bps) <= 6):
+                raise _refuse([{"where": f"body.owners[{i}]", "message": "write each owner on a "
+                                f"line as CODE:BASIS_POINTS, e.g. 330000:6000; got {line[:40]!r}"}])
+            owners.append({"code": code, "share_bps": int(bps)})
+        body["owners"] = owners
+        if form.get("build_cost", "").strip():
+            body["build_cost"] = form["build_cost"].strip()
+    elif kind == "terms":
+        try:
+            body["terms"] = jsonio.loads(form.get("terms", "").encode("utf-8"), "body.terms")
+        except jsonio.JSONRefused as exc:
+            raise _refuse([{"where": "body.terms", "message": "write the [terms] table as "
+                            f"JSON, e.g. {{\"kind\": \"free\"}}: {exc.message}"}],
+                          "invalid_terms") from None
+    return body

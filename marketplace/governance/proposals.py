@@ -280,3 +280,14 @@ def jurisdiction_names(session: Session, codes: set[str]) -> dict[str, str]:
         return {}
     return dict(session.execute(sa.select(Jurisdiction.code, Jurisdiction.name)
                                 .where(Jurisdiction.code.in_(codes))).all())
+
+
+def proposable_modules(session: Session, user: User) -> list[str]:
+    """Names of the modules ``user``'s jurisdiction owns now (it may propose on them)."""
+    if user.role != "publisher":
+        return []
+    modules = dict(session.execute(sa.select(Module.id, Module.publisher_code)).all())
+    names = dict(session.execute(sa.select(Module.id, Module.name)).all())
+    owners = shares.owners_for_period(session, modules, period_of(now()))
+    return sorted(names[mid] for mid, listed in owners.items()
+                  if user.jurisdiction_code in {code for code, _ in listed})

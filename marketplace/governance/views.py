@@ -1,7 +1,7 @@
 """Publisher pages of joint decisions: "待我决定" (awaiting my decision) and one proposal."""
 from __future__ import annotations
 
-from flask import Blueprint, current_app, flash, redirect, render_template, url_for
+from flask import Blueprint, current_app, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user
@@ -9,6 +9,7 @@ from flask_login import current_user
 from marketplace import db
 from marketplace.errors import MarketplaceError
 from marketplace.governance import proposals as service
+from marketplace.governance.proposal_input import body_from_form, parse_proposal
 from marketplace.settlement.pricing import describe_terms
 from marketplace.web.consoles import language, role_required
 from marketplace.web.forms import ActionForm
@@ -31,14 +32,42 @@ def proposal_word(value: str) -> str:
 @bp.get("/")
 @role_required("publisher")
 def awaiting():
-    """Open proposals my jurisdiction must still decide, and the recent ones it is party to."""
+    """Open proposals my jurisdiction must still decide, the recent ones it is party to,
+    and the form to propose on a module it owns."""
+    return _awaiting()
+
+
+def _awaiting(problems: list | None = None, status: int = 200):
     session = db.session()
     pending = service.listing(session, current_user, "open")
     recent = service.listing(session, current_user, "all")[:50]
     session.commit()                # expiries found while reading are kept
     names = service.module_names(session, pending + recent)
     return render_template("governance/awaiting.html", pending=pending, recent=recent,
-                           names=names)
+                           names=names, owned=service.proposable_modules(session, current_user),
+                           form=ActionForm(), problems=problems or [], asked=request.form), status
+
+
+@bp.post("/new")
+@role_required("publisher")
+def propose():
+    """Make a proposal from the form; its problems are shown next to it."""
+    form = ActionForm()
+    if not form.validate_on_submit():
+        flash(_("表单已过期，请重试。"), "error")
+        return redirect(url_for("governance.awaiting"))
+    session = db.session()
+    try:
+        body = body_from_form(request.form)
+        item = service.propose(session, request.form.get("module", ""),
+                               parse_proposal(session, body), current_user)
+        session.commit()
+    except MarketplaceError as exc:
+        session.rollback()
+        return _awaiting(exc.details or [{"where": exc.reason, "message": exc.message}],
+                         exc.status)
+    flash(_("提案 #%(id)s 已提出，等待各方表决。", id=item.id), "info")
+    return redirect(url_for("governance.proposal", proposal_id=item.id))
 
 
 @bp.get("/<int:proposal_id>")

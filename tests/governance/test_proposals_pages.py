@@ -84,3 +84,49 @@ def test_an_expired_proposal_shows_as_expired_in_the_list(world, fixed_now):
     client = _client(world, SH)
     text = page_text(client.get("/publisher/proposals/?lang=zh").get_data(as_text=True))
     assert "没有等待本地区表决的提案。" in text and f"#{pid}" in text and "已过期" in text
+
+
+def test_an_owner_proposes_from_the_console_and_sees_it(world):
+    client = _client(world, ZJ)
+    html = client.get("/publisher/proposals/?lang=zh").get_data(as_text=True)
+    assert 'id="propose-form"' in html and "delta-permit" in html and not _words(html)
+    answer = client.post("/publisher/proposals/new", data={
+        "csrf_token": csrf_of(html), "module": "delta-permit", "kind": "owners",
+        "owners": f"{ZJ}:5000\n{SH}：3000\n{JS} 2000\n", "build_cost": "800000.00",
+        "note": "江苏加入"})
+    assert answer.status_code == 302
+    pid = int(answer.headers["Location"].rstrip("/").rsplit("/", 1)[1])
+    body = world.get(SH, f"/api/v1/proposals/{pid}").get_json()
+    assert body["owners"] == [{"code": SH, "share_bps": 3000}, {"code": JS, "share_bps": 2000},
+                              {"code": ZJ, "share_bps": 5000}]
+    assert body["build_cost"] == "800000.00" and body["approvals"] == []
+    terms = client.post("/publisher/proposals/new", data={
+        "csrf_token": csrf_of(html), "module": "delta-permit", "kind": "terms",
+        "terms": '{"kind": "pay_per_use", "currency": "CNY", "model": "per_unit", '
+                 '"unit_price": "0.05"}'})
+    assert terms.status_code == 302
+    en = client.get("/publisher/proposals/?lang=en").get_data(as_text=True)
+    assert "Make a proposal" in page_text(en) and not _words(en)
+
+
+def test_a_bad_console_proposal_shows_its_problems_and_makes_nothing(world):
+    client = _client(world, ZJ)
+    token = csrf_of(client.get("/publisher/proposals/").get_data(as_text=True))
+    for data, says in (({"kind": "owners", "owners": f"{ZJ}:6000\n{SH}:3000"}, "sum to 10,000"),
+                       ({"kind": "owners", "owners": "浙江 六成"}, "CODE:BASIS_POINTS"),
+                       ({"kind": "terms", "terms": "{kind: free}"}, "JSON"),
+                       ({"kind": "terms", "terms": '{"kind": "gift"}'}, "unknown kind"),
+                       ({"kind": "vote", "owners": ""}, "body.kind")):
+        answer = client.post("/publisher/proposals/new",
+                             data={"csrf_token": token, "module": "delta-permit", **data})
+        assert answer.status_code == 400, data
+        assert says in page_text(answer.get_data(as_text=True)), data
+    stranger = _client(world, GD)
+    page = stranger.get("/publisher/proposals/").get_data(as_text=True)
+    assert 'id="propose-form"' not in page                 # 广东 owns nothing here
+    refused = stranger.post("/publisher/proposals/new", data={
+        "csrf_token": csrf_of(page), "module": "delta-permit", "kind": "owners",
+        "owners": f"{GD}:10000"})
+    assert refused.status_code == 403
+    assert "only a publisher of" in page_text(refused.get_data(as_text=True))
+    assert world.get(ZJ, "/api/v1/proposals?state=all").get_json()["items"] == []

@@ -205,6 +205,9 @@ PAGES: list[tuple] = [
     ("GET", "/publisher/proposals/", "/publisher/proposals/", None, None, PUBLISHER_PAGE, False),
     ("GET", "/publisher/proposals/<int:proposal_id>", "/publisher/proposals/1", None, None,
      page(L, L, 403, 404, 404, 404, 403), False),
+    # an empty proposal form is refused in place (400) for a publisher; other roles 403
+    ("POST", "/publisher/proposals/new", "/publisher/proposals/new", None, "form",
+     page(L, L, 403, 400, 400, 403, 403), False),
     ("POST", "/publisher/proposals/<int:proposal_id>/approve", "/publisher/proposals/1/approve",
      None, "form", page(L, L, 403, 302, 302, 403, 403), False),    # flashed: no proposal 1
     ("POST", "/publisher/proposals/<int:proposal_id>/reject", "/publisher/proposals/1/reject",
