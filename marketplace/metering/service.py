@@ -23,6 +23,7 @@ from marketplace.metering import writer
 from marketplace.metering.models import EVENT_STATUSES, UsageDigest, derive_period_day
 from marketplace.runtime.models import Installation
 from marketplace.settlement.models import Period, period_lock_key
+from marketplace.settlement import budgets
 
 MAX_BATCH = 1000
 MAX_EVENT_ID = 100
@@ -287,11 +288,13 @@ def ingest(session: Session, jurisdiction_code: str, events: list, source: str =
             rows.append(row)
     session.commit()  # end the read transaction: the write below starts fresh (SQLite WAL)
     if rows:
+        counted = budgets.reported_units(session, rows)     # budgets' counters (DESIGN §15)
         result.accepted = writer.insert_new(session, rows, prepared=True)
         if _closed_meanwhile(session, {row[6] for row in rows}):
             # settlement closed one of these periods after we validated: undo, judge again
             session.rollback()
             return ingest(session, jurisdiction_code, events, source)
+        budgets.add_reported(session, counted)
         session.commit()
     result.duplicates = len(rows) - result.accepted
     return result

@@ -289,3 +289,41 @@ def warn(run: Runner, code: str, iid: int, module: str, period: str, level: int,
         "period": period, "currency": currency, "budget": format_amount(amount, currency),
         "spent": format_amount(charge(terms, units), currency), "units": units})
     return True
+
+
+
+def reported_units(session: Any, rows: list[tuple]) -> dict[tuple[int, str], int]:
+    """Units of reported ``rows`` (``metering.writer.COLUMNS`` order) new to open budget counters.
+
+    Read before the ingest's insert: only installations whose period counter is
+    open (a budget) are looked at, ids already stored (the dedup key is the
+    installation and the id, forever) and repeats within the batch are left out.
+    A concurrent batch with the same new ids may make both count them: the
+    counter then runs ahead (calls are refused early), never behind. Without
+    budgets this is one small read per batch.
+    """
+    wanted: dict[tuple[int, str], dict[str, int]] = {}
+    for row in rows:
+        if row[4] == "ok" and row[3]:
+            wanted.setdefault((row[0], row[6]), {}).setdefault(row[1], row[3])
+    if not wanted:
+        return {}
+    counted = set(session.execute(sa.select(_P.c.installation_id, _P.c.period).where(
+        _P.c.installation_id.in_({iid for iid, _ in wanted}))).all())
+    added = {}
+    for (iid, period), units_by_id in wanted.items():
+        if (iid, period) not in counted:
+            continue
+        stored = set(session.scalars(sa.select(_E.c.event_id).where(
+            _E.c.installation_id == iid, _E.c.event_id.in_(list(units_by_id)))))
+        total = sum(units for event, units in units_by_id.items() if event not in stored)
+        if total:
+            added[(iid, period)] = total
+    return added
+
+
+def add_reported(session: Any, added: dict[tuple[int, str], int]) -> None:
+    """Add :func:`reported_units` to the counters, in the ingest's write transaction."""
+    for (iid, period), units in added.items():
+        session.execute(sa.update(_P).where(_P.c.installation_id == iid, _P.c.period == period)
+                        .values(units=_P.c.units + units))
