@@ -28,7 +28,7 @@ import tempfile
 import threading
 import time
 import types
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
 from pathlib import Path
 from typing import Any, Callable, Iterable
@@ -327,7 +327,7 @@ def call_with_limit(installation_id: int, timeout: float, func: Callable, /,
     channel = _Channel(deadline) if subcall is not None and "context" in kwargs else None
     if channel is not None:
         kwargs["context"] = dataclasses.replace(kwargs["context"], caller=channel.ask)
-    future = _executor().submit(func, **kwargs)
+    future = (_apart if getattr(_serving, "depth", 0) else _executor().submit)(func, **kwargs)
     future.add_done_callback(lambda _f: _release(installation_id))
     try:
         if channel is not None:
@@ -335,6 +335,24 @@ def call_with_limit(installation_id: int, timeout: float, func: Callable, /,
         return future.result(timeout)
     except FutureTimeout:
         raise ModuleTimeout(f"no answer within {timeout:g} s") from None
+
+
+_serving = threading.local()        # this thread answers a composite's sub-call (thread mode)
+
+
+def _apart(func: Callable, **kwargs: Any) -> Future:
+    """``func`` on a thread of its own: a sub-call never queues behind the composite calls
+    filling the pool, which wait for it (in-process mode only)."""
+    future: Future = Future()
+
+    def run() -> None:
+        if future.set_running_or_notify_cancel():
+            try:
+                future.set_result(func(**kwargs))
+            except BaseException as exc:  # noqa: BLE001 - handed to the waiting thread
+                future.set_exception(exc)
+    threading.Thread(target=run, name="govmarket-module-step", daemon=True).start()
+    return future
 
 
 class _Channel:
@@ -374,8 +392,13 @@ class _Channel:
                 raise ModuleTimeout(f"no answer within the call's time limit")
             target, operation, payload, slot = item
             self.calls += 1
-            answer = sandbox._sub_answer(subcall, {"target": target, "operation": operation,
-                                                   "payload": payload}, self.deadline, self.calls)
+            _serving.depth = getattr(_serving, "depth", 0) + 1
+            try:
+                answer = sandbox._sub_answer(subcall, {"target": target, "operation": operation,
+                                                       "payload": payload}, self.deadline,
+                                             self.calls)
+            finally:
+                _serving.depth -= 1
             if "ok" in answer:
                 slot["ok"] = answer["ok"]
             else:

@@ -287,3 +287,26 @@ def test_steps_run_on_the_composite_calls_connection_so_a_full_pool_never_deadlo
         answered = [status for each in pool.map(calls, range(threads)) for status in each]
     assert answered == [200] * (threads * 4)
     assert len(usage_rows(app, flow["toy-echo"])) == threads * 4 * 2
+
+
+def test_in_process_mode_steps_never_queue_behind_the_composites_waiting_for_them(
+        app, catalog, shenzhen, hangzhou, monkeypatch):
+    from concurrent.futures import ThreadPoolExecutor
+
+    from marketplace.runtime import loader
+
+    app.config.update(SANDBOX="thread", INVOKE_TIMEOUT=5.0)
+    monkeypatch.setattr(loader, "POOL_SIZE", 2)
+    monkeypatch.setattr(loader, "_pool", None)          # a pool of 2, both taken by composites
+    catalog.toy("toy-echo", implements="gov.toy")
+    catalog.publish_folder(flow_folder(catalog.tmp))
+    for city in (shenzhen, hangzhou):
+        assert city.install("toy-flow", install_dependencies=True).status_code == 201
+    body = {"steps": [{"sleep": 0.5}, step("toy-echo", "echo", {"text": "x"})]}
+    started = time.monotonic()
+    with ThreadPoolExecutor(2) as pool:
+        replies = list(pool.map(lambda city: app.test_client().post(
+            "/api/v1/invoke/toy-flow/run", json=body, headers=city.headers), (shenzhen, hangzhou)))
+    assert [r.status_code for r in replies] == [200, 200], [r.get_json() for r in replies]
+    assert time.monotonic() - started < 4.5
+    monkeypatch.setattr(loader, "_pool", None)
