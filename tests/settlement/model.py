@@ -26,7 +26,7 @@ from marketplace.errors import MarketplaceError
 from marketplace.metering import service as metering, writer
 from marketplace.plugins import get_provider
 from marketplace.runtime import service as runtime
-from marketplace.settlement import service
+from marketplace.settlement import adjustments, service
 from marketplace.settlement.models import Charge, JournalEntry, Period, ProviderRecord, Statement
 from tests.settlement import reference as ref
 from tests.settlement.model_checks import MarketChecks
@@ -254,6 +254,26 @@ class MarketModel(MarketChecks):
 
     def provider_config(self) -> dict:
         return {}
+
+    @precondition(lambda self: self.settled)
+    @rule(data=st.data(), amount=st.integers(-10**6, 10**6).filter(bool))
+    def adjust(self, data, amount):
+        """An operator's debit or credit on a settled line (DESIGN §15), booked by a later settlement."""
+        period = data.draw(st.sampled_from(sorted(self.settled)), label="adjusted period")
+        lines = self.session.scalars(sa.select(Charge).where(
+            Charge.period == period, Charge.adjusts_period == "").order_by(Charge.id)).all()
+        if not lines:
+            return
+        line = data.draw(st.sampled_from(lines), label="line")
+        net = line.amount_minor + adjustments.adjusted_total(self.session, period, line.installation_id)
+        try:
+            adjustments.create(self.session, None, period, line.installation_id, amount, "model")
+        except MarketplaceError as refused:
+            self.session.rollback()
+            assert refused.reason == "credit_exceeds_charge" and net + amount < 0, refused.message
+            return
+        self.session.commit()
+        assert net + amount >= 0
 
     @rule(code=st.sampled_from(CODES), amount=st.integers(1, 10**7), out=st.booleans(),
           reference=st.sampled_from(["", "bank-1", "bank-2"]), data=st.data())

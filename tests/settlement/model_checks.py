@@ -22,7 +22,8 @@ class MarketChecks(RuleBasedStateMachine):
             want = ref.price(list(self.installs.values()), self.usage[period], self.used[period],
                              start, end, how["bps"])
             got = {r.installation_id: (r.kind, r.units, r.amount_minor, r.fee_minor)
-                   for r in self.session.scalars(sa.select(Charge).where(Charge.period == period))}
+                   for r in self.session.scalars(sa.select(Charge).where(
+                       Charge.period == period, Charge.adjusts_period == ""))}
             assert got == want, f"{period}: database {got} ≠ reference {want}"
 
     @invariant()
@@ -53,13 +54,32 @@ class MarketChecks(RuleBasedStateMachine):
         for period, how in self.settled.items():
             for s in self.session.scalars(sa.select(Statement).where(Statement.period == period)):
                 expected[s.jurisdiction_code] += s.net_minor
-                offset = min(s.total_charges_minor, s.total_earnings_minor)
+                offset = max(0, min(s.total_charges_minor, s.total_earnings_minor))
                 owed = s.total_charges_minor - (offset if how["netting"] and s.total_charges_minor
                                                 else 0)
                 assert self._booked_receivable(period, s.jurisdiction_code) == owed
         got = {code: v["payable"] - v["receivable"]
                for code, v in ledger.balance_sums(self.session, "CNY").items()}
         assert {c: n for c, n in got.items() if n} == {c: n for c, n in expected.items() if n}
+
+    @invariant()
+    def adjustments_are_booked_once_by_the_next_settlement(self):
+        """Each adjustment is booked by the first settlement of a later period after it, exactly once;
+        no line is ever credited below zero (DESIGN §15)."""
+        from marketplace.settlement.correction_models import Adjustment
+
+        booked = defaultdict(int)
+        for item in self.session.scalars(sa.select(Adjustment)):
+            if item.booked_period:
+                assert item.booked_period > item.period and item.booked_period in self.settled
+                booked[item.booked_period, item.installation_id, item.period] += item.amount_minor
+        lines = {(c.period, c.installation_id, c.adjusts_period): c.amount_minor
+                 for c in self.session.scalars(sa.select(Charge).where(Charge.adjusts_period != ""))}
+        assert lines == dict(booked)
+        net = defaultdict(int)
+        for c in self.session.scalars(sa.select(Charge)):
+            net[c.installation_id, c.adjusts_period or c.period] += c.amount_minor
+        assert all(v >= 0 for v in net.values()), net
 
     def _booked_receivable(self, period: str, code: str) -> int:
         """What settlement booked as owed by ``code`` for ``period`` (payments excluded)."""

@@ -27,12 +27,15 @@ class StripeMarketModel(MarketModel):
             assert {r.status for r in records} <= {"done"}
             for s in self.session.scalars(sa.select(Statement).where(Statement.period == period)):
                 code = s.jurisdiction_code
-                billable = dict(self.session.execute(sa.select(Charge.installation_id, Charge.amount_minor)
-                                                     .where(Charge.period == period, Charge.adopter_code == code,
-                                                            Charge.amount_minor > 0)).all())
+                # one item per non-zero line: an installation's own, and one per period an
+                # adjustment corrects (a credit is a negative item, DESIGN §15)
+                billable = {(iid, adjusts): amount for iid, adjusts, amount in self.session.execute(
+                    sa.select(Charge.installation_id, Charge.adjusts_period, Charge.amount_minor)
+                    .where(Charge.period == period, Charge.adopter_code == code,
+                           Charge.amount_minor != 0)).all()}
                 mine = [r for r in records if r.jurisdiction_code == code]
                 kinds = Counter(r.object_type for r in mine)
-                items = {int(r.key.rsplit("-", 1)[1]): r.amount_minor for r in mine
+                items = {_item_line(r.key): r.amount_minor for r in mine
                          if r.object_type == "invoiceitem"}
                 assert items == billable
                 if billable:
@@ -42,3 +45,10 @@ class StripeMarketModel(MarketModel):
                     assert kinds["invoice"] == 0
                     assert s.provider_status == ("awaiting_payment" if s.total_earnings_minor
                                                  else "nothing_due")
+
+
+def _item_line(key: str) -> tuple[int, str]:
+    """(installation, adjusted period or "") of an invoice item's idempotency key."""
+    line = key.split(":item-", 1)[1]
+    installation, _, adjusts = line.partition("-adjusts-")
+    return int(installation), adjusts
