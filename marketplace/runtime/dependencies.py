@@ -195,3 +195,24 @@ def required_by(session: Session, item: Installation) -> list[str]:
                 needers.append(other.module.name)
                 break
     return sorted(needers)
+
+
+def still_served(session: Session, code: str, touched: set[str]) -> None:
+    """Refuse 409 ``required_by`` when a change (new version, other implementation) leaves an
+    active composite's requirement on a ``touched`` module or interface unserved: no active
+    installation of it whose version has every operation the composite calls."""
+    active = _active(session, code)
+    needers = []
+    for other in active:
+        for need in requirements(other.version):
+            if need.target in touched and not any(
+                    satisfies(i, need) and set(need.operations) <= {op.name for op in
+                                                                    i.version.operations}
+                    for i in active):
+                needers.append(other.module.name)
+                break
+    if needers:
+        raise Conflict("required_by", f"{', '.join(sorted(needers))} would lose operations "
+                       f"of {', '.join(sorted(t for t in touched if t))} they call; keep the "
+                       "installation as it is, or uninstall them first",
+                       required_by=sorted(needers))

@@ -174,6 +174,8 @@ def change_version(session: Session, who: Any, installation_id: int, version: st
     item.version_id = chosen.id
     session.flush()
     session.refresh(item, ["version"])
+    dependencies.still_served(session, who.jurisdiction_code,
+                              {item.module.name, item.module.implements})
     audit(session, _actor(session, who), "installation.version", f"installation {item.id}",
           before=before, after=chosen.version)
     return item
@@ -216,6 +218,7 @@ def switch_implementation(session: Session, who: Any, installation_id: int, modu
     old.ended_at = now()
     session.flush()
     new = install(session, who, module, version, accept_terms, config=old.config)
+    dependencies.still_served(session, who.jurisdiction_code, {old.module.name, interface})
     audit(session, _actor(session, who), "installation.switch", f"installation {old.id}",
           interface=interface, replaced_by=new.id)
     return old, new

@@ -119,3 +119,21 @@ def test_the_command_line_installs_a_composite_with_its_dependencies(published, 
     bad = runner.invoke(["install", "toy-flow", "--as", email, "--with-dependencies",
                          "--choose", "nonsense"])
     assert bad.exit_code == 1 and "Traceback" not in bad.output
+
+
+def test_switching_away_from_a_module_a_composite_calls_by_name_is_409_required_by(
+        catalog, shenzhen):
+    catalog.toy("toy-a", implements="gov.toy")
+    catalog.toy("toy-b", implements="gov.toy")
+    catalog.publish_folder(flow_folder(catalog.tmp, requires=NEEDS_ECHO.replace("toy-echo",
+                                                                                "toy-a")))
+    catalog.publish_folder(flow_folder(catalog.tmp, "toy-any", requires=NEEDS_TOY))
+    made = shenzhen.install("toy-flow", install_dependencies=True).json
+    assert shenzhen.install("toy-any").status_code == 201       # gov.toy: served by toy-a
+    toy_a = made["dependencies"][0]["id"]
+    switch = shenzhen.client.patch(f"/api/v1/installations/{toy_a}", headers=shenzhen.headers,
+                                   json={"module": "toy-b", "accept_terms": True})
+    assert (switch.status_code, switch.json["error"], switch.json["required_by"]) == \
+        (409, "required_by", ["toy-flow"])
+    items = shenzhen.client.get("/api/v1/installations", headers=shenzhen.headers).json["items"]
+    assert sorted(i["module"] for i in items) == ["toy-a", "toy-any", "toy-flow"]
