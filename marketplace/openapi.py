@@ -479,6 +479,12 @@ LINKS = {
         for verb in ("get", "patch", "delete")},
     ("/api/v1/tokens", "post", "201"): {
         "RevokeToken": ("/api/v1/tokens/{token_id}", "delete", {"token_id": "$response.body#/id"})},
+    ("/api/v1/modules/{name}/proposals", "post", "201"): {
+        "GetProposal": ("/api/v1/proposals/{proposal_id}", "get", {"proposal_id": "$response.body#/id"}),
+        "ApproveProposal": ("/api/v1/proposals/{proposal_id}/approve", "post",
+                            {"proposal_id": "$response.body#/id"}),
+        "RejectProposal": ("/api/v1/proposals/{proposal_id}/reject", "post",
+                           {"proposal_id": "$response.body#/id"})},
     ("/api/v1/settlements", "post", "200"): {
         "GetSettlement": ("/api/v1/settlements/{period}", "get", {"period": "$response.body#/period"}),
         "GetStatement": ("/api/v1/statements/{period}", "get", {"period": "$response.body#/period"})},
@@ -497,9 +503,3 @@ def _links(paths: dict) -> None:
 def openapi():
     """The OpenAPI document."""
     return jsonify(spec())
-    ("/api/v1/modules/{name}/proposals", "post", "201"): {
-        "GetProposal": ("/api/v1/proposals/{proposal_id}", "get", {"proposal_id": "$response.body#/id"}),
-        "ApproveProposal": ("/api/v1/proposals/{proposal_id}/approve", "post",
-                            {"proposal_id": "$response.body#/id"}),
-        "RejectProposal": ("/api/v1/proposals/{proposal_id}/reject", "post",
-                           {"proposal_id": "$response.body#/id"})},

@@ -185,10 +185,10 @@ def publish(session: Session, data: bytes, publisher: User, store: ArtifactStore
     _check_implements(session, manifest)
     store.put(data)
     state = "pending_review" if require_review else "published"
-    try:
-        version = _write_version(session, module, manifest, bundle, report, publisher, state)
     if module is not None and _terms_await_owners(session, module, manifest.terms):
         state = "pending_owners"    # co-owned, other terms: the owners decide first (DESIGN §13)
+    try:
+        version = _write_version(session, module, manifest, bundle, report, publisher, state)
     except IntegrityError:          # a concurrent upload of the same version won the race
         session.rollback()          # publish is its own unit of work: nothing else is lost
         existing = _version_by_sha(session, bundle.sha256)
