@@ -266,8 +266,6 @@ def list_versions(session: Session, name: str | None = None,
     return sorted(rows, key=lambda v: (v.module.name, v.sort_key))
 
 
-def pending_reviews(session: Session) -> list[ModuleVersion]:
-    """The review queue: pending versions, oldest first."""
 def current_terms(session: Session, module_id: int) -> dict | None:
     """The terms of the module's newest published version (semver precedence), or None."""
     published = session.scalars(sa.select(ModuleVersion).where(
@@ -299,6 +297,8 @@ def release_pending_owners(session: Session, module_id: int, terms: dict, actor:
     return waiting
 
 
+def pending_reviews(session: Session) -> list[ModuleVersion]:
+    """The review queue: pending versions, oldest first."""
     return list(session.scalars(sa.select(ModuleVersion)
                                 .where(ModuleVersion.state == "pending_review")
                                 .options(selectinload(ModuleVersion.module))
