@@ -256,8 +256,8 @@ class MarketModel(MarketChecks):
         return {}
 
     @precondition(lambda self: self.settled)
-    @rule(data=st.data(), amount=st.integers(-10**6, 10**6).filter(bool))
-    def adjust(self, data, amount):
+    @rule(data=st.data())
+    def adjust(self, data):
         """An operator's debit or credit on a settled line (DESIGN §15), booked by a later settlement."""
         period = data.draw(st.sampled_from(sorted(self.settled)), label="adjusted period")
         lines = self.session.scalars(sa.select(Charge).where(
@@ -266,6 +266,8 @@ class MarketModel(MarketChecks):
             return
         line = data.draw(st.sampled_from(lines), label="line")
         net = line.amount_minor + adjustments.adjusted_total(self.session, period, line.installation_id)
+        # credits up to one fen more than the line's net (refused), or debits
+        amount = data.draw(st.integers(-max(net, 0) - 1, 10**6).filter(bool), label="amount")
         try:
             adjustments.create(self.session, None, period, line.installation_id, amount, "model")
         except MarketplaceError as refused:
