@@ -147,9 +147,8 @@ def _own_manifest(request: pytest.FixtureRequest) -> dict:
         return {}
 
 
-@pytest.fixture
-def subcalls(request: pytest.FixtureRequest) -> Answers:
-    """How a composite's sub-calls are answered: from the examples of the modules beside it."""
+def _beside(request: pytest.FixtureRequest) -> Answers:
+    """Answers from the examples of the modules beside this one (none needed: no requires)."""
     folder = module_dir_of(request.path)
     if not _own_manifest(request).get("requires"):
         return {}
@@ -157,10 +156,21 @@ def subcalls(request: pytest.FixtureRequest) -> Answers:
 
 
 @pytest.fixture
-def ctx(request: pytest.FixtureRequest, subcalls: Answers) -> Context:
-    """A call context for an adopter city (深圳市); ``ctx.call`` answers from ``subcalls``."""
+def subcalls(request: pytest.FixtureRequest) -> Answers:
+    """How a composite's sub-calls are answered: from the examples of the modules beside it."""
+    return _beside(request)
+
+
+@pytest.fixture
+def ctx(request: pytest.FixtureRequest) -> Context:
+    """A call context for an adopter city (深圳市); ``ctx.call`` answers from ``subcalls``
+    (that fixture when the tests define or import it, else the modules beside this one)."""
     own = _own_manifest(request)
-    return composite_context(subcalls, own.get("requires", []),
+    try:
+        answers = request.getfixturevalue("subcalls")
+    except pytest.FixtureLookupError:   # a conftest importing only ctx, as before composites
+        answers = _beside(request)
+    return composite_context(answers, own.get("requires", []),
                              own.get("module", {}).get("name", ""))
 
 
