@@ -246,3 +246,25 @@ def test_a_call_waits_for_no_second_connection_so_a_full_pool_never_deadlocks(ap
     with ThreadPoolExecutor(threads) as pool:
         answered = [status for each in pool.map(calls, range(threads)) for status in each]
     assert answered == [200] * (threads * 8)
+
+
+def test_a_crashing_module_gives_back_what_it_held_so_later_calls_still_get_connections(
+        app, catalog, shenzhen):
+    """After a module crash (502), the same threads' next calls answer 200 on a pool one
+    larger than the threads: the crash path keeps no connection checked out."""
+    _installed(catalog, shenzhen)
+    app.config["QUOTA_PER_MINUTE"] = 10 ** 6
+    engine = app.extensions["db"].engine
+    threads = 2
+    engine.pool = sa.pool.QueuePool(engine.pool._creator, pool_size=threads + 1, max_overflow=0,
+                                    timeout=5)
+
+    def calls(n: int) -> list[int]:
+        client = app.test_client()
+        return [client.post(f"/api/v1/invoke/toy-echo/{op}", json={"text": str(n)},
+                            headers=shenzhen.headers).status_code
+                for op in ("crash", "echo", "echo", "crash", "echo")]
+
+    with ThreadPoolExecutor(threads) as pool:
+        answered = list(pool.map(calls, range(threads)))
+    assert answered == [[502, 200, 200, 502, 200]] * threads
