@@ -15,7 +15,8 @@ from marketplace.governance.models import ChargeShare
 from marketplace.settlement.models import Charge, Statement
 
 FULL_SHARE = 10_000  # a sole owner's share (marketplace.governance.shares.FULL_SHARE)
-CSV_COLUMNS = ("section", "module", "kind", "adopter", "publisher", "units", "amount", "fee")
+CSV_COLUMNS = ("section", "module", "kind", "adopter", "publisher", "units", "amount", "fee",
+               "owner_share_bps")
 
 
 class SettlementError(MarketplaceError):
@@ -80,14 +81,13 @@ def statement_json(session: Session, period: str, code: str) -> dict[str, Any]:
     """The statement of ``code`` for ``period`` exactly as DESIGN §6 shows it (plus fees and provider).
 
     Each earnings line's ``amount`` is what the publisher earns, the line's
-    charge less ``fee`` (the platform's share). When any of them is of a co-owned
-    module (DESIGN §13) every earnings line carries ``owner_share_bps`` and its
-    ``amount`` and ``fee`` are this owner's parts; a sole owner's statement is as before.
+    charge less ``fee`` (the platform's share). Every earnings line carries
+    ``owner_share_bps`` (DESIGN §13): this owner's share of the module in the period,
+    10000 for a sole owner; ``amount`` and ``fee`` are this owner's parts.
     """
     statement = get_statement(session, period, code)
     cur = statement.currency
     charges, earnings = statement_lines(session, period, code)
-    shared = any(c.owner_share_bps != FULL_SHARE for c in earnings)
     body: dict[str, Any] = {
         "jurisdiction": code, "period": period, "currency": cur,
         "charges": [{"module": c.module_name, "kind": c.kind, "units": c.units,
@@ -95,7 +95,7 @@ def statement_json(session: Session, period: str, code: str) -> dict[str, Any]:
         "earnings": [{"module": c.module_name, "adopter": c.adopter_code,
                       "amount": format_amount(c.earnings_minor, cur),
                       "fee": format_amount(c.fee_minor, cur),
-                      **({"owner_share_bps": c.owner_share_bps} if shared else {}), **_adjusts(c)}
+                      "owner_share_bps": c.owner_share_bps, **_adjusts(c, earning=True)}
                      for c in earnings],
         "total_charges": format_amount(statement.total_charges_minor, cur),
         "total_earnings": format_amount(statement.total_earnings_minor, cur),
@@ -109,9 +109,12 @@ def statement_json(session: Session, period: str, code: str) -> dict[str, Any]:
     return body
 
 
-def _adjusts(line: Any) -> dict[str, str]:
-    """``{"adjusts_period": …}`` of an adjustment line (DESIGN §15), else nothing."""
-    return {"adjusts_period": line.adjusts_period} if line.adjusts_period else {}
+def _adjusts(line: Any, earning: bool = False) -> dict[str, str]:
+    """``{"adjusts_period": …}`` of an adjustment line (DESIGN §15), else nothing; an
+    earnings line says its kind too (charges carry ``kind`` always)."""
+    if not line.adjusts_period:
+        return {}
+    return {**({"kind": "adjustment"} if earning else {}), "adjusts_period": line.adjusts_period}
 
 
 def _kind(line: dict[str, Any], kind: str = "") -> str:
@@ -128,16 +131,13 @@ def statement_csv_of(body: dict[str, Any], code: str) -> str:
     """A statement body (final or draft) of ``code`` as CSV."""
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\n")
-    # co-owned earnings (DESIGN §13) add a last column; a sole owner's CSV is as before
-    shared = ("",) if any("owner_share_bps" in line for line in body["earnings"]) else ()
-    writer.writerow(CSV_COLUMNS + (("owner_share_bps",) if shared else ()))
+    writer.writerow(CSV_COLUMNS)
     for line in body["charges"]:
         writer.writerow(("charge", line["module"], _kind(line, line["kind"]), code, "", line["units"],
-                         line["amount"], "", *shared))
+                         line["amount"], "", ""))
     for line in body["earnings"]:
         writer.writerow(("earning", line["module"], _kind(line), line["adopter"], code, "",
-                         line["amount"], line["fee"],
-                         *((line["owner_share_bps"],) if shared else ())))
+                         line["amount"], line["fee"], line["owner_share_bps"]))
     for name in ("total_charges", "total_earnings", "total_fees", "net"):
-        writer.writerow((name, "", "", "", "", "", body[name], "", *shared))
+        writer.writerow((name, "", "", "", "", "", body[name], "", ""))
     return out.getvalue()

@@ -97,6 +97,7 @@ def test_a_credit_is_booked_into_the_next_settlement_and_october_never_changes(
     # fee refunded pro rata to October's 5.20 on 520.00: 12.34 × 1 % = 0.1234 → 0.12
     assert adjustments_of(guangdong) == [{"module": "enterprise-registration", "adopter": "440300",
                                       "amount": "-12.22", "fee": "-0.12",
+                                      "owner_share_bps": 10000, "kind": "adjustment",
                                       "adjusts_period": "2026-10"}]
     assert guangdong["total_earnings"] == "-12.22"
     listed = client.get("/api/v1/adjustments", headers=admin(factory)).get_json()["items"]

@@ -17,7 +17,7 @@ def test_settle_statement_and_ledger_verbs(app, market, runner):
     body = json.loads(shown.output)
     assert {k: body[k] for k in ex.SHENZHEN} == ex.SHENZHEN
     csv = runner.invoke(["statement", ex.PERIOD, "--jurisdiction", "440300", "--csv"])
-    assert csv.output.splitlines()[-1] == "net,,,,,,-15853.33,"
+    assert csv.output.splitlines()[-1] == "net,,,,,,-15853.33,,"
     paid = runner.invoke(["ledger", "pay", "330100", "4000.00", "--period", ex.PERIOD])
     assert paid.exit_code == 0 and "receivable 6000.00" in paid.output
     balance = runner.invoke(["ledger", "balance", "330100"])

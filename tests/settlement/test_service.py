@@ -161,11 +161,11 @@ def test_statement_csv_lists_lines_and_totals(app, market):
         adopter = service.statement_csv(db.session(), ex.PERIOD, "440300").splitlines()
         fees = service.statement_json(db.session(), ex.PERIOD, "440300")["total_fees"]
     rows = text.splitlines()
-    assert f"total_fees,,,,,,{fees}," in adopter and fees != "0.00"
-    assert rows[0] == "section,module,kind,adopter,publisher,units,amount,fee"
-    assert "earning,enterprise-registration,,440300,440000,,514.80,5.20" in rows
-    assert rows[-4:] == ["total_charges,,,,,,0.00,", "total_earnings,,,,,,15364.80,",
-                         "total_fees,,,,,,0.00,", "net,,,,,,15364.80,"]
+    assert f"total_fees,,,,,,{fees},," in adopter and fees != "0.00"
+    assert rows[0] == "section,module,kind,adopter,publisher,units,amount,fee,owner_share_bps"
+    assert "earning,enterprise-registration,,440300,440000,,514.80,5.20,10000" in rows
+    assert rows[-4:] == ["total_charges,,,,,,0.00,,", "total_earnings,,,,,,15364.80,,",
+                         "total_fees,,,,,,0.00,,", "net,,,,,,15364.80,,"]
 
 
 def test_statements_carry_metering_usage_chain_head(app, market):

@@ -74,18 +74,18 @@ SHANGHAI_CHARGES = [
     {"module": "social-insurance-query", "kind": "cost_share", "units": 1000, "amount": "1666.67"},
 ]
 ZHEJIANG_EARNINGS = [
-    {"module": "archive-system", "adopter": "330100", "amount": "0.00", "fee": "0.00"},
-    {"module": "archive-system", "adopter": "440300", "amount": "11880.00", "fee": "120.00"},
-    {"module": "policy-faq", "adopter": "310000", "amount": "0.00", "fee": "0.00"},
-    {"module": "policy-faq", "adopter": "440300", "amount": "0.00", "fee": "0.00"},
+    {"module": "archive-system", "adopter": "330100", "amount": "0.00", "fee": "0.00", "owner_share_bps": 10000},
+    {"module": "archive-system", "adopter": "440300", "amount": "11880.00", "fee": "120.00", "owner_share_bps": 10000},
+    {"module": "policy-faq", "adopter": "310000", "amount": "0.00", "fee": "0.00", "owner_share_bps": 10000},
+    {"module": "policy-faq", "adopter": "440300", "amount": "0.00", "fee": "0.00", "owner_share_bps": 10000},
 ]
 GUANGDONG_EARNINGS = [
-    {"module": "enterprise-registration", "adopter": "310000", "amount": "0.00", "fee": "0.00"},
-    {"module": "enterprise-registration", "adopter": "330100", "amount": "4950.00", "fee": "50.00"},
-    {"module": "enterprise-registration", "adopter": "440300", "amount": "514.80", "fee": "5.20"},
-    {"module": "social-insurance-query", "adopter": "310000", "amount": "1650.00", "fee": "16.67"},
-    {"module": "social-insurance-query", "adopter": "330100", "amount": "4950.00", "fee": "50.00"},
-    {"module": "social-insurance-query", "adopter": "440300", "amount": "3300.00", "fee": "33.33"},
+    {"module": "enterprise-registration", "adopter": "310000", "amount": "0.00", "fee": "0.00", "owner_share_bps": 10000},
+    {"module": "enterprise-registration", "adopter": "330100", "amount": "4950.00", "fee": "50.00", "owner_share_bps": 10000},
+    {"module": "enterprise-registration", "adopter": "440300", "amount": "514.80", "fee": "5.20", "owner_share_bps": 10000},
+    {"module": "social-insurance-query", "adopter": "310000", "amount": "1650.00", "fee": "16.67", "owner_share_bps": 10000},
+    {"module": "social-insurance-query", "adopter": "330100", "amount": "4950.00", "fee": "50.00", "owner_share_bps": 10000},
+    {"module": "social-insurance-query", "adopter": "440300", "amount": "3300.00", "fee": "33.33", "owner_share_bps": 10000},
 ]
 #: (total_charges, total_earnings, net) per jurisdiction
 TOTALS = {
