@@ -185,7 +185,9 @@ def publish(session: Session, data: bytes, publisher: User, store: ArtifactStore
     _check_implements(session, manifest)
     store.put(data)
     state = "pending_review" if require_review else "published"
-    if module is not None and _terms_await_owners(session, module, manifest.terms):
+    wait, acceptance = (False, None) if module is None else \
+        _terms_await_owners(session, module, manifest.terms)
+    if wait:
         state = "pending_owners"    # co-owned, other terms: the owners decide first (DESIGN §13)
     try:
         version = _write_version(session, module, manifest, bundle, report, publisher, state)
@@ -198,6 +200,12 @@ def publish(session: Session, data: bytes, publisher: User, store: ArtifactStore
                        "published by another upload; bump the version") from None
     audit(session, publisher, "module.publish", f"{manifest.name} {manifest.version}",
           sha256=bundle.sha256, state=state)
+    if acceptance is not None:      # the owners' accepted terms: this version uses them up
+        from marketplace.governance.proposals import mark_released
+
+        mark_released(session, acceptance, version.version, publisher)
+    if state == "published":
+        _release_current(session, version.module_id, publisher, require_review=False)
     _reindex(session, version.module_id)
     return PublishResult(version, created=True)
 
@@ -225,6 +233,8 @@ def review(session: Session, name: str, version: str, decision: str, reason: str
     item.review_reason = reason
     session.flush()
     audit(session, reviewer, f"module.{decision}", f"{name} {version}", reason=reason)
+    if item.state == "published":   # its terms may now be the current ones
+        _release_current(session, item.module_id, reviewer, require_review=True)
     _reindex(session, item.module_id)
     return item
 
@@ -267,34 +277,71 @@ def list_versions(session: Session, name: str | None = None,
 
 
 def current_terms(session: Session, module_id: int) -> dict | None:
-    """The terms of the module's newest published version (semver precedence), or None."""
+    """The terms of the module's newest published version (semver precedence), or None.
+
+    A version the owners released becomes current only once it is published."""
     published = session.scalars(sa.select(ModuleVersion).where(
         ModuleVersion.module_id == module_id, ModuleVersion.state == "published")).all()
     return max(published, key=lambda v: v.sort_key).terms if published else None
 
 
-def _terms_await_owners(session: Session, module: Module, terms: dict) -> bool:
-    from marketplace.governance.proposals import terms_need_owners
+def _terms_await_owners(session: Session, module: Module, terms: dict) -> tuple[bool, Any]:
+    """``(must wait in pending_owners, the accepted terms proposal the version uses)``."""
+    from marketplace.governance.proposals import terms_gate
 
-    return terms_need_owners(session, module.id, terms, current_terms(session, module.id))
+    return terms_gate(session, module.id, terms, current_terms(session, module.id))
+
+
+def _go_on(session: Session, item: ModuleVersion, actor: User | None, require_review: bool,
+           why: str) -> None:
+    """A version leaves ``pending_owners``: on to review (published at once without review)."""
+    item.state = "pending_review" if require_review else "published"
+    item.reviewed_at = None if require_review else now()
+    audit(session, actor, "module.owners_accepted", f"{item.module.name} {item.version}",
+          state=item.state, why=why)
+
+
+def _waiting(session: Session, module_id: int) -> list[ModuleVersion]:
+    """The module's versions in ``pending_owners``, by semver precedence."""
+    return sorted(session.scalars(sa.select(ModuleVersion).where(
+        ModuleVersion.module_id == module_id, ModuleVersion.state == "pending_owners")),
+        key=lambda v: v.sort_key)
 
 
 def release_pending_owners(session: Session, module_id: int, terms: dict, actor: User | None, *,
-                           require_review: bool = True) -> list[ModuleVersion]:
-    """Versions waiting in ``pending_owners`` with exactly ``terms`` go on to review as usual
-    (published at once when review is off); the owners accepted those terms."""
-    waiting = [v for v in session.scalars(sa.select(ModuleVersion).where(
-        ModuleVersion.module_id == module_id, ModuleVersion.state == "pending_owners"))
-        if v.terms == terms]
-    for item in waiting:
-        item.state = "pending_review" if require_review else "published"
-        item.reviewed_at = None if require_review else now()
-        audit(session, actor, "module.owners_accepted", f"{item.module.name} {item.version}",
-              state=item.state)
+                           require_review: bool = True) -> ModuleVersion | None:
+    """The owners accepted ``terms`` for the module's next version: the first version (semver)
+    waiting in ``pending_owners`` with those terms by value goes on to review as usual
+    (published at once when review is off), and only that one; None if none waits."""
+    from marketplace.governance.terms_value import same_terms
+
+    item = next((v for v in _waiting(session, module_id) if same_terms(v.terms, terms)), None)
+    if item is None:
+        return None
+    _go_on(session, item, actor, require_review, "terms accepted")
     session.flush()
-    if waiting and not require_review:
+    if not require_review:
+        _release_current(session, module_id, actor, require_review=False)
         _reindex(session, module_id)
-    return waiting
+    return item
+
+
+def _release_current(session: Session, module_id: int, actor: User | None, *,
+                     require_review: bool) -> None:
+    """A version was published: versions waiting with the now current terms (by value) are
+    no change any more and go on to review (published at once when review is off)."""
+    from marketplace.governance.terms_value import same_terms
+
+    while True:                     # without review a release publishes, which may change them
+        terms = current_terms(session, module_id)
+        due = [v for v in _waiting(session, module_id) if same_terms(v.terms, terms)]
+        if not due:
+            return
+        for item in due:
+            _go_on(session, item, actor, require_review, "current terms")
+        session.flush()
+        if require_review:
+            return
 
 
 def pending_reviews(session: Session) -> list[ModuleVersion]:

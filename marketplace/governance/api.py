@@ -45,6 +45,8 @@ def proposal_json(proposal: Proposal, module_name: str) -> dict[str, Any]:
         body["effective_period"] = proposal.effective_period
     else:
         body["terms"] = proposal.payload["terms"]
+        # accepted terms decide one version, the first with those terms (by value)
+        body["released_version"] = proposal.payload.get("released_version")
     return body
 
 

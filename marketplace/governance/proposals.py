@@ -8,8 +8,9 @@ Rules, in the contract's words:
   settled keeps the owners in force at its start);
 * a ``terms`` proposal (the ``[terms]`` of the module's next version) is accepted once
   approving owners hold more than 50 % of the shares, rejected once rejecting owners
-  hold 50 % or more (shares as they were when it was proposed); a co-owned module's
-  version waiting in ``pending_owners`` with exactly those terms then goes to review;
+  hold 50 % or more (shares as they were when it was proposed); the next co-owned
+  module's version waiting in ``pending_owners`` with those terms (by value) then goes to
+  review — one version: the acceptance is spent on it (``payload["released_version"]``);
 * proposing is not voting; each jurisdiction votes once (409 ``already_voted``);
 * an open proposal expires 30 days after it was made, evaluated lazily by the
   platform clock whenever proposals are read or voted on.
@@ -33,6 +34,7 @@ from marketplace.errors import Conflict, Forbidden, MarketplaceError, NotFound
 from marketplace.governance import shares
 from marketplace.governance.models_proposals import DECISIONS, Proposal, ProposalVote
 from marketplace.governance.proposal_input import BUILD_CURRENCY, ProposalInput
+from marketplace.governance.terms_value import same_terms
 from marketplace.money import format_amount
 
 LIFETIME = timedelta(days=30)
@@ -212,32 +214,77 @@ def _decide(session: Session, proposal: Proposal, outcome: str, user: User,
 
         released = release_pending_owners(session, proposal.module_id, proposal.payload["terms"],
                                           user, require_review=require_review)
-        detail["released"] = [v.version for v in released]
+        if released is not None:
+            proposal.payload = {**proposal.payload, "released_version": released.version}
+        detail["released"] = [] if released is None else [released.version]
     session.flush()
     audit(session, user, f"proposal.{outcome}", f"proposal {proposal.id}", **detail)
 
 
-def accepted_terms(session: Session, module_id: int) -> dict | None:
-    """The terms of the module's newest accepted terms proposal, or None."""
-    payload = session.scalar(sa.select(Proposal.payload)
-                             .where(Proposal.module_id == module_id, Proposal.kind == "terms",
-                                    Proposal.state == "accepted")
-                             .order_by(Proposal.decided_at.desc(), Proposal.id.desc()).limit(1))
-    return None if payload is None else payload["terms"]
+def unused_acceptance(session: Session, module_id: int) -> Proposal | None:
+    """The module's newest accepted terms proposal if no version has used it yet, else None.
+
+    An accepted terms proposal decides the terms of the module's *next* version: the first
+    version with those terms (by value) takes it, and it is spent. A version the operator
+    rejected in review gives it back (the owners' decision still awaits a version). An older
+    acceptance is superseded by a newer one."""
+    from marketplace.catalog.models import ModuleVersion
+
+    proposal = session.scalar(sa.select(Proposal)
+                              .where(Proposal.module_id == module_id, Proposal.kind == "terms",
+                                     Proposal.state == "accepted")
+                              .order_by(Proposal.decided_at.desc(), Proposal.id.desc()).limit(1)
+                              .execution_options(populate_existing=True))
+    if proposal is None:
+        return None
+    used = proposal.payload.get("released_version")
+    if used is not None and session.scalar(sa.select(ModuleVersion.state).where(
+            ModuleVersion.module_id == module_id, ModuleVersion.version == used)) \
+            not in (None, "rejected"):
+        return None
+    return proposal
 
 
-def terms_need_owners(session: Session, module_id: int, terms: dict,
-                      current_terms: dict | None) -> bool:
-    """Whether a new version with ``terms`` must wait for the owners (``pending_owners``).
+def _claim(session: Session, proposal: Proposal) -> bool:
+    """Take ``proposal`` for one version: a conditional write on its revision, so of two
+    uploads racing for one acceptance exactly one gets it (the other waits for the owners)."""
+    taken = session.execute(sa.update(Proposal)
+                            .where(Proposal.id == proposal.id,
+                                   Proposal.revision == proposal.revision)
+                            .values(revision=Proposal.revision + 1)
+                            .execution_options(synchronize_session=False))
+    if taken.rowcount != 1:
+        return False
+    proposal.revision += 1
+    session.flush()
+    return True
 
-    Only co-owned modules wait, only when the terms differ from the current ones, and
-    not when the owners' newest accepted terms proposal holds exactly these terms.
+
+def terms_gate(session: Session, module_id: int, terms: dict,
+               current_terms: dict | None) -> tuple[bool, Proposal | None]:
+    """``(must wait, acceptance it uses)`` for a new version with ``terms`` (DESIGN §13).
+
+    Only co-owned modules wait, only when the terms differ in value from the current ones,
+    and not when an unused accepted terms proposal holds these terms (by value): the version
+    then uses that acceptance up (record it with :func:`mark_released` once it is written).
     """
-    if current_terms is None or terms == current_terms:
-        return False
+    if current_terms is None or same_terms(terms, current_terms):
+        return False, None
     if len(shares.current_owners(session, module_id)) < 2:
-        return False
-    return accepted_terms(session, module_id) != terms
+        return False, None
+    acceptance = unused_acceptance(session, module_id)
+    if acceptance is not None and same_terms(acceptance.payload["terms"], terms) \
+            and _claim(session, acceptance):
+        return False, acceptance
+    return True, None
+
+
+def mark_released(session: Session, proposal: Proposal, version: str, actor: User | None) -> None:
+    """Record that ``version`` used the accepted terms ``proposal``."""
+    proposal.payload = {**proposal.payload, "released_version": version}
+    session.flush()
+    audit(session, actor, "proposal.released", f"proposal {proposal.id}",
+          module_id=proposal.module_id, version=version)
 
 
 def listing(session: Session, user: User | None, state: str = "open",
