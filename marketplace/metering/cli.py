@@ -94,12 +94,15 @@ def register(main: click.Group) -> None:
     @click.option("--up-to", "up_to", help="last day to seal, YYYY-MM-DD (default: yesterday)")
     def usage_seal(up_to: str | None):
         """Seal the daily digests of every day with events up to a past day."""
-        from marketplace.clock import local_day, now, parse_day
-        from marketplace.metering.digest import seal_days
+        from flask import current_app
 
-        day = parse_day(up_to) if up_to else local_day(now()) - timedelta(days=1)
+        from marketplace.clock import parse_day
+        from marketplace.metering.digest import last_sealable_day, seal_days
+
         with app_session() as session:
-            sealed = seal_days(session, day)
+            grace = int(current_app.config.get("GRACE_DAYS") or 0)
+            day = parse_day(up_to) if up_to else last_sealable_day(grace)
+            sealed = seal_days(session, day, grace_days=grace)
         click.echo(f"sealed {sealed} installation-days up to {day.isoformat()}")
 
     @usage.command("verify")

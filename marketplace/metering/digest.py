@@ -78,13 +78,36 @@ def _last_sealed(session: Session, installation_id: int) -> tuple[date | None, s
     return (row[0], row[1]) if row else (None, genesis(installation_id))
 
 
-def seal_days(session: Session, up_to_day: date, installation_ids: Iterable[int] | None = None) -> int:
+def last_sealable_day(grace_days: int = 0) -> date:
+    """The last day that may be sealed now: yesterday, or, while a period is in its grace
+    days (``MARKETPLACE_GRACE_DAYS``), the last day before that period (its days still take
+    late usage, and a chain seals days in order)."""
+    from marketplace.clock import period_bounds, period_of
+
+    today = now()
+    last = local_day(today) - timedelta(days=1)
+    if grace_days:
+        previous = period_of(period_bounds(period_of(today))[0] - timedelta(seconds=1))
+        start, end = period_bounds(previous)
+        if today < end + timedelta(days=grace_days):
+            last = min(last, local_day(start) - timedelta(days=1))
+    return last
+
+
+def seal_days(session: Session, up_to_day: date, installation_ids: Iterable[int] | None = None,
+              grace_days: int = 0) -> int:
     """Seal every unsealed day ≤ ``up_to_day`` (before today) with events; returns days sealed.
 
-    The caller commits. Settlement seals a period's last day before closing it.
+    A day of a period still in its ``grace_days`` is refused (409 ``grace_period``): late
+    usage for it is still accepted, and a sealed day refuses it. The caller commits.
+    Settlement seals a period's last day before closing it.
     """
     if up_to_day >= local_day(now()):
         raise MarketplaceError("day_not_over", f"only past days can be sealed; {up_to_day} is not over")
+    if up_to_day > (last := last_sealable_day(grace_days)):
+        raise MarketplaceError("grace_period", f"{up_to_day} belongs to a period still in its "
+                               f"{grace_days} grace days (late usage for it is accepted); seal up "
+                               f"to {last} now, the rest when the grace days are over", status=409)
     if installation_ids is None:
         installation_ids = session.scalars(
             sa.select(_EVENTS.installation_id).where(_EVENTS.day <= up_to_day).distinct())

@@ -79,3 +79,28 @@ def test_grace_days_come_from_the_environment(monkeypatch, tmp_path):
     monkeypatch.setenv("MARKETPLACE_GRACE_DAYS", "-1")
     with pytest.raises(ValueError, match="MARKETPLACE_GRACE_DAYS"):
         from_environment(str(tmp_path))
+
+
+def test_days_in_grace_stay_unsealed_so_late_usage_is_still_accepted(app, market, client, factory,
+                                                                     runner):
+    from datetime import date
+
+    from marketplace.metering.digest import last_sealable_day
+
+    app.config["GRACE_DAYS"] = 3
+    market.install(market.module("late", "440000", PAY_PER_USE), "440300")
+    city = factory.headers("adopter", "440300", "usage,read")
+    fix_now(app, "2026-11-02T10:00:00+08:00")
+    assert report(client, city, "on-time", "2026-10-20T10:00:00+08:00").get_json()["accepted"] == 1
+    assert report(client, city, "nov", "2026-11-01T10:00:00+08:00").get_json()["accepted"] == 1
+    assert last_sealable_day(3) == date(2026, 9, 30) and last_sealable_day(0) == date(2026, 11, 1)
+    sealed = runner.invoke(["usage", "seal"])                # the scheduler's nightly run
+    assert sealed.exit_code == 0 and "up to 2026-09-30" in sealed.output, sealed.output
+    late = report(client, city, "late", "2026-10-31T23:00:00+08:00").get_json()
+    assert late["accepted"] == 1, late                       # October is not sealed
+    forced = runner.invoke(["usage", "seal", "--up-to", "2026-10-31"])
+    assert forced.exit_code == 1 and "grace" in forced.output and "Traceback" not in forced.output
+    fix_now(app, "2026-11-04T00:00:00+08:00")                 # grace over
+    done = runner.invoke(["usage", "seal"])
+    assert done.exit_code == 0 and "sealed 3 installation-days up to 2026-11-03" in done.output, \
+        done.output
