@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import calendar
-import csv
 import io
 from dataclasses import dataclass
 from datetime import date
@@ -10,7 +9,7 @@ from datetime import date
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
-from marketplace import clock
+from marketplace import clock, csvsafe
 from marketplace.catalog.models import Module
 from marketplace.errors import MarketplaceError
 from marketplace.metering.models import UsageEvent
@@ -97,7 +96,7 @@ def usage_series(session: Session, viewer: Viewer, *, module: str | None = None,
 def series_csv(points: list[dict], granularity: str = "day") -> str:
     """The series as CSV with a header line."""
     out = io.StringIO()
-    writer = csv.writer(out, lineterminator="\n")
+    writer = csvsafe.writer(out, lineterminator="\n")
     columns = (GRANULARITIES[granularity], *SERIES_FIELDS)
     writer.writerow(columns)
     for point in points:

@@ -18,7 +18,6 @@ Rules, stated once:
 """
 from __future__ import annotations
 
-import csv
 import io
 import re
 from collections import defaultdict
@@ -28,6 +27,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
+from marketplace import csvsafe
 from marketplace.accounts.models import Jurisdiction
 from marketplace.catalog.models import Module, ModuleVersion
 from marketplace.clock import now, period_bounds, period_of
@@ -188,7 +188,7 @@ def reuse_report(session: Session, year: int) -> dict[str, Any]:
 def reuse_csv(report: dict[str, Any]) -> str:
     """The report as CSV: one row per jurisdiction, then per module, then the totals."""
     out = io.StringIO()
-    writer = csv.writer(out, lineterminator="\n")
+    writer = csvsafe.writer(out, lineterminator="\n")
     writer.writerow(CSV_COLUMNS)
     for j in report["jurisdictions"]:
         writer.writerow(("jurisdiction", j["code"], j["name"], j["modules_owned"],

@@ -1,14 +1,13 @@
 """Statements of a settled period: the JSON of DESIGN §6 and the same as CSV."""
 from __future__ import annotations
 
-import csv
 import io
 from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
-from marketplace import clock
+from marketplace import clock, csvsafe
 from marketplace.errors import MarketplaceError, NotFound
 from marketplace.money import format_amount
 from marketplace.governance.models import ChargeShare
@@ -130,7 +129,7 @@ def statement_csv(session: Session, period: str, code: str) -> str:
 def statement_csv_of(body: dict[str, Any], code: str) -> str:
     """A statement body (final or draft) of ``code`` as CSV."""
     out = io.StringIO()
-    writer = csv.writer(out, lineterminator="\n")
+    writer = csvsafe.writer(out, lineterminator="\n")
     writer.writerow(CSV_COLUMNS)
     for line in body["charges"]:
         writer.writerow(("charge", line["module"], _kind(line, line["kind"]), code, "", line["units"],

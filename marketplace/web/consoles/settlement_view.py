@@ -1,7 +1,6 @@
 """Settlement pages: periods, settle, positions, statements and earnings via the settlement area."""
 from __future__ import annotations
 
-import csv
 import io
 from typing import Any, Callable
 
@@ -10,7 +9,7 @@ from flask import current_app, flash, render_template, request
 from flask_babel import gettext as _
 from sqlalchemy.orm import Session
 
-from marketplace import db
+from marketplace import csvsafe, db
 from marketplace.accounts.models import Jurisdiction
 from marketplace.clock import check_period, period_ended
 from marketplace.errors import MarketplaceError
@@ -163,7 +162,7 @@ def statement_csv(session: Session, user: Any, period: str) -> str:
     if detail is None:
         settlement.get_statement(session, period, user.jurisdiction_code)  # raises NotFound
     out = io.StringIO()
-    writer = csv.writer(out, lineterminator="\n")
+    writer = csvsafe.writer(out, lineterminator="\n")
     writer.writerow(["period", "side", "module", "kind", "adopter", "publisher", "units",
                      "amount", "fee", "currency"])
     for side, lines in (("charge", detail["charges"]), ("earning", detail["earnings"])):
