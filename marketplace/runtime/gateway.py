@@ -117,20 +117,32 @@ def _unavailable() -> MarketplaceError:
 
 
 def _invoke(operation: str, module: str | None = None, interface: str | None = None) -> Response:
-    code = g.principal.jurisdiction_code
+    raw = request.get_data(cache=False)           # read once: a retry must see it too
+    payload = jsonio.loads(raw, "body") if raw else None
+    return invoke_as(g.principal, raw, payload, operation, module=module, interface=interface,
+                     key=request.headers.get("Idempotency-Key"))
+
+
+def invoke_as(principal, raw: bytes, payload, operation: str, module: str | None = None,
+              interface: str | None = None, key: str | None = None) -> Response:
+    """One metered call of ``operation`` for ``principal``: the API's and the console's one path.
+
+    Under the tenant's share of threads, on this thread's kept connection (the
+    request's session is given back first), retried once on a connection found
+    dead before the module ran; ``key`` is the call's ``Idempotency-Key``.
+    """
+    code = principal.jurisdiction_code
     slots = tenant_slots()
     if not slots.enter(code):
         return too_many_concurrent_calls(code, slots.busy(code))
     try:
-        raw = request.get_data(cache=False)       # read once: a retry must see it too
-        payload = jsonio.loads(raw, "body") if raw else None
         routes = _routes()
         db.release_session()        # the token check's connection: the call runs on its own
         for may_retry in (True, False):
             connection = routes.connection()
             try:
-                return _invoke_on(routes, connection, g.principal, raw, payload, operation,
-                                  module, interface, may_retry)
+                return _invoke_on(routes, connection, principal, raw, payload, operation,
+                                  module, interface, may_retry, key)
             except _Reconnect:
                 routes.discard(connection)
             finally:
@@ -145,13 +157,13 @@ def _invoke(operation: str, module: str | None = None, interface: str | None = N
 
 
 def _invoke_on(routes: RouteCache, connection, principal, raw: bytes, payload, operation: str,
-               module: str | None, interface: str | None, may_retry: bool) -> Response:
+               module: str | None, interface: str | None, may_retry: bool,
+               key: str | None) -> Response:
     """The call on one DBAPI connection (its writes committed by ``routes.commits``).
 
     A connection lost before the module runs is retried once (nothing was done
     yet); lost later, the call answers 503 and the connection is dropped.
     """
-    key = request.headers.get("Idempotency-Key")
     code = principal.jurisdiction_code
     keys = None
     try:

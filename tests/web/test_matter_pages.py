@@ -313,3 +313,23 @@ kind = "free"
     assert "粤省事电子证照查询 | · 广东省 (440000)" in step and "浙江省 (330000)" in step
     materials = page_text(html[html.index("申请材料"):html.index('id="terms"')])
     assert "持证主体标识 | : 公民身份号码或统一社会信用代码" in materials
+
+
+def test_a_form_sent_twice_runs_the_matter_once(client, matter, app):
+    """A double click or a browser retry resends the form with its one-time key: the second
+    answer is the first, replayed; nothing runs or is billed again. A fresh form is a new matter."""
+    login(client, matter["people"]["adopter"])
+    iid = matter["ids"][COMPOSITE]
+    form = client.get(f"/adopter/installations/{iid}/run").get_data(as_text=True)
+    key = re.search(r'name="run_key" value="([A-Za-z0-9_-]+)"', form).group(1)
+    data = {**GOOD, "csrf_token": csrf_of(form), "run_key": key}
+    first = client.post(f"/adopter/installations/{iid}/run", data=data)
+    again = client.post(f"/adopter/installations/{iid}/run", data=data)
+    assert first.status_code == again.status_code == 200
+    assert 'id="result-status">已办结' in again.get_data(as_text=True)
+    assert len(_events(app)) == 5                               # one composite + four steps
+    fresh = re.search(r'name="run_key" value="([A-Za-z0-9_-]+)"',
+                      again.get_data(as_text=True)).group(1)
+    assert fresh != key
+    third = client.post(f"/adopter/installations/{iid}/run", data={**data, "run_key": fresh})
+    assert third.status_code == 200 and len(_events(app)) == 10

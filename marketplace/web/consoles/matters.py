@@ -3,6 +3,8 @@ input schema, through the gateway's own call path, and show each step's answer a
 from __future__ import annotations
 
 import json
+import re
+import secrets
 
 from flask import Blueprint, abort, render_template, request
 from flask_babel import gettext as _
@@ -32,41 +34,24 @@ def _operation(item, name: str | None):
     return chosen, operations
 
 
-def invoke(module: str, operation: str, payload) -> tuple[int, dict, str | None]:
+def invoke(module: str, operation: str, payload, key: str | None = None
+           ) -> tuple[int, dict, str | None]:
     """Call ``operation`` of the user's installation of ``module`` as the gateway does.
 
-    The same path as ``POST /api/v1/invoke/{module}/{operation}`` (route lookup, input
-    schema, quota, sandbox, metering, sub-calls): (status, answer, usage event id).
+    The gateway's own entry (:func:`marketplace.runtime.gateway.invoke_as`: route
+    lookup, input schema, quota, sandbox, metering, sub-calls), with the form's
+    ``key`` as Idempotency-Key: (status, answer, usage event id).
     """
     from marketplace.runtime import gateway
 
     principal = Principal(user_id=current_user.id, email=current_user.email,
                           role=current_user.role, jurisdiction_code=current_user.jurisdiction_code,
                           scopes=frozenset({"invoke"}), token_id=0)
-    code = principal.jurisdiction_code
-    slots = gateway.tenant_slots()
-    if not slots.enter(code):
-        response = gateway.too_many_concurrent_calls(code, slots.busy(code))
-    else:
-        try:
-            raw = jsonio.dumps(payload).encode("utf-8")
-            routes = gateway._routes()
-            db.release_session()
-            response = None
-            for may_retry in (True, False):
-                connection = routes.connection()
-                try:
-                    response = gateway._invoke_on(routes, connection, principal, raw, payload,
-                                                  operation, module, None, may_retry)
-                    break
-                except gateway._Reconnect:
-                    routes.discard(connection)
-                finally:
-                    routes.release(connection)
-        except MarketplaceError as exc:
-            return exc.status, exc.to_dict(), None
-        finally:
-            slots.leave(code)
+    try:
+        response = gateway.invoke_as(principal, jsonio.dumps(payload).encode("utf-8"), payload,
+                                     operation, module=module, key=key)
+    except MarketplaceError as exc:
+        return exc.status, exc.to_dict(), None
     return (response.status_code, json.loads(response.get_data(as_text=True)),
             response.headers.get("X-Usage-Event"))
 
@@ -96,7 +81,7 @@ def run(installation_id: int):
                 status = 400
             else:
                 current_user.jurisdiction.name   # loaded now: the call gives the session back
-                status, answer, event = invoke(module, op.name, payload)
+                status, answer, event = invoke(module, op.name, payload, _run_key())
                 session = db.session()
                 item = runtime.get_installation(session, current_user.jurisdiction_code,
                                                 installation_id)
@@ -104,8 +89,20 @@ def run(installation_id: int):
     return render_template("adopter/run.html", item=item, module=module, version=version,
                            title=item.version.title, op=op, operations=operations, flow=flow,
                            fields=fields, form=form, loose=loose, answer=answer, tree=tree,
-                           status=status, pretty=_pretty,
+                           status=status, pretty=_pretty, run_key=secrets.token_urlsafe(16),
                            status_words=STATUS_WORDS), 200 if answer is not None else status
+
+
+def _run_key() -> str | None:
+    """The Idempotency-Key of this submission: the form's one-time key, per user.
+
+    A form resubmitted (a double click, a browser retry) carries the same key, so
+    the matter runs and is billed once and the second answer is the first replayed.
+    """
+    submitted = request.form.get("run_key", "")
+    if not re.fullmatch(r"[A-Za-z0-9_-]{16,64}", submitted):
+        return None
+    return f"console-{current_user.id}-{submitted}"
 
 
 def _all(fields):
