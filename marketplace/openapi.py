@@ -96,10 +96,13 @@ PROPOSAL = {"type": "object", "required": ["id", "module", "kind", "state", "app
                            "kind": {"enum": ["owners", "terms"]},
                            "state": {"enum": ["open", "accepted", "rejected", "expired"]},
                            "approvals": {"type": "array", "items": {"type": "string"}},
-                           "needed": {"type": "array", "items": {"type": "string"}}}}
+                           "needed": {"type": "array", "items": {"type": "string"}},
+                           "released_version": {"type": ["string", "null"]}}}
 PROPOSAL_ID = _path("proposal_id", ID)
-VOTE_STATUSES = (" 403 `not_a_party`: the caller is no publisher of a jurisdiction that decides"
-                 " (administrators see proposals but never vote). 409 `already_voted` (each"
+VOTE_STATUSES = (" 404 `unknown_proposal` also when the caller is no party (as for a missing id,"
+                 " naming no party). 403 `missing_scope` (token), or `not_a_party`: a caller who"
+                 " sees it but is no publisher of a party (administrators see proposals but never"
+                 " vote). 409 `already_voted` (each"
                  " jurisdiction votes once; proposing is not voting) or `not_open` (accepted,"
                  " rejected or expired: open proposals expire 30 days after they were made).")
 
@@ -140,7 +143,8 @@ def _proposal_paths() -> dict:
                     _query("module", {"type": "string"})])},
         "/api/v1/proposals/{proposal_id}": {"get": _op(
             "One proposal: who approved, who rejected, who must still decide (parties and"
-            " administrators only: 403 `not_a_party`)", "read",
+            " administrators only: to anyone else 404 `unknown_proposal`, as for a missing id;"
+            " 403 only `missing_scope`)", "read",
             _resp("the proposal", PROPOSAL, 401, 403, 404), params=[PROPOSAL_ID])},
         "/api/v1/proposals/{proposal_id}/approve": {"post": vote["approve"]},
         "/api/v1/proposals/{proposal_id}/reject": {"post": vote["reject"]},

@@ -52,11 +52,16 @@ def register(main: click.Group) -> None:
     """Add ``marketplace proposal …`` to the main group."""
     from marketplace.cli import Group, RowId, Text, app_session, get_app
 
-    def user_of(session, email: str | None, needed: bool):
+    def user_of(session, email: str | None, needed: bool, verb: str):
+        """The --as user, refused as the API refuses a token without ``verb``'s scope; the
+        service then applies the API's party rules (proposals.authorize) to it."""
         from marketplace.accounts.service import find_user
+        from marketplace.governance import proposals
 
         if email:
-            return find_user(session, email)
+            user = find_user(session, email)
+            proposals.check_role(user, verb)
+            return user
         if needed:
             raise click.UsageError("say who acts: --as EMAIL (a publisher of a party)")
         return None
@@ -115,7 +120,7 @@ def register(main: click.Group) -> None:
             return
         with app_session() as session:
             item = proposals.propose(session, module, parse_proposal(session, body),
-                                     user_of(session, email, True))
+                                     user_of(session, email, True, "create"))
             line = _line(answer(session, item))
         click.echo(line)
 
@@ -135,7 +140,8 @@ def register(main: click.Group) -> None:
             lines = [_line(item) for item in items]
         else:
             with app_session() as session:
-                found = proposals.listing(session, user_of(session, email, False), state, module)
+                found = proposals.listing(session, user_of(session, email, False, "list"), state,
+                                          module)
                 lines = [_line(answer(session, item)) for item in found]
         for line in lines:
             click.echo(line)
@@ -156,7 +162,7 @@ def register(main: click.Group) -> None:
             return
         with app_session() as session:
             body = answer(session, proposals.show(session, proposal_id,
-                                                  user_of(session, email, False)))
+                                                  user_of(session, email, False, "show")))
         click.echo(json.dumps(body, ensure_ascii=False, indent=2))
 
     def vote(decision: str):
@@ -171,7 +177,7 @@ def register(main: click.Group) -> None:
                 return
             review = bool(get_app().config.get("REQUIRE_REVIEW", True))
             with app_session() as session:
-                item = proposals.vote(session, proposal_id, user_of(session, email, True),
+                item = proposals.vote(session, proposal_id, user_of(session, email, True, decision),
                                       decision, require_review=review)
                 line = _line(answer(session, item))
             click.echo(line)

@@ -54,11 +54,41 @@ def _module(session: Session, name: str) -> Module:
     return find_module(session, name)
 
 
-def _publisher_of(user: User, codes: set[str], action: str) -> None:
-    """Only a publisher of one of ``codes`` may ``action``."""
+#: the token scope each verb needs (API: checked by the route; CLI ``--as``: by the role)
+VERB_SCOPES = {"show": "read", "list": "read", "create": "publish", "approve": "publish",
+               "reject": "publish"}
+
+
+def check_role(user: User | None, verb: str) -> None:
+    """The scope check for a caller without a token (CLI ``--as``): ``user``'s role must be
+    able to hold the scope the API route of ``verb`` needs (403 ``missing_scope``)."""
+    from marketplace.accounts.models import ROLE_SCOPES
+
+    scope = VERB_SCOPES[verb]
+    if user is not None and scope not in ROLE_SCOPES[user.role]:
+        raise Forbidden("missing_scope", f"a {user.role} cannot hold scope '{scope}', which "
+                        f"{verb} needs; act as a publisher of the module's owners")
+
+
+def _may_propose(user: User, codes: set[str], name: str) -> None:
+    """Only a publisher of a current owner (``codes``) proposes; the refusal names no owner."""
     if user.role != "publisher" or user.jurisdiction_code not in codes:
-        raise Forbidden("not_a_party", f"only a publisher of {', '.join(sorted(codes))} may "
-                        f"{action}; you are {user.role} of {user.jurisdiction_code}")
+        raise Forbidden("not_a_party", f"only a publisher of one of the current owners of "
+                        f"{name} may propose changes to it; you are {user.role}")
+
+
+def authorize(proposal: Proposal, user: User | None, verb: str = "show") -> None:
+    """The one check of who may ``verb`` ("show", "approve", "reject") ``proposal``, for the
+    API, the console and the CLI alike. Whoever may not see it gets the answer of a missing
+    proposal (404, nothing said about its parties); a caller who sees it but may not vote
+    (an administrator, a party's adopter) gets 403 ``not_a_party`` naming no party."""
+    if not may_see(proposal, user):
+        raise NotFound("unknown_proposal", f"no proposal {proposal.id}")
+    if verb != "show" and (user is None or user.role != "publisher"
+                           or user.jurisdiction_code not in parties(proposal)):
+        raise Forbidden("not_a_party", f"only a publisher of a jurisdiction that decides "
+                        f"proposal {proposal.id} votes on it (administrators see proposals but "
+                        f"never vote); you are {'the console' if user is None else user.role}")
 
 
 def expire_due(session: Session) -> int:
@@ -88,7 +118,7 @@ def propose(session: Session, name: str, data: ProposalInput, user: User) -> Pro
     """
     module = _module(session, name)
     owners_now = shares.current_owners(session, module.id)
-    _publisher_of(user, {code for code, _ in owners_now}, f"propose changes to {name}")
+    _may_propose(user, {code for code, _ in owners_now}, name)
     expire_due(session)
     parties = dict(owners_now)
     if data.kind == "owners":
@@ -137,13 +167,10 @@ def may_see(proposal: Proposal, user: User | None) -> bool:
 
 
 def show(session: Session, proposal_id: int, user: User | None) -> Proposal:
-    """Proposal ``proposal_id`` as ``user`` may see it (expiry evaluated first), else 404/403."""
+    """Proposal ``proposal_id`` as ``user`` may see it (expiry evaluated first), else 404."""
     expire_due(session)
     proposal = find(session, proposal_id)
-    if not may_see(proposal, user):
-        raise Forbidden("not_a_party", f"proposal {proposal_id} is decided by "
-                        f"{', '.join(sorted(parties(proposal)))}; only they and administrators "
-                        "may see it")
+    authorize(proposal, user, "show")
     return proposal
 
 
@@ -163,7 +190,7 @@ def vote(session: Session, proposal_id: int, user: User, decision: str, *,
     if locked.rowcount != 1:
         raise NotFound("unknown_proposal", f"no proposal {proposal_id}")
     proposal = find(session, proposal_id)
-    _publisher_of(user, parties(proposal), f"vote on proposal {proposal_id}")
+    authorize(proposal, user, decision)
     if proposal.state != "open":
         raise Conflict("not_open", f"proposal {proposal_id} is {proposal.state}; only open "
                        "proposals take votes (make a new proposal)")

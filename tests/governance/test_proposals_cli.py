@@ -80,8 +80,8 @@ def test_second_vote_and_non_party_vote_are_one_line_errors(world, runner):
     run(runner, "proposal", "approve", pid, "--as", world.emails[SH])
     assert "already voted" in one_error_line(run(runner, "proposal", "reject", pid, "--as",
                                                  world.emails[SH], code=1))
-    assert "only a publisher" in one_error_line(run(runner, "proposal", "approve", pid, "--as",
-                                                    world.emails[GD], code=1))
+    assert f"no proposal {pid}" in one_error_line(run(runner, "proposal", "approve", pid, "--as",
+                                                      world.emails[GD], code=1))
     assert "say who acts" in one_error_line(run(runner, "proposal", "approve", pid, code=1))
     run(runner, "proposal", "reject", pid, "--as", world.emails[ZJ])
     assert "is rejected" in one_error_line(run(runner, "proposal", "approve", pid, "--as",

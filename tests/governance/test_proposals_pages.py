@@ -72,7 +72,7 @@ def test_a_second_vote_from_the_page_is_refused_with_a_message(world):
 def test_a_non_party_cannot_open_the_proposal_page(world):
     pid = world.propose(ZJ, {"kind": "terms", "terms": PAID}).get_json()["id"]
     client = _client(world, GD)
-    assert client.get(f"/publisher/proposals/{pid}").status_code == 403
+    assert client.get(f"/publisher/proposals/{pid}").status_code == 404      # as if missing
     html = client.get("/publisher/proposals/").get_data(as_text=True)
     client.post(f"/publisher/proposals/{pid}/approve", data={"csrf_token": csrf_of(html)})
     assert world.get(ZJ, f"/api/v1/proposals/{pid}").get_json()["approvals"] == []
