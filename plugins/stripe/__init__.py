@@ -125,15 +125,47 @@ class StripeProvider:
                                                             charge.earnings_minor)]:
                 if earned > 0:
                     self._transfer(session, charge, code, earned)
+                elif earned < 0:
+                    self._reverse(session, charge, code, -earned)
 
     def _transfer(self, session: Session, charge: Any, code: str, amount_minor: int) -> None:
         """One Transfer of ``amount_minor`` of ``charge`` to owner ``code``, keyed (period, owner, line)."""
         destination = self.account(session, code)
-        self._once(session, charge.period, code, f"transfer-{charge.installation_id}", "transfer",
+        self._once(session, charge.period, code, _transfer_line(charge), "transfer",
                    lambda key, c=charge: self.gateway.create_transfer(
                        key, destination, amount_minor, c.currency, f"{c.period}:{c.adopter_code}",
                        {"period": c.period, "adopter": c.adopter_code, "module": c.module_name}),
                    amount_minor=amount_minor)
+
+    def _reverse(self, session: Session, charge: Any, code: str, amount_minor: int) -> None:
+        """A credit's owner part taken back from the owner's Transfer for the corrected period.
+
+        One TransferReversal per (period, owner, line), at most what that Transfer paid
+        less what earlier credits took back. Nothing was paid out for the corrected line
+        yet (its invoice unpaid): nothing to take back, and the credit stays on the books.
+        """
+        adjusted = getattr(charge, "adjusts_period", "") or ""
+        original = records.find(session, records.idempotency_key(
+            adjusted, code, f"transfer-{charge.installation_id}"))
+        if original is None or original.status != "done" or not original.external_id:
+            return
+        taken = session.scalar(sa.select(sa.func.coalesce(sa.func.sum(
+            records.ProviderRecord.amount_minor), 0)).where(
+            records.ProviderRecord.provider == NAME,
+            records.ProviderRecord.object_type == "transfer_reversal",
+            records.ProviderRecord.jurisdiction_code == code,
+            records.ProviderRecord.key.like(f"%:reversal-{charge.installation_id}-adjusts-"
+                                            f"{adjusted}")))
+        amount = min(amount_minor, original.amount_minor - int(taken or 0))
+        if amount <= 0:
+            return
+        self._once(session, charge.period, code,
+                   f"reversal-{charge.installation_id}-adjusts-{adjusted}", "transfer_reversal",
+                   lambda key: self.gateway.reverse_transfer(
+                       key, original.external_id, amount,
+                       {"period": charge.period, "adjusts_period": adjusted,
+                        "adopter": charge.adopter_code, "module": charge.module_name}),
+                   amount_minor=amount)
 
     def handle_webhook(self, session: Session, payload: bytes, headers: Mapping) -> dict:
         """Verify a Stripe event's signature and apply ``invoice.paid`` / ``invoice.payment_failed``."""
@@ -167,6 +199,11 @@ class StripeProvider:
         return {"received": True, "event": event.id, "applied": True,
                 "statement": {"jurisdiction": statement.jurisdiction_code,
                               "period": statement.period, "status": statement.provider_status}}
+
+
+def _transfer_line(charge: Any) -> str:
+    """The idempotency line of an owner's Transfer of a charge line (adjustment lines apart)."""
+    return "transfer" + _item_line(charge)[len("item"):]
 
 
 def _item_line(charge: Any) -> str:

@@ -71,3 +71,13 @@ class StripeGateway:
                     "metadata": {k: str(v) for k, v in metadata.items()}},
             options={"idempotency_key": key})
         return transfer.id
+
+    def reverse_transfer(self, key: str, transfer: str, amount_minor: int,
+                         metadata: Mapping[str, Any]) -> str:
+        """Take ``amount_minor`` of an earlier Transfer back (a credit, DESIGN §15); returns the
+        TransferReversal id."""
+        reversal = self.client.v1.transfers.reversals.create(
+            transfer, params={"amount": amount_minor,
+                              "metadata": {k: str(v) for k, v in metadata.items()}},
+            options={"idempotency_key": key})
+        return reversal.id

@@ -276,3 +276,49 @@ def test_an_idempotency_key_makes_a_retry_answer_the_first_adjustment(app, clien
     assert bad.status_code == 400 and bad.get_json()["error"] == "invalid_idempotency_key"
     with app.app_context():
         assert db.session().scalar(sa.select(sa.func.count()).select_from(Adjustment)) == 1
+
+
+def test_stripe_takes_a_credit_back_from_the_owner_and_pays_a_debit_on_its_own(
+        app, market, client, factory, stripe_mock):
+    """Paid October, then a credit and a debit booked into November: when November's invoice is
+    paid, the owner's part of the credit is reversed from its October Transfer of that line, and
+    the debit's part is a Transfer of its own (not mistaken for November's regular line)."""
+    from tests.settlement.test_stripe import event, signed
+
+    app.config.update(SETTLEMENT_PROVIDER="stripe", STRIPE_API_KEY="sk_test_123",
+                      STRIPE_API_BASE=stripe_mock, STRIPE_WEBHOOK_SECRET="whsec_test_secret",
+                      PLATFORM_FEE_BPS=ex.FEE_BPS)
+    ids = ex.build(market)
+    settle(app, ex.PERIOD)
+
+    def pay(period, event_id):
+        with app.app_context():
+            invoice = db.session().scalar(sa.select(service.Statement.provider_ref).where(
+                service.Statement.period == period, service.Statement.jurisdiction_code == "440300"))
+        body = event("invoice.paid", invoice, event_id)
+        answer = client.post("/api/v1/webhooks/stripe", data=body,
+                             headers={"Stripe-Signature": signed(body), "Content-Type": "application/json"})
+        assert answer.status_code == 200, answer.get_json()
+
+    pay(ex.PERIOD, "evt_oct")
+    fix_now(app, AFTER_NOVEMBER)
+    assert adjust(client, factory, ids["registration@440300"], "-12.34").status_code == 201
+    assert adjust(client, factory, ids["insurance@440300"], "5.00").status_code == 201
+    settle(app, NOVEMBER)
+    pay(NOVEMBER, "evt_nov")
+    pay(NOVEMBER, "evt_nov_again")                        # a second delivery moves nothing more
+    with app.app_context():
+        rows = db.session().execute(sa.select(ProviderRecord.object_type, ProviderRecord.key,
+                                              ProviderRecord.amount_minor, ProviderRecord.external_id)
+                                    .where(ProviderRecord.period == NOVEMBER,
+                                           ProviderRecord.object_type.in_(("transfer",
+                                                                          "transfer_reversal")))
+                                    .order_by(ProviderRecord.key)).all()
+    registration, insurance = ids["registration@440300"], ids["insurance@440300"]
+    found = {(r.object_type, r.key, r.amount_minor) for r in rows}
+    assert ("transfer_reversal", f"govmarket:2026-11:440000:reversal-{registration}-adjusts-2026-10",
+            1222) in found                                     # 12.34 less its 1 % fee
+    assert ("transfer", f"govmarket:2026-11:440000:transfer-{insurance}-adjusts-2026-10",
+            495) in found                                      # 5.00 less its 1 % fee
+    assert all(r.external_id for r in rows)
+    assert [r.object_type for r in rows].count("transfer_reversal") == 1
