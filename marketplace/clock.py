@@ -10,6 +10,8 @@ import re
 from datetime import date, datetime, timedelta, timezone
 from zoneinfo import ZoneInfo
 
+from marketplace.jsonio import shown
+
 UTC = timezone.utc
 # Matched whole (fullmatch) and ASCII only: ``$`` would let "2026-10\n" through and ``\d``
 # matches other scripts' digits ("٢٠٢٦-10"), a second spelling of the same period.
@@ -57,12 +59,12 @@ def parse_instant(text: str) -> datetime:
     trailing newline, an instant outside datetime's range once in UTC) is a ValueError.
     """
     if not isinstance(text, str) or not INSTANT_RE.fullmatch(text):
-        raise ValueError(f"time {str(text)[:60]!r} is not ISO-8601 or has no UTC offset; "
+        raise ValueError(f"time {shown(text, 60)} is not ISO-8601 or has no UTC offset; "
                          "write e.g. 2026-10-05T08:00:00+08:00")
     try:
         return datetime.fromisoformat(text.replace("Z", "+00:00")).astimezone(UTC)
     except (ValueError, OverflowError):
-        raise ValueError(f"time {text!r} is not a valid instant") from None
+        raise ValueError(f"time {shown(text, 60)} is not a valid instant") from None
 
 
 def as_utc(value: datetime) -> datetime:
@@ -88,10 +90,10 @@ def parse_period(text: str) -> tuple[int, int]:
     """
     match = PERIOD_RE.fullmatch(text) if isinstance(text, str) else None
     if not match:
-        raise ValueError(f"period {str(text)[:40]!r} is not a month like 2026-10")
+        raise ValueError(f"period {shown(text)} is not a month like 2026-10")
     year = int(match.group(1))
     if not FIRST_YEAR <= year <= LAST_YEAR:
-        raise ValueError(f"period {text!r} is out of range: the year must be "
+        raise ValueError(f"period {shown(text)} is out of range: the year must be "
                          f"{FIRST_YEAR} to {LAST_YEAR}")
     return year, int(match.group(2))
 
@@ -110,7 +112,7 @@ def parse_day(text: str) -> date:
             return date.fromisoformat(text)
     except ValueError:
         pass
-    raise ValueError(f"day {str(text)[:40]!r} is not a date like 2026-10-05")
+    raise ValueError(f"day {shown(text)} is not a date like 2026-10-05")
 
 
 def period_bounds(period: str) -> tuple[datetime, datetime]:

@@ -130,3 +130,22 @@ def dumps(value: Any) -> str:
     except (TypeError, RecursionError) as exc:
         raise ValueError(str(exc) or type(exc).__name__) from None
     return text
+
+
+def shown(value: Any, limit: int = 40) -> str:
+    """A value a client sent, written as JSON for an error message (``null``, ``true``, ``310000``,
+    ``"abc"``, never Python's ``None``/``True``/``'310000'``), clipped: a long text or number is cut
+    at ``limit`` characters with ``…``, a whole number beyond 15 digits at 12 of them (saying how
+    many digits it has)."""
+    if isinstance(value, int) and not isinstance(value, bool):
+        digits = str(abs(value)) if abs(value) < 10 ** 4000 else None   # int→str is capped at 4300 digits
+        if digits is None or len(digits) > min(limit, 15):
+            count = f"{len(digits):,}" if digits else "over 4,000"
+            head = digits[:12] if digits else ""
+            return f"{'-' if value < 0 else ''}{head}… (a number of {count} digits)"
+        return str(value)
+    try:
+        text = json.dumps(value, ensure_ascii=False, allow_nan=False, default=str)
+    except (ValueError, TypeError, RecursionError):
+        text = str(value)
+    return text if len(text) <= limit else text[:limit - 1] + "…"

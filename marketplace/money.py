@@ -12,6 +12,8 @@ from contextlib import AbstractContextManager
 from decimal import (ROUND_HALF_UP, Context, Decimal, Inexact, InvalidOperation,
                      Overflow, Rounded, localcontext)
 
+from marketplace.jsonio import shown
+
 #: Most decimal places a price may carry in a manifest (DESIGN §3).
 MAX_PRICE_PLACES = 6
 #: The largest amount any input may name, in major units (DESIGN §12): far below what a
@@ -83,42 +85,49 @@ def parse_amount(text: str, where: str = "amount") -> Decimal:
         raise AmountError(where, 'write prices as strings, e.g. "0.05"')
     match = _AMOUNT.fullmatch(text)
     if match is None:
-        raise AmountError(where, f'{text!r} is not a decimal number; write e.g. "0.05"')
+        raise AmountError(where, f'{shown(text)} is not a decimal number; write e.g. "0.05"')
     if text.startswith("-"):
-        raise AmountError(where, f"must not be negative, got {text!r}")
+        raise AmountError(where, f"must not be negative, got {shown(text)}")
     places = match.group(1) or ""
     if len(places) > MAX_PRICE_PLACES:
         raise AmountError(
-            where, f"at most {MAX_PRICE_PLACES} decimal places allowed, got {len(places)} in {text!r}")
+            where, f"at most {MAX_PRICE_PLACES} decimal places allowed, got {len(places)} in {shown(text)}")
     return _bounded(Decimal(text), text, where)
 
 
 def _bounded(amount: Decimal, text: str, where: str) -> Decimal:
     """``amount`` unless it is above MAX_AMOUNT."""
     if amount > MAX_AMOUNT:
-        raise AmountError(where, f"{text[:40]!r} is too large: at most {MAX_AMOUNT:,} allowed")
+        raise AmountError(where, f"{shown(text)} is too large: at most {MAX_AMOUNT:,} allowed")
     return amount
 
 
-def parse_money(text: object, currency: str = "CNY", where: str = "amount") -> int:
+def parse_money(text: object, currency: str = "CNY", where: str = "amount",
+                signed: bool = False) -> int:
     """A positive amount of ``currency`` typed or sent as a string → minor units, never rounded.
 
     The one parser of money a person enters (payments: API, console, CLI): ASCII digits,
     optionally grouped by commas (``"1,234.50"``), at most the currency's decimal places,
     greater than 0 and at most MAX_AMOUNT; anything else is an :class:`AmountError`.
+    ``signed``: a leading minus is allowed and the amount must be non-zero instead (an
+    adjustment: ``"-12.34"`` a credit, ``"5.00"`` a debit); errors quote it sign and all.
     """
     places = minor_exponent(currency)
     if not isinstance(text, str):
         raise AmountError(where, 'write the amount as a string, e.g. "100.00"')
-    match = _TYPED.fullmatch(text) if len(text) <= 40 else None
+    negative = signed and text.startswith("-")
+    digits = text[1:] if negative else text
+    match = _TYPED.fullmatch(digits) if len(text) <= 40 else None
     if match is None:
-        raise AmountError(where, f'{text[:40]!r} is not an amount; write e.g. "1234.50" or "1,234.50"')
+        raise AmountError(where, f'{shown(text)} is not an amount; write e.g. "1234.50" or "1,234.50"')
     if len(match.group(1) or "") > places:
-        raise AmountError(where, f"at most {places} decimal places in {currency}, got {text!r}")
-    amount = _bounded(Decimal(text.replace(",", "")), text, where)
+        raise AmountError(where, f"at most {places} decimal places in {currency}, got {shown(text)}")
+    amount = _bounded(Decimal(digits.replace(",", "")), text, where)
+    if signed and amount == 0:
+        raise AmountError(where, f"must not be zero (it would change nothing), got {shown(text)}")
     if amount <= 0:
-        raise AmountError(where, f"must be greater than 0, got {text!r}")
-    return to_minor(amount, currency)
+        raise AmountError(where, f"must be greater than 0, got {shown(text)}")
+    return to_minor(-amount if negative else amount, currency)
 
 
 def minor_exponent(currency: str) -> int:
@@ -132,9 +141,9 @@ def minor_exponent(currency: str) -> int:
 def currency_problem(currency: object) -> str | None:
     """Why ``currency`` is not a usable ISO 4217 code, or None when it is."""
     if not isinstance(currency, str) or not _CURRENCY.fullmatch(currency):
-        return f'must be 3 uppercase letters (ISO 4217) like "CNY", got {currency!r}'
+        return f'must be 3 uppercase letters (ISO 4217) like "CNY", got {shown(currency)}'
     if currency not in MINOR_UNITS:
-        return f"{currency!r} is not a known ISO 4217 currency"
+        return f"{shown(currency)} is not a known ISO 4217 currency"
     return None
 
 

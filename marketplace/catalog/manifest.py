@@ -351,7 +351,7 @@ class _Checker:
             units = op.get("units", 1)
             if not isinstance(units, int) or isinstance(units, bool) or not 1 <= units <= MAX_UNITS:
                 self.add(f"{where}.units", f"must be an integer from 1 to {MAX_UNITS:,}, got "
-                         f"{units!r:.40}")
+                         f"{jsonio.shown(units)}")
             found = [self.schema(op.get(k), f"{where}.{k}") for k in ("input", "output")]
             examples = self.examples(op.get("examples"), f"{where}.examples")
             if name and None not in found:
@@ -370,7 +370,7 @@ class _Checker:
             self.add(where, message)
         for where, number in _numbers(value, "terms"):
             if not 0 <= number <= MAX_NUMBER:
-                self.add(where, f"must be between 0 and {MAX_NUMBER:,}, got {number!r:.40}")
+                self.add(where, f"must be between 0 and {MAX_NUMBER:,}, got {jsonio.shown(number)}")
         return dict(value) if isinstance(value, dict) else {}
 
 

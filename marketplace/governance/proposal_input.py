@@ -20,6 +20,7 @@ from marketplace.accounts.service import CODE_RE
 from marketplace.errors import MarketplaceError
 from marketplace.governance.models_proposals import PROPOSAL_KINDS
 from marketplace.governance.shares import FULL_SHARE
+from marketplace.jsonio import shown
 from marketplace.money import AmountError, parse_amount, to_minor
 
 MAX_NOTE = 1000
@@ -78,14 +79,14 @@ def _owners(session: Session, value: Any, problems: list[dict[str, str]]) -> lis
         code, bps = item.get("code"), item.get("share_bps")
         if not isinstance(code, str) or not CODE_RE.fullmatch(code):
             problems.append({"where": f"{at}.code", "message": "must be a six-digit jurisdiction "
-                             f"code like \"330000\", got {str(code)[:20]!r}"})
+                             f"code like \"330000\", got {shown(code, 20)}"})
             code = None
         elif code in seen:
             problems.append({"where": f"{at}.code", "message": f"{code} is listed twice; "
                              "list each owner once"})
         if not _is_int(bps) or not 0 < bps <= FULL_SHARE:
             problems.append({"where": f"{at}.share_bps", "message": "must be a whole number of "
-                             f"basis points from 1 to {FULL_SHARE:,}, got {str(bps)[:20]}"})
+                             f"basis points from 1 to {FULL_SHARE:,}, got {shown(bps, 20)}"})
             bps = None
         if code is not None:
             seen.add(code)
@@ -115,7 +116,7 @@ def _build_cost(value: Any, problems: list[dict[str, str]]) -> int | None:
         problems.append({"where": where, "message": exc.reason})
         return None
     if amount != amount.quantize(Decimal("0.01")):
-        problems.append({"where": where, "message": f"at most 2 decimal places, got {value!r}"})
+        problems.append({"where": where, "message": f"at most 2 decimal places, got {shown(value)}"})
         return None
     return to_minor(amount, BUILD_CURRENCY)
 
@@ -152,7 +153,7 @@ def parse_proposal(session: Session, body: dict[str, Any]) -> ProposalInput:
     kind = body.get("kind")
     if kind not in PROPOSAL_KINDS:
         raise _refuse([{"where": "body.kind", "message": f"must be one of {', '.join(PROPOSAL_KINDS)}"
-                        f", got {str(kind)[:40]!r}"}])
+                        f", got {shown(kind)}"}])
     unknown = sorted(set(body) - FIELDS[kind])
     if unknown:
         raise MarketplaceError("unknown_field", f"body: field {unknown[0][:80]!r} is not accepted "

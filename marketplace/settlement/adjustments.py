@@ -30,9 +30,7 @@ from marketplace.settlement.statements import check_period
 def parse_signed(text: object, currency: str = "CNY") -> int:
     """A signed amount typed or sent as a string (``"-12.34"`` a credit) → minor units, or a 400."""
     try:
-        if isinstance(text, str) and text.startswith("-"):
-            return -parse_money(text[1:], currency)
-        return parse_money(text, currency)
+        return parse_money(text, currency, signed=True)
     except ValueError as exc:
         raise MarketplaceError("invalid_amount", f'{exc}; send e.g. "-12.34" (a credit) or '
                                                  '"5.00" (a debit)') from None

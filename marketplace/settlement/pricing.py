@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any, Hashable, Mapping, Sequence, TypeVar
 
+from marketplace.jsonio import shown
 from marketplace.money import (MINOR_UNITS, AmountError, bps_fee, currency_problem, exact,
                                format_display, format_price, is_chargeable, parse_amount,
                                to_minor)
@@ -63,7 +64,7 @@ def _amount(problems: list[Problem], table: Mapping, key: str, where: str,
         return None
     if exponent is not None and not is_chargeable(value, table["currency"]):
         problems.append((where, f"{table['currency']} has {exponent} decimal places; "
-                                f"{table[key]!r} cannot be charged exactly"))
+                                f"{shown(table[key])} cannot be charged exactly"))
     return value
 
 
@@ -100,7 +101,7 @@ def _check_tiers(problems: list[Problem], tiers: Any) -> None:
         elif last:
             problems.append((f"{where}.up_to", "the last tier must be open: remove up_to"))
         elif not _is_int(up_to) or up_to < 1:
-            problems.append((f"{where}.up_to", f"must be a whole number of units ≥ 1, got {up_to!r}"))
+            problems.append((f"{where}.up_to", f"must be a whole number of units ≥ 1, got {shown(up_to)}"))
         elif up_to <= previous:
             problems.append((f"{where}.up_to", f"tiers must ascend: {up_to} is not above {previous}"))
         else:
@@ -113,14 +114,14 @@ def validate_terms(terms: Any) -> list[Problem]:
         return [("terms", "must be a table with at least kind = ...")]
     kind = terms.get("kind")
     if kind not in KINDS:
-        return [("terms.kind", f"unknown kind {kind!r}; use one of {', '.join(KINDS)}")]
+        return [("terms.kind", f"unknown kind {shown(kind)}; use one of {', '.join(KINDS)}")]
     problems: list[Problem] = []
     exponent = _check_currency(problems, terms, required=kind != "free")
     shape = kind
     if kind == "pay_per_use":
         shape = terms.get("model")
         if shape not in MODELS:
-            problems.append(("terms.model", f"unknown model {shape!r}; use one of {', '.join(MODELS)}"))
+            problems.append(("terms.model", f"unknown model {shown(shape)}; use one of {', '.join(MODELS)}"))
             return problems
     for key in sorted(set(terms) - _FIELDS[shape], key=str):
         problems.append((f"terms.{key}", f"unknown field for {shape} terms"))
@@ -129,7 +130,7 @@ def validate_terms(terms: Any) -> list[Problem]:
     elif kind == "cost_share":
         _amount(problems, terms, "period_cost", "terms.period_cost", exponent)
         if terms.get("basis") not in BASES:
-            problems.append(("terms.basis", f"must be one of {', '.join(BASES)}, got {terms.get('basis')!r}"))
+            problems.append(("terms.basis", f"must be one of {', '.join(BASES)}, got {shown(terms.get('basis'))}"))
     elif kind == "pay_per_use":
         if shape == "per_unit":
             _amount(problems, terms, "unit_price", "terms.unit_price")
@@ -137,7 +138,7 @@ def validate_terms(terms: Any) -> list[Problem]:
             _check_tiers(problems, terms.get("tiers"))
         free_units = terms.get("free_units")
         if free_units is not None and (not _is_int(free_units) or free_units < 0):
-            problems.append(("terms.free_units", f"must be a whole number ≥ 0, got {free_units!r}"))
+            problems.append(("terms.free_units", f"must be a whole number ≥ 0, got {shown(free_units)}"))
         _amount(problems, terms, "cap", "terms.cap", exponent, required=False)
     return problems
 

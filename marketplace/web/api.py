@@ -7,6 +7,7 @@ from flask import request
 
 from marketplace import jsonio
 from marketplace.errors import MarketplaceError
+from marketplace.jsonio import shown
 
 
 #: Largest JSON request body of any route (a full usage batch of 1,000 events is ~250 KB).
@@ -53,9 +54,10 @@ def only_fields(body: dict, allowed: Iterable[str], where: str) -> dict:
     allowed = frozenset(allowed)
     unknown = [key for key in body if key not in allowed]
     if unknown:
-        known = ", ".join(sorted(allowed))
-        raise MarketplaceError("unknown_field", f"{where}: field {unknown[0][:80]!r} is not "
-                               f"accepted here; send only {known}",
+        known = (f"send only {', '.join(sorted(allowed))}" if allowed else
+                 f"this request takes no fields: send an empty {where} ({{}}) or none")
+        raise MarketplaceError("unknown_field", f"{where}: field {shown(unknown[0], 80)} is not "
+                               f"accepted here; {known}",
                                details=[{"where": f"{where}.{key[:80]}", "message": "unknown field"}
                                         for key in unknown[:20]])
     return body

@@ -19,6 +19,9 @@ from marketplace import jsonio
 
 INTEGER = re.compile(r"-?[0-9]{1,18}")
 NUMBER = re.compile(r"-?[0-9]{1,18}(\.[0-9]{1,12})?")
+# digits however many: a number typed right but too long is out of range, not "not a number"
+ANY_INTEGER = re.compile(r"-?[0-9]+")
+ANY_NUMBER = re.compile(r"-?[0-9]+(\.[0-9]+)?")
 MAX_TEXT = 20_000
 MAX_DEPTH = 16                  # a JSON field's nesting (the whole payload stays far below 64)
 PROBLEMS = {
@@ -120,11 +123,13 @@ def _convert(item: Field, text: str) -> tuple[bool, Any]:
         return False, None
     if item.kind == "integer":
         if not INTEGER.fullmatch(text):
-            raise ValueError(_("请输入整数"))
+            raise ValueError(_("超出范围：整数最多 18 位") if ANY_INTEGER.fullmatch(text)
+                             else _("请输入整数"))
         return True, int(text)
     if item.kind == "number":
         if not NUMBER.fullmatch(text):
-            raise ValueError(_("请输入数字"))
+            raise ValueError(_("超出范围：整数部分最多 18 位，小数最多 12 位")
+                             if ANY_NUMBER.fullmatch(text) else _("请输入数字"))
         return True, int(text) if INTEGER.fullmatch(text) else float(text)
     if item.kind == "boolean":
         if text not in ("true", "false"):

@@ -224,11 +224,11 @@ def with_(**changes):
 
 @pytest.mark.parametrize("terms, where, message", [
     ("free", "terms", "must be a table"),
-    ({"kind": "rent"}, "terms.kind", "unknown kind 'rent'; use one of free, transfer"),
+    ({"kind": "rent"}, "terms.kind", "unknown kind \"rent\"; use one of free, transfer"),
     (with_(currency="cny"), "terms.currency", "3 uppercase letters"),
-    (with_(currency="RMB"), "terms.currency", "'RMB' is not a known ISO 4217 currency"),
+    (with_(currency="RMB"), "terms.currency", "\"RMB\" is not a known ISO 4217 currency"),
     (with_(currency=None), "terms.currency", "required"),
-    (with_(model="tiered"), "terms.model", "unknown model 'tiered'"),
+    (with_(model="tiered"), "terms.model", "unknown model \"tiered\""),
     (with_(free_unit=1000), "terms.free_unit", "unknown field for graduated terms"),
     (with_(tiers=[{"up_to": 10000, "unit_price": 0.05}, {"unit_price": "0.02"}]),
      "terms.tiers[0].unit_price", 'write prices as strings, e.g. "0.05"'),
