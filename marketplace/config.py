@@ -58,6 +58,8 @@ def from_environment(instance_path: str) -> dict:
         # DESIGN §15: late usage accepted this many days after a period ends; disputes window
         "GRACE_DAYS": _number("GRACE_DAYS", 0, high=366),
         "DISPUTE_DAYS": _number("DISPUTE_DAYS", 30, high=3660),
+        # owners' days to answer a dispute; after them an admin may resolve it unanswered
+        "DISPUTE_ANSWER_DAYS": _number("DISPUTE_ANSWER_DAYS", 14, high=3660),
         "NETTING": _flag(env.get("MARKETPLACE_NETTING"), False),
         "QUOTA_PER_MINUTE": _number("QUOTA_PER_MINUTE", 600),
         "INVOKE_TIMEOUT": _number("INVOKE_TIMEOUT", 5.0, float, 0.001, 3600),

@@ -421,8 +421,10 @@ def _corrections(obj: dict) -> dict:
             _resp("the dispute", obj, 400, 401, 403, 404, 409), params=DISPUTE_ID,
             body={"type": "object", "required": ["answer"], "properties": {"answer": REASON}})},
         "/api/v1/disputes/{dispute_id}/resolve": {"post": _op(
-            "An admin's decision (→ resolved; adjust books an adjustment of `amount`; 409 "
-            "wrong_state, credit_exceeds_charge)", "admin",
+            "An admin's decision (answered → resolved; adjust books an adjustment of `amount`). "
+            "An open (unanswered) dispute is resolved only once MARKETPLACE_DISPUTE_ANSWER_DAYS "
+            "(default 14) have passed since it was opened; before that, and for a resolved one, "
+            "409 wrong_state; 409 credit_exceeds_charge", "admin",
             _resp("the dispute", obj, 400, 401, 403, 404, 409), params=DISPUTE_ID,
             body={"type": "object", "required": ["decision"], "properties": {
                 "decision": {"enum": ["uphold", "adjust"]}, "amount": SIGNED_AMOUNT,

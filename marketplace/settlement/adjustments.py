@@ -8,6 +8,8 @@ platform fee refunded (or charged) pro rata to the fee of the original line.
 
 Bounds: a credit may not take what the installation was charged for the
 period, net of its earlier adjustments, below zero (409 ``credit_exceeds_charge``).
+The bound is read and the adjustment written under the installation's lock
+(:func:`lock_installation`), so concurrent credits cannot together pass it.
 """
 from __future__ import annotations
 
@@ -21,6 +23,7 @@ from sqlalchemy.orm import Session
 from marketplace.accounts.models import User
 from marketplace.errors import Conflict, MarketplaceError, NotFound
 from marketplace.money import MAX_AMOUNT, format_amount, parse_money, to_minor
+from marketplace.runtime.models import Installation
 from marketplace.settlement.correction_models import Adjustment
 from marketplace.settlement.models import Charge, Period
 from marketplace.settlement.pricing import Line, platform_fee
@@ -34,6 +37,28 @@ def parse_signed(text: object, currency: str = "CNY") -> int:
     except ValueError as exc:
         raise MarketplaceError("invalid_amount", f'{exc}; send e.g. "-12.34" (a credit) or '
                                                  '"5.00" (a debit)') from None
+
+
+INSTALLATION_LOCK = 0x696E_0000_0000       # "in" namespace + installation id
+
+
+def lock_installation(session: Session, installation_id: int) -> None:
+    """Serialise, until the transaction ends, the money writes of one installation.
+
+    Call it before reading what a write is checked against (adjustments against
+    the charge, a dispute's state, a budget): whoever holds it reads the latest
+    committed state and writes before anyone else reads. PostgreSQL: a
+    transaction-scoped advisory lock of the installation (no row is locked, so
+    gateway calls and usage writes never wait on it). SQLite: a write that
+    changes nothing takes the database's write lock (the first write of a
+    transaction begins it; reads before it see no snapshot to go stale).
+    """
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(sa.text("SELECT pg_advisory_xact_lock(:key)"),
+                        {"key": INSTALLATION_LOCK + installation_id})
+    else:
+        session.execute(sa.update(Installation).where(sa.false()).values(id=Installation.id)
+                        .execution_options(synchronize_session=False))
 
 
 def _charged(session: Session, period: str, installation_id: int) -> Charge:
@@ -71,6 +96,7 @@ def create(session: Session, actor: User | None, period: str, installation_id: i
                                                  "credit like \"-12.34\" or a debit like \"5.00\"")
     if not reason.strip():
         raise MarketplaceError("reason_required", "say why the period is adjusted (reason)")
+    lock_installation(session, installation_id)      # the bound below is read and kept atomically
     line = _charged(session, period, installation_id)
     net = line.amount_minor + adjusted_total(session, period, installation_id)
     if net + amount_minor < 0:

@@ -18,6 +18,12 @@ def _actor() -> User | None:
     return db.session().get(User, g.principal.user_id)
 
 
+def answer_days() -> int:
+    """The owners' days to answer a dispute (``MARKETPLACE_DISPUTE_ANSWER_DAYS``)."""
+    value = current_app.config.get("DISPUTE_ANSWER_DAYS")
+    return disputes.ANSWER_DAYS if value is None else int(value)
+
+
 def _party() -> str | None:
     """The caller as a dispute party: its jurisdiction, or None for an administrator."""
     return None if g.principal.is_admin else g.principal.jurisdiction_code
@@ -146,6 +152,6 @@ def resolve_dispute(dispute_id: int):
     session = db.session()
     item = disputes.resolve(session, _actor(), dispute_id, body.get("decision"),
                             None if amount is None else adjustments.parse_signed(amount),
-                            text_field(body, "reason"))
+                            text_field(body, "reason"), answer_days())
     session.commit()
     return jsonify(disputes.dispute_json(session, item))

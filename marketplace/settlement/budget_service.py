@@ -30,9 +30,13 @@ def set_budget(session: Session, who: Any, installation_id: int, value: Any) -> 
     """Set (a string amount) or clear (None) the per-period budget of a pay-per-use installation.
 
     Recomputes the current period's affordable ranges at once; a budget already
-    passed by this period's spending warns now (once per threshold).
+    passed by this period's spending warns now (once per threshold). Runs under
+    the installation's lock: racing changes of one budget apply one after another.
     """
+    from marketplace.settlement.adjustments import lock_installation
+
     item = get_installation(session, who.jurisdiction_code, installation_id)
+    lock_installation(session, item.id)
     if item.state != "active":
         raise Conflict("installation_ended", f"installation {item.id} has ended; install again")
     existing = session.get(Budget, item.id)

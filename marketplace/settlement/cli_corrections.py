@@ -111,7 +111,9 @@ def register(main: click.Group) -> None:
         """Resolve a dispute: uphold the bill, or adjust it by --amount."""
         with app_session() as session:
             item = disputes.resolve(session, None, dispute_id, decision,
-                                    None if amount is None else adjustments.parse_signed(amount))
+                                    None if amount is None else adjustments.parse_signed(amount),
+                                    answer_days=int(get_app().config.get("DISPUTE_ANSWER_DAYS",
+                                                                         disputes.ANSWER_DAYS)))
             session.commit()
             click.echo(f"dispute {item.id} resolved: {item.decision}")
 

@@ -8,6 +8,14 @@ that installation and period, per day with the day's digest
 administrator resolves it (``uphold``, or ``adjust`` which creates an
 adjustment). Only the three parties see a dispute; to anyone else it does not
 exist (404). Every step is audited.
+
+An administrator resolves an ``answered`` dispute; an ``open`` one only once its
+owners' time to answer (``MARKETPLACE_DISPUTE_ANSWER_DAYS``, default 14, from its
+opening) has passed without an answer; before that it is 409 ``wrong_state``.
+Each step is one conditional UPDATE of the state, so of racing steps one wins and
+the others are 409 ``wrong_state``; opening takes the installation's lock
+(:func:`marketplace.settlement.adjustments.lock_installation`), so one dispute of
+an installation and period is open at a time.
 """
 from __future__ import annotations
 
@@ -17,6 +25,7 @@ from typing import Any, Iterable
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
+from sqlalchemy.orm.attributes import set_committed_value
 
 from marketplace.accounts.models import User
 from marketplace.catalog.models import Module
@@ -80,6 +89,9 @@ def open_dispute(session: Session, actor: User | None, code: str, period: str, m
     if not found:
         raise NotFound("not_installed", f"you had no installation of {module[:64]} billed in {period}")
     module_id, installation_id = found[-1]
+    from marketplace.settlement.adjustments import lock_installation
+
+    lock_installation(session, installation_id)        # the check below and the insert, atomic
     if session.scalar(sa.select(Dispute.id).where(
             Dispute.period == period, Dispute.installation_id == installation_id,
             Dispute.state != "resolved")) is not None:
@@ -156,17 +168,28 @@ def answer(session: Session, actor: User | None, dispute_id: int, code: str | No
         raise Forbidden("owners_only", "only the owners of the disputed module answer a dispute")
     if not text.strip():
         raise MarketplaceError("answer_required", "write the answer (answer)")
-    _move(item, "open", "answered")
+    _move(session, item, "open", "answered")
     item.answer, item.answered_by, item.answered_at = text, actor.email if actor else "cli", now()
     _audit(session, actor, "dispute.answer", item, answer=text)
     return item
 
 
-def resolve(session: Session, actor: User | None, dispute_id: int, decision: str,
-            amount_minor: int | None = None, reason: str = "") -> Dispute:
-    """An administrator's decision (``→ resolved``); ``adjust`` books an adjustment; caller commits.
+ANSWER_DAYS = 14     # default of MARKETPLACE_DISPUTE_ANSWER_DAYS
 
-    An open dispute may be resolved without an answer (its owners let the time pass).
+
+def answer_deadline(item: Dispute, answer_days: int = ANSWER_DAYS):
+    """Until when the owners may answer before an administrator may resolve without them."""
+    return as_utc(item.opened_at) + timedelta(days=answer_days)
+
+
+def resolve(session: Session, actor: User | None, dispute_id: int, decision: str,
+            amount_minor: int | None = None, reason: str = "",
+            answer_days: int = ANSWER_DAYS) -> Dispute:
+    """An administrator's decision (``answered → resolved``); ``adjust`` books an adjustment;
+    caller commits.
+
+    An ``open`` dispute is resolved only after ``answer_days`` from its opening
+    (its owners let the time pass); before that it is 409 ``wrong_state``.
     """
     from marketplace.settlement import adjustments
 
@@ -176,7 +199,13 @@ def resolve(session: Session, actor: User | None, dispute_id: int, decision: str
     if (decision == "adjust") != (amount_minor is not None):
         raise MarketplaceError("invalid_amount", "adjust needs an amount (a credit like \"-12.34\"); "
                                                  "uphold takes none")
-    _move(item, ("open", "answered"), "resolved")
+    deadline = answer_deadline(item, answer_days)
+    unanswered = now() > deadline
+    if item.state == "open" and not unanswered:
+        raise Conflict("wrong_state", f"dispute {item.id} is open: its owners may answer until "
+                                      f"{deadline.isoformat()} ({answer_days} days after it was "
+                                      "opened); resolve it once it is answered or after that")
+    _move(session, item, ("open", "answered") if unanswered else "answered", "resolved")
     if decision == "adjust":
         adjustments.create(session, actor, item.period, item.installation_id, amount_minor,
                            reason or f"dispute {item.id}: {item.reason}"[:1000], dispute_id=item.id)
@@ -185,11 +214,17 @@ def resolve(session: Session, actor: User | None, dispute_id: int, decision: str
     return item
 
 
-def _move(item: Dispute, allowed: str | tuple[str, ...], to: str) -> None:
-    """Change the state, or 409 ``wrong_state`` naming the state it is in."""
-    if item.state not in ((allowed,) if isinstance(allowed, str) else allowed):
-        raise Conflict("wrong_state", f"dispute {item.id} is {item.state}; it cannot become {to}")
-    item.state = to
+def _move(session: Session, item: Dispute, allowed: str | tuple[str, ...], to: str) -> None:
+    """Change the state with one conditional UPDATE (of racing steps one wins), or 409
+    ``wrong_state`` naming the state it is in."""
+    allowed = (allowed,) if isinstance(allowed, str) else allowed
+    moved = session.execute(sa.update(Dispute).where(Dispute.id == item.id,
+                                                     Dispute.state.in_(allowed))
+                            .values(state=to).execution_options(synchronize_session=False))
+    if moved.rowcount != 1:
+        state = session.scalar(sa.select(Dispute.state).where(Dispute.id == item.id))
+        raise Conflict("wrong_state", f"dispute {item.id} is {state}; it cannot become {to}")
+    set_committed_value(item, "state", to)
 
 
 def list_for(session: Session, code: str | None, state: str | None = None) -> list[Dispute]:

@@ -171,7 +171,10 @@ def test_states_move_open_answered_resolved_and_are_audited(app, client, world):
 
 
 def test_resolve_validates_decision_and_amount(client, world):
-    url = f"/api/v1/disputes/{open_json(client, world['adopter']).get_json()['id']}/resolve"
+    dispute = open_json(client, world["adopter"]).get_json()["id"]
+    assert client.post(f"/api/v1/disputes/{dispute}/answer", headers=world["owner"],
+                       json={"answer": "as billed"}).status_code == 200
+    url = f"/api/v1/disputes/{dispute}/resolve"
     for body, error in (({"decision": "maybe"}, "invalid_decision"),
                         ({"decision": "adjust"}, "invalid_amount"),
                         ({"decision": "uphold", "amount": "1.00"}, "invalid_amount"),
@@ -182,6 +185,35 @@ def test_resolve_validates_decision_and_amount(client, world):
         assert answer.get_json()["error"] == error, (body, answer.get_json())
     upheld = client.post(url, headers=world["admin"], json={"decision": "uphold"})
     assert upheld.get_json()["state"] == "resolved" and upheld.get_json()["adjustment"] is None
+
+
+def test_an_open_dispute_is_resolved_only_after_the_owners_time_to_answer(app, client, world):
+    fix_now(app, "2026-11-05T10:00:00+08:00")
+    dispute = open_json(client, world["adopter"]).get_json()["id"]
+    url = f"/api/v1/disputes/{dispute}/resolve"
+    for decision in ({"decision": "uphold"}, {"decision": "adjust", "amount": "-0.10"}):
+        early = client.post(url, headers=world["admin"], json=decision)
+        assert early.status_code == 409 and early.get_json()["error"] == "wrong_state"
+        assert "2026-11-19T02:00:00+00:00" in early.get_json()["message"]   # opened + 14 days
+    fix_now(app, "2026-11-19T10:00:00+08:00")                 # the last instant owners may answer
+    assert client.post(url, headers=world["admin"], json={"decision": "uphold"}).status_code == 409
+    shown = client.get(f"/api/v1/disputes/{dispute}", headers=world["adopter"]).get_json()
+    assert shown["state"] == "open" and shown["adjustment"] is None
+    fix_now(app, "2026-11-19T10:00:01+08:00")                 # unanswered in time: admin decides
+    late = client.post(url, headers=world["admin"], json={"decision": "adjust", "amount": "-0.10"})
+    assert late.status_code == 200, late.get_json()
+    assert late.get_json()["state"] == "resolved" and late.get_json()["answer"] is None
+
+
+def test_the_owners_time_to_answer_is_configured(app, client, world):
+    app.config["DISPUTE_ANSWER_DAYS"] = 2
+    fix_now(app, "2026-11-05T10:00:00+08:00")
+    dispute = open_json(client, world["adopter"]).get_json()["id"]
+    url = f"/api/v1/disputes/{dispute}/resolve"
+    fix_now(app, "2026-11-07T09:59:59+08:00")
+    assert client.post(url, headers=world["admin"], json={"decision": "uphold"}).status_code == 409
+    fix_now(app, "2026-11-07T10:00:01+08:00")
+    assert client.post(url, headers=world["admin"], json={"decision": "uphold"}).status_code == 200
 
 
 def test_deadlines_and_refusals(app, client, world):

@@ -131,7 +131,9 @@ def resolve(dispute_id: int):
 
     def run(session):
         amount = adjustments.parse_signed(raw) if decision == "adjust" else None
-        return disputes.resolve(session, _actor(), dispute_id, decision, amount)
+        return disputes.resolve(session, _actor(), dispute_id, decision, amount,
+                                answer_days=int(current_app.config.get(
+                                    "DISPUTE_ANSWER_DAYS", disputes.ANSWER_DAYS)))
     return _act(dispute_id, run, _("已裁决"))
 
 
