@@ -6,6 +6,9 @@ Rules, stated once:
   periods) wrote: earnings are the owners' parts (``charge_shares``), charges the
   adopters' lines, in the home currency (CNY) only; a line in another currency is
   left out and counted in ``other_currency_lines``.
+* A module counts in a year when a version of it was published (approved, or
+  uploaded without review) before the year ended; a later year's modules are not
+  in an earlier year's report.
 * Owners and build cost are those **in force at the reference period**: the year's
   December, or the current month while the year runs (a module without
   ownership decisions: its publisher, 10,000 bps, build cost 0).
@@ -117,10 +120,13 @@ def _money(session: Session, periods: list[str]) -> tuple[dict, dict, dict, int]
     return earnings, recovered, charges, int(other)
 
 
-def _modules(session: Session) -> list[Any]:
-    """Every module with a published version: (id, name, publisher_code, title of the newest)."""
+def _modules(session: Session, year: int) -> list[Any]:
+    """Every module with a version published by the end of ``year``: (id, name, publisher_code,
+    title of the newest version published by then)."""
+    end = period_bounds(f"{year}-12")[1]
+    published_at = sa.func.coalesce(ModuleVersion.reviewed_at, ModuleVersion.created_at)
     titles = dict(session.execute(sa.select(ModuleVersion.module_id, ModuleVersion.title)
-                                  .where(ModuleVersion.state == "published")
+                                  .where(ModuleVersion.state == "published", published_at < end)
                                   .order_by(ModuleVersion.module_id, ModuleVersion.id)).all())
     rows = session.execute(sa.select(Module.id, Module.name, Module.publisher_code)
                            .where(Module.id.in_(list(titles))).order_by(Module.name)).all()
@@ -135,7 +141,7 @@ def _by_share(bps: int) -> str:
 def compute(session: Session, year: int) -> dict[str, Any]:
     """The reuse report of ``year`` with amounts in minor units (rules in the module docstring)."""
     ref, periods = reference_period(year), _settled(session, year)
-    modules = _modules(session)
+    modules = _modules(session, year)
     owners = owners_for_period(session, {mid: publisher for mid, _, publisher, _ in modules}, ref)
     costs = _build_costs(session, [mid for mid, *_ in modules], ref)
     adopters = _adopters(session, year)

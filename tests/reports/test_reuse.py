@@ -58,7 +58,29 @@ def test_recovered_is_what_the_owners_earned_and_their_earnings_match_statements
                                                          + int(total.replace(".", "")))
 
 
+def test_a_year_before_the_module_was_published_does_not_list_it(settled, client):
+    body = client.get("/api/v1/reports/reuse?year=2025").get_json()
+    assert body["settled_periods"] == [] and body["owners_as_of"] == "2025-12"
+    assert body["modules"] == [] and body["jurisdictions"] == []
+    assert body["totals"] == {"build_cost": "0.00", "recovered": "0.00",
+                              "construction_avoided": "0.00"}
+    csv = client.get("/api/v1/reports/reuse?year=2025&format=csv").get_data(as_text=True)
+    assert "yangtze-permit" not in csv
+
+
 def test_a_year_before_any_ownership_uses_the_publisher_and_no_build_cost(settled, client):
+    import sqlalchemy as sa
+
+    from marketplace import db
+    from marketplace.catalog.models import ModuleVersion
+    from marketplace.clock import parse_instant
+
+    with settled.app_context():                  # published mid-2025, owned jointly from 2026
+        session = db.session()
+        session.execute(sa.update(ModuleVersion).values(
+            reviewed_at=parse_instant("2025-06-01T10:00:00+08:00"),
+            created_at=parse_instant("2025-06-01T09:00:00+08:00")))
+        session.commit()
     body = client.get("/api/v1/reports/reuse?year=2025").get_json()
     assert body["settled_periods"] == [] and body["owners_as_of"] == "2025-12"
     assert body["modules"] == [{**YANGTZE, "owners": [{"code": "310000", "share_bps": 10_000}],
