@@ -93,6 +93,24 @@ def test_reconciliation_of_a_crafted_mix(app, client, world):
     assert all(len(day["digest"]) == 64 for day in rec["days"])
 
 
+def test_settling_seals_the_period_so_its_days_carry_their_digest(app, market, client, factory):
+    """No `usage seal` run: settlement seals the period's days; a day outside it stays null."""
+    installation = market.install(market.module("meter", "440000", PER_UNIT), "440300")
+    events(app, installation, PLATFORM)
+    assert client.post("/api/v1/settlements", headers=admin(factory),
+                       json={"period": "2026-10"}).status_code == 200
+    csv = "id,occurred_at\na1,2026-10-05T10:00:00+08:00\nlate,2026-11-01T10:00:00+08:00\n"
+    answer = client.post("/api/v1/disputes?period=2026-10&module=meter&reason=x",
+                         data=csv.encode(), content_type="text/csv",
+                         headers=factory.headers("adopter", "440300", "read,usage"))
+    assert answer.status_code == 201, answer.get_json()
+    days = {d["day"]: d["digest"] for d in answer.get_json()["reconciliation"]["days"]}
+    assert days == {"2026-10-05": digest_of(app, installation, date(2026, 10, 5)),
+                    "2026-10-06": digest_of(app, installation, date(2026, 10, 6)),
+                    "2026-11-01": None}                    # not sealed: November is open
+    assert all(len(days[d]) == 64 for d in ("2026-10-05", "2026-10-06"))
+
+
 def test_a_csv_of_records_dates_and_weighs_the_adopters_side(app, client, world):
     csv = ("id,occurred_at,units\n"
            "a1,2026-10-05T10:00:00+08:00,1\n"
