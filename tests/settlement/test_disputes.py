@@ -93,10 +93,14 @@ def test_reconciliation_of_a_crafted_mix(app, client, world):
     assert all(len(day["digest"]) == 64 for day in rec["days"])
 
 
-def test_settling_seals_the_period_so_its_days_carry_their_digest(app, market, client, factory):
-    """No `usage seal` run: settlement seals the period's days; a day outside it stays null."""
+def test_sealed_days_carry_their_digest_and_unsealed_ones_null(app, market, client, factory,
+                                                               runner):
+    """The nightly `usage seal` seals October's days; a dispute shows each one's digest, and
+    a day not sealed yet (November, still open) shows null."""
     installation = market.install(market.module("meter", "440000", PER_UNIT), "440300")
     events(app, installation, PLATFORM)
+    sealed = runner.invoke(["usage", "seal", "--up-to", "2026-10-31"])
+    assert sealed.exit_code == 0, sealed.output
     assert client.post("/api/v1/settlements", headers=admin(factory),
                        json={"period": "2026-10"}).status_code == 200
     csv = "id,occurred_at\na1,2026-10-05T10:00:00+08:00\nlate,2026-11-01T10:00:00+08:00\n"
