@@ -31,7 +31,9 @@ from tests.security.conftest import CSRF_RE
 GATEWAY_ERRORS = {502, 504}
 KEYS = ["period", "amount", "jurisdiction", "direction", "reference", "events", "module",
         "version", "accept_terms", "name", "scopes", "decision", "reason", "id", "operation",
-        "units", "occurred_at", "duration_ms", "status", "text"]
+        "units", "occurred_at", "duration_ms", "status", "text", "owners", "code", "share_bps",
+        "build_cost", "kind", "terms", "note", "answer", "evidence_ids", "installation", "budget",
+        "url", "install_dependencies", "choose", "dry_run"]
 EDGES = ["", " ", "2026-10", "2026-10\n", "２０２６-10", "٢٠٢٦-10", "1999-12", "3000-01",
          "\ud800", "a\udfffb", "a\x00b", "9999-12-31T23:59:59-01:00", "0001-01-01T00:00:00+01:00",
          "2026-10-05T08:00:00+08:00", "99999999999999999999999.00", "1000000000000.00",
@@ -118,6 +120,15 @@ def _api_write_routes(app) -> list[tuple[str, str]]:
 
 API_WRITE_ROUTES = [
     ("DELETE", "/api/v1/installations/<int:installation_id>"),
+    ("DELETE", "/api/v1/webhooks"),
+    ("POST", "/api/v1/adjustments"),
+    ("POST", "/api/v1/disputes"),
+    ("POST", "/api/v1/disputes/<int:dispute_id>/answer"),
+    ("POST", "/api/v1/disputes/<int:dispute_id>/resolve"),
+    ("POST", "/api/v1/modules/<name>/proposals"),
+    ("POST", "/api/v1/proposals/<int:proposal_id>/approve"),
+    ("POST", "/api/v1/proposals/<int:proposal_id>/reject"),
+    ("PUT", "/api/v1/webhooks"),
     ("DELETE", "/api/v1/tokens/<int:token_id>"),
     ("PATCH", "/api/v1/installations/<int:installation_id>"),
     ("POST", "/api/v1/installations"),
@@ -146,7 +157,9 @@ def _path_values(world) -> dict:
             "version": st.sampled_from(["1.0.0", "1.1.0", "9.9.9", "1.0.0\n"]) | st.text(max_size=8),
             "module": st.sampled_from(["toy-echo", "toy-echo\n"]),
             "operation": st.sampled_from(["echo", "echo\n", "nope"]),
-            "interface": st.sampled_from(["gov.toy", "gov.toy\n"])}
+            "interface": st.sampled_from(["gov.toy", "gov.toy\n"]),
+            "dispute_id": st.sampled_from([1, 0, 2**31 - 1]),
+            "proposal_id": st.sampled_from([1, 0, 2**31 - 1])}
 
 
 def _fill(rule: str, draw, world) -> str:
