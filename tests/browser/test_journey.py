@@ -106,8 +106,11 @@ def test_whole_journey_through_the_consoles(browser, server, bundle_path, tmp_pa
     assert label_px >= 10, f"axis labels {label_px:.1f}px high on a phone"
     shot(phone, "adopter-usage-phone")
 
-    # a month later the operator settles October by keyboard and the adopter reads the statement
+    # a month later (yesterday's console logins have ended: MARKETPLACE_LOGIN_SESSION_HOURS)
+    # the operator settles October by keyboard and the adopter reads the statement
     server.start("2026-11-25T10:00:00+08:00")
+    admin, adopter, publisher = (login(browser, server, role)
+                                 for role in ("admin", "adopter", "publisher"))
     click_nav(admin, "结算")
     admin.wait_for_selector("#period-2026-10 .settle-form button")
     assert admin.locator("#period-2026-09 .settle-form").count() == 0   # nothing happened then
