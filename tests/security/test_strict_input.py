@@ -41,7 +41,7 @@ def test_unknown_fields_are_refused_naming_the_field_and_the_allowed_ones(world,
     answer = _send(world, method, path, body)
     error = answer.get_json()
     assert answer.status_code == 400 and error["error"] == "unknown_field", error
-    assert "'expires_at'" in error["message"] and all(k in error["message"] for k in valid)
+    assert '"expires_at"' in error["message"] and all(k in error["message"] for k in valid)
     assert error["details"][0]["where"] == "body.expires_at"
 
 
