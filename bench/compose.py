@@ -140,13 +140,7 @@ def main() -> None:
     print(f"composite benchmark ({args.db}, gunicorn 2 workers gthread, {args.connections} "
           f"connections, {os.environ['MARKETPLACE_SANDBOX_PROCESSES']} sandboxes per worker, "
           f"load: {load}, {args.rounds} alternating rounds x {args.seconds:g} s)")
-    for name, runs in results.items():
-        rps = statistics.median(r["rps"] for r in runs)
-        p50 = statistics.median(r["p50"] for r in runs)
-        p99 = statistics.median(r["p99"] for r in runs)
-        print(f"  {name:9} {rps:9,.0f} req/s (median; rounds {min(r['rps'] for r in runs):,.0f}–"
-              f"{max(r['rps'] for r in runs):,.0f})   p50 {p50:6.2f} ms   p99 {p99:6.2f} ms   "
-              f"non-200: {sum(r['bad'] for r in runs)}")
+    plain.print_rounds(results, 9)
     ratios = [p["rps"] / c["rps"] for p, c in zip(results["plain"], results["composite"])]
     ratio = statistics.median(ratios)
     print(f"  composite time / plain time: {ratio:.2f}x with {STEPS} sub-calls (median of "

@@ -261,18 +261,24 @@ def main() -> None:
           f"connections, load: {load}, {args.rounds} alternating rounds x {args.seconds:g} s)")
     if args.without:
         print(f"  DIAGNOSTIC, not the product: gateway served without {' and '.join(args.without)}")
-    for name, runs in results.items():
-        rps = statistics.median(r["rps"] for r in runs)
-        p50 = statistics.median(r["p50"] for r in runs)
-        p99 = statistics.median(r["p99"] for r in runs)
-        print(f"  {name:8} {rps:9,.0f} req/s (median; rounds {min(r['rps'] for r in runs):,.0f}–"
-              f"{max(r['rps'] for r in runs):,.0f})   p50 {p50:6.2f} ms   p99 {p99:6.2f} ms   "
-              f"non-200: {sum(r['bad'] for r in runs)}")
+    print_rounds(results, 8)
     ratios = [g["rps"] / e["rps"] for e, g in zip(results["echo"], results["gateway"])]
     ratio = statistics.median(ratios)
     print(f"  ratio gateway/echo: {ratio:.2f} (median of {len(ratios)} rounds; "
           f"{min(ratios):.2f}–{max(ratios):.2f}; target ≥ 0.60: "
           f"{'met' if ratio >= 0.6 else 'NOT met'})")
+
+
+
+def print_rounds(results: dict, width: int) -> None:
+    """One line per load: median req/s (and the rounds' spread), p50, p99, non-200 answers."""
+    for name, runs in results.items():
+        rps = statistics.median(r["rps"] for r in runs)
+        p50 = statistics.median(r["p50"] for r in runs)
+        p99 = statistics.median(r["p99"] for r in runs)
+        print(f"  {name:{width}} {rps:9,.0f} req/s (median; rounds "
+              f"{min(r['rps'] for r in runs):,.0f}–{max(r['rps'] for r in runs):,.0f})   "
+              f"p50 {p50:6.2f} ms   p99 {p99:6.2f} ms   non-200: {sum(r['bad'] for r in runs)}")
 
 
 if __name__ == "__main__":
