@@ -8,6 +8,7 @@ import sqlalchemy as sa
 
 from marketplace import db
 from marketplace.runtime.models import Installation
+from tests.support.concurrency import pool_one_larger_than
 from tests.runtime.composites import flow_folder, step
 from tests.runtime.conftest import PAY, usage_rows
 
@@ -269,10 +270,8 @@ def test_steps_run_on_the_composite_calls_connection_so_a_full_pool_never_deadlo
     from concurrent.futures import ThreadPoolExecutor
 
     app.config.update(QUOTA_PER_MINUTE=10 ** 6, SANDBOX_PROCESSES=6)
-    engine = app.extensions["db"].engine
     threads = 3
-    engine.pool = sa.pool.QueuePool(engine.pool._creator, pool_size=threads + 1, max_overflow=0,
-                                    timeout=5)
+    pool_one_larger_than(app, threads)
     start = threading.Barrier(threads)
     body = {"steps": [step("toy-echo", "echo", {"text": "a"}), step("gov.toy", "echo",
                                                                      {"text": "b"})]}

@@ -13,6 +13,7 @@ from marketplace.runtime.commits import CallWrite, GroupCommit, event_id
 from marketplace.runtime.models import IdempotentReply, QuotaCounter
 from marketplace.runtime.routes import statements
 from marketplace.metering.service import call_event
+from tests.support.concurrency import pool_one_larger_than
 from tests.conftest import BACKEND
 from tests.runtime.conftest import usage_rows
 
@@ -231,10 +232,8 @@ def test_a_call_waits_for_no_second_connection_so_a_full_pool_never_deadlocks(ap
     """
     _installed(catalog, shenzhen)
     app.config["QUOTA_PER_MINUTE"] = 10 ** 6
-    engine = app.extensions["db"].engine
     threads = 3
-    engine.pool = sa.pool.QueuePool(engine.pool._creator, pool_size=threads + 1, max_overflow=0,
-                                    timeout=5)
+    pool_one_larger_than(app, threads)
     start = threading.Barrier(threads)
 
     def calls(n: int) -> list[int]:
@@ -254,10 +253,8 @@ def test_a_crashing_module_gives_back_what_it_held_so_later_calls_still_get_conn
     larger than the threads: the crash path keeps no connection checked out."""
     _installed(catalog, shenzhen)
     app.config["QUOTA_PER_MINUTE"] = 10 ** 6
-    engine = app.extensions["db"].engine
     threads = 2
-    engine.pool = sa.pool.QueuePool(engine.pool._creator, pool_size=threads + 1, max_overflow=0,
-                                    timeout=5)
+    pool_one_larger_than(app, threads)
 
     def calls(n: int) -> list[int]:
         client = app.test_client()

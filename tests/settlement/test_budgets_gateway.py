@@ -7,6 +7,7 @@ import sqlalchemy as sa
 from marketplace import db
 from marketplace.settlement.budget_models import BudgetPeriod
 from marketplace.webhooks.models import WebhookDelivery
+from tests.support.concurrency import pool_one_larger_than
 from tests.runtime.conftest import PAY, catalog, fixed_clock, shenzhen, usage_rows  # noqa: F401
 
 GRADUATED = ('kind = "pay_per_use"\ncurrency = "CNY"\nmodel = "graduated"\nfree_units = 4\n'
@@ -108,10 +109,8 @@ def test_budgeted_calls_wait_for_no_second_connection(app, installed, shenzhen):
 
     _budget(shenzhen, installed, "0.40")                    # 20 echo calls of 2 units
     app.config["QUOTA_PER_MINUTE"] = 10 ** 6
-    engine = app.extensions["db"].engine
     threads = 3
-    engine.pool = sa.pool.QueuePool(engine.pool._creator, pool_size=threads + 1, max_overflow=0,
-                                    timeout=5)
+    pool_one_larger_than(app, threads)
     start = threading.Barrier(threads)
     def calls(n: int) -> list[int]:
         client = app.test_client()

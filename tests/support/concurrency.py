@@ -60,3 +60,17 @@ def invoke(server: LiveServer, headers: dict, module: str, operation: str, paylo
     def send(session: requests.Session, _index: int) -> requests.Response:
         return session.post(url, json=payload, headers=headers, timeout=timeout)
     return send
+
+
+def pool_one_larger_than(app, threads: int) -> None:
+    """Give ``app``'s engine a pool of ``threads`` + 1 connections that waits 5 s at most.
+
+    Each calling thread keeps one connection and may borrow one more that it gives back
+    before waiting on anything: on this pool a call waiting for a second connection while
+    holding one times out (500) instead of hiding behind the default pool's spare ones.
+    """
+    import sqlalchemy as sa
+
+    engine = app.extensions["db"].engine
+    engine.pool = sa.pool.QueuePool(engine.pool._creator, pool_size=threads + 1, max_overflow=0,
+                                    timeout=5)
