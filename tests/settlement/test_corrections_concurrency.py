@@ -84,7 +84,7 @@ def test_racing_first_budgets_of_one_installation_all_answer_and_one_is_kept(
     market.usage(installation, 40, at="2026-11-02T10:00:00+08:00")        # ¥50.00 spent
     adopter = factory.headers("adopter", "440300", "read,usage,install")
     server = live_server(workers=2, MARKETPLACE_NOW=AFTER_OCTOBER)
-    amounts = [f"{55 + index}.00" for index in range(THREADS)]
+    amounts = [f"{52 + index}.00" for index in range(THREADS)]   # ¥50.00 is ≥ 80 % of each
 
     def send(session, index):
         return session.patch(f"{server.url}/api/v1/installations/{installation}",
