@@ -106,7 +106,20 @@ def _close(session: Session, period: str, actor: str, fee_bps: int, provider_nam
     totals = write_period(session, period, fee_bps, provider_name)
     session.execute(sa.update(Period).where(Period.period == period).values(
         state="closed", closed_at=now(), closed_by=actor, totals=totals))
+    _audit_close(session, period, actor, fee_bps, provider_name, totals)
     session.commit()
+
+
+def _audit_close(session: Session, period: str, actor: str, fee_bps: int, provider_name: str,
+                 totals: dict[str, Any]) -> None:
+    """One audit entry per close, in its transaction: who settled, with which provider and fee, what it booked."""
+    from marketplace.accounts.models import User
+    from marketplace.accounts.service import audit
+
+    user = session.scalar(sa.select(User).where(User.email == actor)) if "@" in actor else None
+    audit(session, user, "settlement.close", period, provider=provider_name, fee_bps=fee_bps,
+          closed_by=actor, **{key: totals[key] for key in ("currency", "lines", "statements",
+                                                             "units", "charges_minor", "fees_minor")})
 
 
 def write_period(session: Session, period: str, fee_bps: int, provider_name: str) -> dict[str, Any]:

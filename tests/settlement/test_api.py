@@ -28,6 +28,27 @@ def test_admin_settles_and_reads_the_result(app, market, client, factory):
     assert client.get(f"/api/v1/settlements/{ex.PERIOD}", headers=headers).get_json() == body
 
 
+def test_a_close_is_audited_once_with_who_and_what_it_booked(app, market, client, factory):
+    import sqlalchemy as sa
+
+    from marketplace import db
+    from marketplace.accounts.models import AuditEntry
+
+    app.config["PLATFORM_FEE_BPS"] = ex.FEE_BPS
+    ex.build(market)
+    headers = admin(factory)
+    assert settle(client, headers).status_code == 200
+    assert settle(client, headers).status_code == 200          # a rerun books and audits nothing
+    with app.app_context():
+        entries = db.session().scalars(sa.select(AuditEntry).where(
+            AuditEntry.action == "settlement.close")).all()
+        assert [e.subject for e in entries] == [ex.PERIOD]
+        detail = entries[0].detail
+        assert entries[0].actor_id is not None and "@" in entries[0].actor   # the admin, not "system"
+        assert (detail["charges_minor"], detail["fee_bps"], detail["provider"]) == (
+            2752000, ex.FEE_BPS, "ledger")
+
+
 def test_settlement_errors_are_json(app, market, client, factory):
     headers = admin(factory)
     fix_now(app, "2026-10-15T00:00:00+08:00")
