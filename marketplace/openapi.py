@@ -70,9 +70,11 @@ GATEWAY_STATUSES = (
     " 402 `budget_exhausted`: the call's units would take the installation's period above its"
     " budget (DESIGN §15; `budget`, `spent`, `period` say where it stands): not run, event"
     " `rejected`, not billed."
-    " 502 the module failed or answered output that breaks its schema or is not JSON (NaN,"
-    " Infinity, lone surrogates): event `error`, not billed. 503 `database_unavailable`."
-    " 504 time limit (not billed). A composite's failed sub-call (DESIGN §14) is a 422"
+    " 502 `module_error`: the module raised (a `ModuleError` gives its `reason`, `message`"
+    " and, for a composite's step, `where`), failed, or answered output that breaks its schema"
+    " or is not JSON (NaN, Infinity, lone surrogates): event `error`, not billed (DESIGN §5)."
+    " 503 `database_unavailable`. 504 time limit (not billed). A composite that lets a failed"
+    " sub-call (DESIGN §14) through is a 502"
     " `module_error` whose `reason` is the step's error (`undeclared_dependency`,"
     " `not_installed`, `invalid_input`, `quota_exceeded`, `timeout`, the target's own reason)"
     " and `where` the step (`module/operation`); each step is its own usage event.")
@@ -367,7 +369,8 @@ def spec() -> dict:
             "securitySchemes": {"token": {"type": "http", "scheme": "bearer"}},
             "schemas": {"Error": {"type": "object", "required": ["error", "message"], "properties": {
                 "error": {"type": "string"}, "message": {"type": "string"},
-                "details": {"type": "array"}}}},
+                "details": {"type": "array"}, "reason": {"type": "string"},
+                "where": {"type": "string"}}}},
         },
     }
 

@@ -58,14 +58,22 @@ class Context:
 
 
 class ModuleError(Exception):
-    """Raised by a module to refuse a request with a reason the caller can act on.
+    """Raised by a module to stop a request with a reason the caller can act on.
 
-    The gateway answers 422 ``{"error": "module_error", "reason": reason, "message": message}``
-    and does not bill the call.
+    The gateway answers 502 ``{"error": "module_error", "reason": reason, "message": message}``
+    (with ``where`` when set), records the call's usage event as ``error`` and does not
+    bill it (DESIGN §5: the module raised). ``args[0]`` is the reason and ``str()`` reads
+    ``"reason: message"``, so ``ModuleError("undeclared_dependency", "…")`` shows its reason
+    however it is caught or printed.
     """
 
     def __init__(self, reason: str, message: str = "", where: str = "") -> None:
-        super().__init__(message or reason)
+        super().__init__(reason)
         self.reason = reason
         self.message = message or reason
         self.where = where          # the failed step of a composite's sub-call, if any
+
+    def __str__(self) -> str:
+        """``reason: message`` (the reason alone when there is no other message)."""
+        reason, message = str(self.reason), str(self.message)
+        return reason if message == reason else f"{reason}: {message}"

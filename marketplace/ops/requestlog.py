@@ -45,14 +45,27 @@ def _domain_metrics(endpoint: str | None, response: Response, seconds: float) ->
                         "ok" if response.status_code < 400 else "refused")
 
 
+class _Stderr(logging.StreamHandler):
+    """Writes to the ``sys.stderr`` of the moment it emits (a stderr redirected later too)."""
+
+    @property
+    def stream(self):
+        """The current ``sys.stderr``."""
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, _value) -> None:
+        """Never bound: StreamHandler's own set-up is ignored."""
+
+
 def init_request_log(app: Flask) -> None:
     """Stamp, measure and log every request of ``app``."""
-    if not log.handlers:
-        handler = logging.StreamHandler(sys.stderr)
+    if not any(isinstance(h, _Stderr) for h in log.handlers):
+        handler = _Stderr()
         handler.setFormatter(logging.Formatter("%(message)s"))
         log.addHandler(handler)
         log.setLevel(logging.INFO)
-        log.propagate = False
+        log.propagate = True        # the root logger's handlers (pytest's caplog) see it too
     logging_on = app.config.get("REQUEST_LOG", True)
 
     @app.before_request
@@ -81,6 +94,7 @@ def init_request_log(app: Flask) -> None:
             log.info(json.dumps({
                 "ts": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "request_id": rid,
                 "method": request.method, "route": route, "path": request.path[:200],
-                "status": response.status_code, "duration_ms": round(seconds * 1000, 2),
+                "status": response.status_code, "duration": round(seconds, 6),
+                "duration_ms": round(seconds * 1000, 2),
                 "jurisdiction": _jurisdiction(), "remote": request.remote_addr}))
         return response

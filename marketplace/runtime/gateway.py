@@ -283,11 +283,11 @@ class _Call:
             return self.finish(504, {"error": "timeout", "message": f"{route.module} "
                                      f"{route.version} did not answer in time ({exc})"}, "error",
                                counted=not isinstance(exc, loader.ModuleBusy))
-        except ModuleError as exc:
-            return self.finish(422, {"error": "module_error", "reason": _safe(exc.reason),
+        except ModuleError as exc:      # the module raised (DESIGN §5): 502, error, not billed
+            return self.finish(502, {"error": "module_error", "reason": _safe(exc.reason),
                                      "message": _safe(exc.message),
                                      **({"where": _safe(exc.where)} if exc.where else {})},
-                               "rejected", counted=True)
+                               "error", counted=True)
         except BaseException as exc:  # noqa: BLE001 - a broken module must never break the gateway
             log.warning("module %s %s failed on %s", route.module, route.version, self.operation,
                         exc_info=True)

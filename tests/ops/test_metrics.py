@@ -123,6 +123,25 @@ def test_one_json_line_per_request_with_request_id(client, factory, request_line
     assert request_lines[-1]["jurisdiction"] is None
 
 
+def test_the_line_gives_duration_in_seconds_beside_duration_ms(client, request_lines):
+    client.get("/healthz", headers={"X-Request-Id": "d-1"})
+    line = request_lines[-1]
+    assert isinstance(line["duration"], float) and line["duration"] >= 0
+    assert abs(line["duration"] * 1000 - line["duration_ms"]) < 0.01
+
+
+def test_the_line_reaches_the_stderr_of_the_moment_and_the_root_logger(client, capsys, caplog):
+    with caplog.at_level(logging.INFO, logger="marketplace.requests"):
+        client.get("/healthz", headers={"X-Request-Id": "late-stderr-1"})
+    written = [json.loads(text) for text in capsys.readouterr().err.splitlines()
+               if "late-stderr-1" in text]
+    assert [(w["request_id"], w["route"], w["status"]) for w in written] == \
+        [("late-stderr-1", "/healthz", 200)]
+    logged = [json.loads(r.getMessage()) for r in caplog.records
+              if r.name == "marketplace.requests"]
+    assert [line["request_id"] for line in logged] == ["late-stderr-1"]
+
+
 @pytest.mark.parametrize("given", ["x" * 129, "a b", "{\"json\":1}", "-leading-dash", "ünï"])
 def test_malformed_request_ids_replaced(client, request_lines, given):
     answer = client.get("/healthz", headers={"X-Request-Id": given})

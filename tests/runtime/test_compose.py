@@ -44,15 +44,16 @@ def test_sub_calls_run_under_the_adopters_installation_each_its_own_event(
 
 
 @pytest.mark.parametrize("operation,payload,reason,status", [
-    ("refuse", {}, "not_eligible", "rejected"),
+    ("refuse", {}, "not_eligible", "error"),
     ("crash", {}, "module_error", "error"),
     ("bad_output", {}, "module_error", "error"),
     ("echo", {"text": ""}, "invalid_input", "rejected"),
 ])
 def test_a_failed_step_is_a_located_error_metered_as_the_targets_and_never_billed(
         app, flow, shenzhen, operation, payload, reason, status):
+    """The composite lets the step's ModuleError through: it raised (DESIGN §5), so 502."""
     reply = shenzhen.invoke("toy-flow", "run", {"steps": [step("toy-echo", operation, payload)]})
-    assert reply.status_code == 422, reply.json
+    assert reply.status_code == 502, reply.json
     assert (reply.json["error"], reply.json["reason"]) == ("module_error", reason)
     assert reply.json["where"] == f"toy-echo/{operation}"
     assert f"toy-echo/{operation}" in reply.json["message"]
@@ -60,7 +61,7 @@ def test_a_failed_step_is_a_located_error_metered_as_the_targets_and_never_bille
     assert (failed.status, failed.units, failed.parent_event) == \
         (status, 0, reply.headers["X-Usage-Event"])
     [own] = usage_rows(app, flow["toy-flow"])
-    assert (own.status, own.units) == ("rejected", 0)
+    assert (own.status, own.units) == ("error", 0)
 
 
 def test_a_composite_may_catch_a_failed_step_and_go_on(app, flow, shenzhen):
@@ -69,7 +70,7 @@ def test_a_composite_may_catch_a_failed_step_and_go_on(app, flow, shenzhen):
     assert reply.status_code == 200
     assert reply.json["results"][0] == {"failed": "not_eligible", "where": "toy-echo/refuse"}
     assert [(e.status, e.units) for e in usage_rows(app, flow["toy-echo"])] == \
-        [("rejected", 0), ("ok", 2)]
+        [("error", 0), ("ok", 2)]
 
 
 def test_undeclared_target_or_operation_is_refused_without_calling(app, flow, shenzhen, catalog):
@@ -95,7 +96,7 @@ def test_a_target_not_installed_is_a_located_error_and_nothing_is_metered(app, f
     reply = shenzhen.invoke("toy-flow", "run", {"steps": [step("toy-echo", "echo",
                                                                 {"text": "x"})]})
     assert (reply.status_code, reply.json["reason"], reply.json["where"]) == \
-        (422, "not_installed", "toy-echo/echo")
+        (502, "not_installed", "toy-echo/echo")
     assert [e.installation_id for e in usage_rows(app)] == [flow["toy-flow"]]
 
 
@@ -200,6 +201,41 @@ def test_a_forged_context_still_calls_only_under_the_callers_own_installations(
     assert len(usage_rows(app, ours)) == 2
 
 
+PRINTING_CODE = '''
+"""A composite that reports its failed sub-calls as text (str and args of the ModuleError)."""
+from marketplace.sdk import ModuleError, hookimpl
+
+
+@hookimpl
+def run(payload, context):
+    results = []
+    for target, operation in (("toy-other", "echo"), ("toy-echo", "refuse")):
+        try:
+            context.call(target, operation, {})
+        except ModuleError as exc:
+            results.append({"str": str(exc), "first": exc.args[0], "reason": exc.reason,
+                            "message": exc.message, "where": exc.where})
+    return {"text": "done", "results": results}
+'''
+
+
+def test_a_sub_calls_module_error_names_its_reason_in_str_and_args(app, catalog, shenzhen,
+                                                                  sandbox_mode):
+    """DESIGN §14 ``ModuleError("undeclared_dependency")``: the reason is args[0] and in str()."""
+    catalog.toy("toy-echo", implements="gov.toy")
+    catalog.publish_folder(flow_folder(catalog.tmp, code=PRINTING_CODE))
+    shenzhen.install("toy-flow", install_dependencies=True)
+    reply = shenzhen.invoke("toy-flow", "run", {})
+    assert reply.status_code == 200, reply.json
+    undeclared, refused = reply.json["results"]
+    assert (undeclared["first"], undeclared["reason"], undeclared["where"]) == \
+        ("undeclared_dependency", "undeclared_dependency", "toy-other/echo")
+    assert undeclared["str"] == f"undeclared_dependency: {undeclared['message']}"
+    assert "does not declare echo of toy-other" in undeclared["message"]
+    assert (refused["first"], refused["where"]) == ("not_eligible", "toy-echo/refuse")
+    assert refused["str"].startswith("not_eligible: step toy-echo/refuse failed (502)")
+
+
 TIERED = ('kind = "pay_per_use"\ncurrency = "CNY"\nmodel = "graduated"\n'
           'tiers = [ { up_to = 3, unit_price = "1.00" }, { unit_price = "0.10" } ]')
 SHARED = 'kind = "cost_share"\ncurrency = "CNY"\nperiod_cost = "30.00"\nbasis = "usage"'
@@ -225,7 +261,7 @@ def test_each_step_is_billed_under_its_own_agreement_when_the_period_is_settled(
         assert shenzhen.invoke("toy-flow", "run", {"steps": steps}).status_code == 200
     failing = shenzhen.invoke("toy-flow", "run", {"steps": [
         step("toy-tiered", "echo", {"text": "x"}), step("toy-shared", "refuse", {})]})
-    assert (failing.status_code, failing.json["where"]) == (422, "toy-shared/refuse")
+    assert (failing.status_code, failing.json["where"]) == (502, "toy-shared/refuse")
     assert hangzhou.invoke("toy-shared", "echo", {"text": "y"}).status_code == 200
     fixed_clock("2026-12-02T10:00:00+08:00")
     with app.app_context():

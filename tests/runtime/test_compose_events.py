@@ -46,7 +46,7 @@ def test_an_event_shows_its_steps_with_status_units_and_price(installed, shenzhe
         ("toy-flow", "ok", 1, "0.00")
     assert [(s["operation"], s["status"], s["units"], s["price"], s["terms_kind"])
             for s in body["steps"]] == [("echo", "ok", 2, "0.02", "pay_per_use"),
-                                        ("refuse", "rejected", 0, "0.00", "pay_per_use")]
+                                        ("refuse", "error", 0, "0.00", "pay_per_use")]
     assert all(s["steps"] == [] for s in body["steps"])
 
 
@@ -70,5 +70,5 @@ def test_another_jurisdictions_event_is_404_like_a_missing_one(installed, shenzh
 
 def test_a_failed_step_inside_a_nested_composite_is_located_through_both(installed, shenzhen):
     reply = shenzhen.invoke("toy-outer", "run", {"steps": [step("toy-echo", "refuse", {})]})
-    assert (reply.status_code, reply.json["reason"]) == (422, "not_eligible")
+    assert (reply.status_code, reply.json["reason"]) == (502, "not_eligible")
     assert reply.json["where"] == "toy-flow/run > toy-echo/refuse"

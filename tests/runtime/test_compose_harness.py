@@ -46,3 +46,19 @@ def test_answers_from_the_sample_modules_own_examples():
     verify = answers[("resident-id-verification", "verify_id")]
     assert verify({"no": "such example"}) == verify({"also": "not one"})    # the first example
     assert isinstance(verify({}), dict)
+
+
+def test_a_module_error_carries_its_reason_in_args_and_str_and_survives_pickling():
+    import pickle
+
+    raised = ModuleError("undeclared_dependency", "toy-flow does not declare echo", "x/echo")
+    assert raised.args[0] == "undeclared_dependency"
+    assert str(raised) == "undeclared_dependency: toy-flow does not declare echo"
+    assert (raised.reason, raised.message, raised.where) == \
+        ("undeclared_dependency", "toy-flow does not declare echo", "x/echo")
+    copy = pickle.loads(pickle.dumps(raised))
+    assert (copy.args, str(copy), copy.reason, copy.message, copy.where) == \
+        (raised.args, str(raised), raised.reason, raised.message, raised.where)
+    bare = ModuleError("not_eligible")
+    assert (bare.args, str(bare), bare.message) == (("not_eligible",), "not_eligible",
+                                                    "not_eligible")

@@ -61,12 +61,25 @@ def test_invalid_input_is_422_with_details_and_not_billed(app, installed, shenzh
     assert [(e.status, e.units) for e in usage_rows(app, installed)] == [("rejected", 0)]
 
 
-def test_module_error_is_422_with_its_reason_and_not_billed(app, installed, shenzhen):
+def test_module_error_is_502_with_its_reason_recorded_as_error_and_not_billed(app, installed,
+                                                                              shenzhen):
+    """DESIGN §5: the module raised → 502, event ``error``, not billed."""
     reply = shenzhen.invoke("toy-echo", "refuse", {})
-    assert reply.status_code == 422
+    assert reply.status_code == 502
     assert reply.json == {"error": "module_error", "reason": "not_eligible",
                           "message": "the applicant is not eligible"}
-    assert [(e.status, e.units) for e in usage_rows(app, installed)] == [("rejected", 0)]
+    assert [(e.status, e.units) for e in usage_rows(app, installed)] == [("error", 0)]
+
+
+def test_a_module_errors_502_is_replayed_under_its_key_without_calling_again(app, installed,
+                                                                             shenzhen):
+    key = {"Idempotency-Key": "refuse-0001"}
+    first = shenzhen.invoke("toy-echo", "refuse", {}, headers=key)
+    again = shenzhen.invoke("toy-echo", "refuse", {}, headers=key)
+    assert (first.status_code, again.status_code) == (502, 502)
+    assert again.json == first.json and again.headers["Idempotent-Replayed"] == "true"
+    assert again.headers["X-Usage-Event"] == first.headers["X-Usage-Event"]
+    assert [(e.status, e.units) for e in usage_rows(app, installed)] == [("error", 0)]
 
 
 def test_module_that_raises_or_breaks_its_schema_is_502_recorded_as_error(app, installed,
