@@ -101,6 +101,51 @@ PROPOSAL = {"type": "object", "required": ["id", "module", "kind", "state", "app
                            "needed": {"type": "array", "items": {"type": "string"}},
                            "released_version": {"type": ["string", "null"]}}}
 PROPOSAL_ID = _path("proposal_id", ID)
+
+#: GET /api/v1/usage/events/{event_id}: one node of the call tree, its sub-calls in ``steps``
+EVENT_NODE = {"$ref": "#/components/schemas/UsageEventNode"}
+USAGE_EVENT_NODE = {
+    "type": "object",
+    "required": ["id", "event_id", "installation", "parent_event", "module", "operation",
+                 "status", "units", "occurred_at", "terms_kind", "currency", "price", "steps"],
+    "properties": {
+        "id": {"type": "string"}, "event_id": {"type": "string"},
+        "installation": {"type": "integer"},
+        "parent_event": {"type": ["string", "null"],
+                         "description": "the composite call's event id (DESIGN §14); null for "
+                                        "a call made directly"},
+        "module": {"type": "string"}, "operation": {"type": "string"},
+        "status": {"enum": ["ok", "error", "rejected"]},
+        "units": {"type": "integer", "minimum": 0}, "occurred_at": {"type": "string"},
+        "terms_kind": {"type": "string"}, "currency": {"type": "string"},
+        "price": {"type": ["string", "null"]},
+        "steps": {"type": "array", "items": EVENT_NODE}}}
+
+CARD_OWNERS = {"type": "array", "items": {
+    "type": "object", "required": ["code", "name", "share_bps"],
+    "properties": {"code": {"type": "string"}, "name": {"type": "string"},
+                   "share_bps": {"type": "integer", "minimum": 1, "maximum": 10_000}}}}
+#: GET /api/v1/modules/{name}: the module card (the keys a caller relies on; others may appear)
+MODULE_CARD = {
+    "type": "object",
+    "required": ["name", "version", "state", "terms", "operations", "versions", "adopters",
+                 "adopter_count", "requires", "owners", "build_cost"],
+    "properties": {
+        "name": {"type": "string"}, "version": {"type": "string"}, "state": {"type": "string"},
+        "terms": {"type": "object"},
+        "operations": {"type": "array", "items": {"type": "object", "required": ["name"]}},
+        "versions": {"type": "array", "items": {"type": "object", "required": ["version", "state"]}},
+        "adopters": {"type": "object", "required": ["count", "jurisdictions"], "properties": {
+            "count": {"type": "integer", "minimum": 0}, "jurisdictions": {"type": "array"}}},
+        "adopter_count": {"type": "integer", "minimum": 0},
+        "requires": {"type": "array", "items": {
+            "type": "object", "required": ["operations"],
+            "properties": {"module": {"type": "string"}, "interface": {"type": "string"},
+                           "operations": {"type": "array", "items": {"type": "string"}}},
+            "oneOf": [{"required": ["module"]}, {"required": ["interface"]}]}},
+        "owners": CARD_OWNERS, "build_cost": {"type": "string"},
+        "next_owners": CARD_OWNERS, "next_build_cost": {"type": "string"},
+        "owners_effective_period": PERIOD}}
 VOTE_STATUSES = (" 404 `unknown_proposal` also when the caller is no party (as for a missing id,"
                  " naming no party). 403 `missing_scope` (token), or `not_a_party`: a caller who"
                  " sees it but is no publisher of a party (administrators see proposals but never"
@@ -192,8 +237,11 @@ def spec() -> dict:
                             "bundle": {"type": "string", "format": "binary"}}},
                         multipart=True, created=True)},
         "/api/v1/modules/{name}": {"get": _op(
-            "A module: versions, operations, terms, adopters, owners in force "
-            "([{code, name, share_bps}]) and build_cost", None, _resp("module", obj, 404),
+            "A module: versions, operations, terms, adopters (`adopter_count`), `requires` (a "
+            "composite's [[requires]]: module or interface, operations), owners in force "
+            "([{code, name, share_bps}]) and build_cost in force now; when an accepted owners "
+            "proposal takes effect later, also next_owners, next_build_cost and "
+            "owners_effective_period", None, _resp("module", MODULE_CARD, 404),
             params=[_path("name", {"type": "string"})])},
         "/api/v1/modules/{name}/{version}/bundle": {"get": {
             "summary": "Download a version's bundle (sha256 verified)",
@@ -303,9 +351,11 @@ def spec() -> dict:
             body=obj))},
         "/api/v1/usage/events/{event_id}": {"get": _op(
             "One of the caller's usage events and its sub-call tree (a composite's steps, nested):"
-            " each with status, units, terms kind and price (null where a call has no price of its"
-            " own: cost share). Another jurisdiction's event is a 404 like a missing one",
-            "read", _resp("the event", obj, 401, 403, 404),
+            " each with id (= event_id), installation, parent_event (the composite call's event;"
+            " null for a direct call), status, units, terms kind and price (null where a call has"
+            " no price of its own: cost share). Another jurisdiction's event is a 404 like a"
+            " missing one",
+            "read", _resp("the event", EVENT_NODE, 401, 403, 404),
             params=[_path("event_id", {"type": "string", "minLength": 1, "maxLength": 200})])},
         "/api/v1/usage": {
             "post": _op("Report self-hosted usage (≤ 1,000 events)", "usage",
@@ -367,7 +417,8 @@ def spec() -> dict:
         "paths": paths,
         "components": {
             "securitySchemes": {"token": {"type": "http", "scheme": "bearer"}},
-            "schemas": {"Error": {"type": "object", "required": ["error", "message"], "properties": {
+            "schemas": {"UsageEventNode": USAGE_EVENT_NODE,
+                        "Error": {"type": "object", "required": ["error", "message"], "properties": {
                 "error": {"type": "string"}, "message": {"type": "string"},
                 "details": {"type": "array"}, "reason": {"type": "string"},
                 "where": {"type": "string"}}}},

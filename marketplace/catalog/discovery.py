@@ -11,6 +11,7 @@ from marketplace import db
 from marketplace.accounts.auth import Principal, load_principal
 from marketplace.accounts.models import Jurisdiction
 from marketplace.catalog import search as catalog_search
+from marketplace.catalog.manifest import requirements_of
 from marketplace.catalog.models import TERMS_KINDS, Module, ModuleVersion, SearchEntry
 from marketplace.clock import local
 from marketplace.errors import Invalid, NotFound
@@ -120,6 +121,9 @@ def module_card(session: Session, name: str, principal: Principal | None) -> dic
                      for v in versions],
         "adopters": {"count": len(adopters),
                      "jurisdictions": [{"code": code, "name": jname} for code, jname in adopters]},
+        "adopter_count": len(adopters),
+        # DESIGN §14: what a composite calls, as its manifest's [[requires]] say ([] for none)
+        "requires": [r.to_dict() for r in requirements_of((current.manifest or {}).get("requires"))],
         **ownership_json(session, module.id),  # DESIGN §13: owners, shares, build cost
     }
 

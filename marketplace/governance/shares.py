@@ -126,6 +126,26 @@ def _recorded_cost(session: Session, module_id: int) -> int:
     return int(cost or 0)
 
 
+def build_cost_in_force(session: Session, module_id: int, period: str) -> int:
+    """The build cost (minor units) of the newest decision effective at or before ``period``, else 0."""
+    cost = session.scalar(sa.select(Ownership.build_cost_minor)
+                          .where(Ownership.module_id == module_id,
+                                 Ownership.effective_period <= period)
+                          .order_by(Ownership.effective_period.desc(), Ownership.id.desc()).limit(1))
+    return int(cost or 0)
+
+
+def pending_ownership(session: Session, module_id: int, period: str) -> Ownership | None:
+    """The decision taking effect next after ``period`` (an accepted change not yet in force), or None.
+
+    Of several decisions for that first later period, the last recorded wins, as in :func:`_latest`.
+    """
+    return session.scalar(sa.select(Ownership).options(selectinload(Ownership.owners))
+                          .where(Ownership.module_id == module_id,
+                                 Ownership.effective_period > period)
+                          .order_by(Ownership.effective_period, Ownership.id.desc()).limit(1))
+
+
 def ownership_history(session: Session, module_id: int) -> list[dict[str, Any]]:
     """Every recorded ownership decision of a module, oldest first (effective period, owners, cost)."""
     rows = session.scalars(sa.select(Ownership).where(Ownership.module_id == module_id)
@@ -236,14 +256,31 @@ def owner_earnings(session: Session, period: str,
 
 
 def ownership_json(session: Session, module_id: int) -> dict[str, Any]:
-    """The module's owners in force now ([{code, name, share_bps}]) and build cost, for its API."""
+    """The module's owners and build cost in force now, for its API card (DESIGN §13).
+
+    ``owners`` ([{code, name, share_bps}]) and ``build_cost`` follow one rule: what is in
+    force in the current platform period. When an accepted change takes effect later, the
+    card adds ``next_owners``, ``next_build_cost`` and ``owners_effective_period``.
+    """
     from marketplace.accounts.models import Jurisdiction
     from marketplace.money import format_amount
     from marketplace.settlement.rules import HOME_CURRENCY
 
-    owners = current_owners(session, module_id)
+    period = period_of(now())
+    owners = owners_in_force(session, module_id, period)
+    pending = pending_ownership(session, module_id, period)
+    upcoming = [] if pending is None else _owner_list(pending)
     names = dict(session.execute(sa.select(Jurisdiction.code, Jurisdiction.name).where(
-        Jurisdiction.code.in_([code for code, _ in owners]))).all())
-    return {"owners": [{"code": code, "name": names.get(code, ""), "share_bps": bps}
-                       for code, bps in owners],
-            "build_cost": format_amount(build_cost_minor(session, module_id), HOME_CURRENCY)}
+        Jurisdiction.code.in_({code for code, _ in owners + upcoming}))).all())
+
+    def listed(found: list[tuple[str, int]]) -> list[dict[str, Any]]:
+        return [{"code": code, "name": names.get(code, ""), "share_bps": bps} for code, bps in found]
+
+    out = {"owners": listed(owners),
+           "build_cost": format_amount(build_cost_in_force(session, module_id, period),
+                                       HOME_CURRENCY)}
+    if pending is not None:
+        out.update(next_owners=listed(upcoming),
+                   next_build_cost=format_amount(pending.build_cost_minor, HOME_CURRENCY),
+                   owners_effective_period=pending.effective_period)
+    return out

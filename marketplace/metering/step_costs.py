@@ -47,7 +47,8 @@ def _row(session: Session, event: UsageEvent) -> dict[str, Any]:
         .join(ModuleVersion, ModuleVersion.id == Installation.version_id)
         .where(Installation.id == event.installation_id)).one()
     terms = dict(terms or {})
-    return {"event_id": event.event_id, "module": name, "title": title,
+    return {"event_id": event.event_id, "installation": event.installation_id,
+            "parent_event": event.parent_event, "module": name, "title": title,
             "operation": event.operation, "status": event.status, "units": event.units,
             "terms_kind": terms.get("kind", "free"), "currency": terms.get("currency", "CNY"),
             "minor": _cost(session, event, terms), "occurred_at": event.occurred_at}
@@ -79,9 +80,11 @@ MAX_NESTING = 5                         # composites inside composites (publish 
 def event_tree(session: Session, code: str, event_id: str) -> dict[str, Any] | None:
     """JSON of the jurisdiction's event ``event_id`` and its sub-calls, nested; None if not theirs.
 
-    Each node: the event (module, operation, status, units, occurred_at), its
-    installation's terms kind and ``price`` (a decimal string, null where a call
-    has no price of its own: a cost-share pool is split at settlement), and ``steps``.
+    Each node: the event (``id`` = ``event_id``, ``installation``, ``parent_event`` —
+    the composite call's event id, null for a call made directly — module, operation,
+    status, units, occurred_at), its installation's terms kind and ``price`` (a decimal
+    string, null where a call has no price of its own: a cost-share pool is split at
+    settlement), and ``steps``.
     """
     if not event_id or len(event_id) > MAX_EVENT_ID:
         return None
@@ -96,7 +99,9 @@ def _node(session: Session, code: str, node: dict[str, Any], depth: int) -> dict
         sub = call_tree(session, code, step["event_id"]) if depth < MAX_NESTING else None
         steps.append(_node(session, code, sub if sub is not None else {**step, "steps": []},
                            depth + 1))
-    return {"event_id": node["event_id"], "module": node["module"],
+    return {"id": node["event_id"], "event_id": node["event_id"],
+            "installation": node["installation"], "parent_event": node["parent_event"],
+            "module": node["module"],
             "operation": node["operation"], "status": node["status"], "units": node["units"],
             "occurred_at": node["occurred_at"].isoformat(), "terms_kind": node["terms_kind"],
             "currency": node["currency"],
