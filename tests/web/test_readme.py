@@ -88,6 +88,7 @@ def demo_server(tmp_path):
     process.wait(20)
 
 
+@pytest.mark.embedded
 def test_every_readme_shell_example_runs_against_the_demo(demo_server):
     srv, work = demo_server
     commands = shell_examples((REPO / "README.md").read_text())
