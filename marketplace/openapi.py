@@ -25,21 +25,39 @@ def _resp(description: str, schema: dict | None = None, *errors: int) -> dict:
     return out
 
 
-def _op(summary: str, scope: str | None, responses: dict, *, params: list | None = None,
-        body: dict | None = None, multipart: bool = False, created: bool = False) -> dict:
-    """One operation object."""
+def _op(summary: str, scope: str | tuple[str, ...] | None, responses: dict, *,
+        params: list | None = None, body: dict | None = None, multipart: bool = False,
+        created: bool = False) -> dict:
+    """One operation object; ``scope`` is the scope (or the tuple of scopes, any one of
+    which) the route's ``require`` accepts."""
     op: dict = {"summary": summary, "responses": responses}
     if created and "200" in responses:
         responses["201"] = responses.pop("200")
     if scope:
-        op["security"] = [{"token": [scope]}]
-        op["description"] = f"Needs a token with scope `{scope}`."
+        op["security"], op["description"] = _security(scope)
     if params:
         op["parameters"] = params
     if body is not None:
         kind = "multipart/form-data" if multipart else "application/json"
         op["requestBody"] = {"required": True, "content": {kind: {"schema": body}}}
     return op
+
+
+def _security(scope: str | tuple[str, ...]) -> tuple[list, str]:
+    """Security requirements (alternatives: any one scope passes) and the sentence saying so.
+
+    A scope implied by another (``admin`` implies ``read``) is listed as an alternative too.
+    """
+    from marketplace.accounts.auth import IMPLIED_SCOPES
+
+    accepted = (scope,) if isinstance(scope, str) else tuple(scope)
+    implying = [held for held, implied in IMPLIED_SCOPES.items()
+                if implied & set(accepted) and held not in accepted]
+    words = " or ".join(f"`{s}`" for s in accepted)
+    text = f"Needs a token with scope {words}" + "".join(
+        f" (`{held}` counts as `{'`, `'.join(sorted(IMPLIED_SCOPES[held] & set(accepted)))}`)"
+        for held in implying) + "; otherwise 403 `missing_scope`."
+    return [{"token": [s]} for s in (*accepted, *implying)], text
 
 
 def _path(name: str, schema: dict) -> dict:
@@ -184,14 +202,14 @@ def _proposal_paths() -> dict:
         "/api/v1/proposals": {"get": _op(
             "The caller's pending decisions (state=open, the default; admins: every open"
             " proposal) or the proposals its jurisdiction is party to in another state",
-            "read", _resp("list", {"type": "object", "required": ["items", "total"]},
+            ("read", "publish"), _resp("list", {"type": "object", "required": ["items", "total"]},
                           400, 401, 403, 404),
             params=[_query("state", {"enum": ["open", "accepted", "rejected", "expired", "all"]}),
                     _query("module", {"type": "string"})])},
         "/api/v1/proposals/{proposal_id}": {"get": _op(
             "One proposal: who approved, who rejected, who must still decide (parties and"
             " administrators only: to anyone else 404 `unknown_proposal`, as for a missing id;"
-            " 403 only `missing_scope`)", "read",
+            " 403 only `missing_scope`)", ("read", "publish"),
             _resp("the proposal", PROPOSAL, 401, 403, 404), params=[PROPOSAL_ID])},
         "/api/v1/proposals/{proposal_id}/approve": {"post": vote["approve"]},
         "/api/v1/proposals/{proposal_id}/reject": {"post": vote["reject"]},
@@ -252,7 +270,7 @@ def spec() -> dict:
                           "404": {"description": "error",
                                   "content": {"application/json": {"schema": ERROR}}}}}},
         "/api/v1/modules/{name}/{version}/yank": {"post": _op(
-            "Yank a version (no new installs)", "publish", _resp("yanked", obj, 400, 401, 403, 404, 409),
+            "Yank a version (no new installs; its publisher or an admin)", ("publish", "admin"), _resp("yanked", obj, 400, 401, 403, 404, 409),
             params=[_path("name", {"type": "string"}), _path("version", {"type": "string"})],
             body={"type": "object", "properties": {"reason": REASON}})},
         **_proposal_paths(),
@@ -263,7 +281,7 @@ def spec() -> dict:
             body={"type": "object", "required": ["decision"], "properties": {
                 "decision": {"enum": ["approve", "reject"]}, "reason": REASON}})},
         "/api/v1/installations": {
-            "get": _op("The caller's installations", "read", _resp("list", obj, 401, 403)),
+            "get": _op("The caller's installations", ("read", "install"), _resp("list", obj, 401, 403)),
             "post": _dry_run(_op(
                 "Accept terms and install. A composite (DESIGN §14) without active installations"
                 " of what it calls is a 409 `missing_dependencies` (`missing`: each requirement,"
@@ -282,12 +300,12 @@ def spec() -> dict:
             "What installing a module would install for the caller (a composite's missing"
             " dependencies first), each with its terms; `choices_needed` for interfaces with"
             " several implementations; `choose=INTERFACE:MODULE` (repeatable) picks one",
-            "read", _resp("the plan", obj, 400, 401, 403, 404, 409),
+            ("read", "install"), _resp("the plan", obj, 400, 401, 403, 404, 409),
             params=[{**_query("module", {"type": "string"}), "required": True},
                     _query("version", {"type": "string"}),
                     _query("choose", {"type": "string"})])},
         "/api/v1/installations/{installation_id}": {
-            "get": _op("One installation", "read", _resp("installation", obj, 401, 403, 404),
+            "get": _op("One installation", ("read", "install"), _resp("installation", obj, 401, 403, 404),
                        params=[_path("installation_id", ID)]),
             "patch": _op("Change version, or (alone) set the per-period budget of a pay-per-use"
                          " installation: `{\"budget\": \"500.00\"}` in its terms' currency, `null`"
@@ -303,7 +321,7 @@ def spec() -> dict:
                           " still calls it)", "install", _resp("ended", obj, 401, 403, 404, 409),
                           params=[_path("installation_id", ID)])},
         "/api/v1/installations/{installation_id}/health": {"get": _op(
-            "The module's health for this installation (module_health)", "read",
+            "The module's health for this installation (module_health)", ("read", "install"),
             _resp("health", obj, 401, 403, 404, 409, 429, 502, 504),
             params=[_path("installation_id", ID)])},
         "/api/v1/ledger/balances": {"get": _op(
@@ -328,12 +346,13 @@ def spec() -> dict:
                        body={"type": "object", "required": ["url"],
                              "properties": {"url": {"type": "string", "maxLength": 2000}}}),
             "get": _op("The webhook endpoint (never its secret); 404 `webhook_not_configured`",
-                       "read", _resp("the endpoint", obj, 401, 403, 404)),
+                       ("read", "install"), _resp("the endpoint", obj, 401, 403, 404)),
             "delete": _op("Remove the webhook endpoint; queued events are dropped", "install",
                           _resp("removed", obj, 401, 403, 404))},
         "/api/v1/webhooks/deliveries": {"get": _op(
             "The newest 50 webhook deliveries with every attempt (status code or error), state"
-            " (`pending`, `delivered`, `failed`) and next attempt (retried with backoff)", "read",
+            " (`pending`, `delivered`, `failed`) and next attempt (retried with backoff)",
+            ("read", "install"),
             _resp("the delivery log", obj, 401, 403))},
         "/api/v1/invoke/{module}/{operation}": {"post": _gateway(_op(
             "Call an operation through the metered gateway", "invoke",
@@ -355,14 +374,14 @@ def spec() -> dict:
             " null for a direct call), status, units, terms kind and price (null where a call has"
             " no price of its own: cost share). Another jurisdiction's event is a 404 like a"
             " missing one",
-            "read", _resp("the event", EVENT_NODE, 401, 403, 404),
+            ("read", "usage", "invoke"), _resp("the event", EVENT_NODE, 401, 403, 404),
             params=[_path("event_id", {"type": "string", "minLength": 1, "maxLength": 200})])},
         "/api/v1/usage": {
             "post": _op("Report self-hosted usage (≤ 1,000 events)", "usage",
                         _resp("accepted/duplicates/rejected", obj, 400, 401, 403, 413),
                         body={"type": "object", "required": ["events"], "properties": {
                             "events": {"type": "array", "maxItems": 1000, "items": usage_event}}}),
-            "get": _op("Usage series", "read", _resp("series", obj, 400, 401, 403), params=[
+            "get": _op("Usage series", ("read", "usage"), _resp("series", obj, 400, 401, 403), params=[
                 _query("module", {"type": "string"}), _query("operation", {"type": "string"}),
                 _query("from", {"type": "string", "format": "date"}),
                 _query("to", {"type": "string", "format": "date"}),
@@ -416,7 +435,10 @@ def spec() -> dict:
                                 "does not list are 400 `unknown_field`."},
         "paths": paths,
         "components": {
-            "securitySchemes": {"token": {"type": "http", "scheme": "bearer"}},
+            "securitySchemes": {"token": {
+                "type": "http", "scheme": "bearer",
+                "description": "An API token (`gm_…`). Each operation lists the scopes it accepts,"
+                               " any one of which will do; `admin` also counts as `read`."}},
             "schemas": {"UsageEventNode": USAGE_EVENT_NODE,
                         "Error": {"type": "object", "required": ["error", "message"], "properties": {
                 "error": {"type": "string"}, "message": {"type": "string"},
@@ -457,21 +479,23 @@ def _corrections(obj: dict) -> dict:
                         "billable events, per day with the day's digest. 404 not_installed; 409 "
                         "not_settled, dispute_window_closed (MARKETPLACE_DISPUTE_DAYS after the "
                         "close), dispute_exists; 413 too_large; 415 another content type",
-                        "usage", {**_resp("the dispute", obj, 400, 401, 403, 404, 409, 413, 415)},
+                        ("usage", "read"), {**_resp("the dispute", obj, 400, 401, 403, 404, 409, 413, 415)},
                         body={"type": "object", "required": ["period", "module", "reason",
                                                              "evidence_ids"],
                               "properties": {**fields, "evidence_ids": {
                                   "type": "array", "minItems": 1, "maxItems": 100_000,
                                   "items": {"type": "string", "minLength": 1, "maxLength": 100}}}},
                         created=True),
-            "get": _op("The disputes the caller is a party to (admins: all)", "read",
+            "get": _op("The disputes the caller is a party to (admins: all)",
+                       ("read", "publish", "usage"),
                        _resp("list", obj, 400, 401, 403),
                        params=[_query("state", {"enum": ["open", "answered", "resolved"]})])},
         "/api/v1/disputes/{dispute_id}": {"get": _op(
             "A dispute (404 unless the caller is its adopter, an owner of its module or an admin)",
-            "read", _resp("the dispute", obj, 401, 403, 404), params=DISPUTE_ID)},
+            ("read", "publish", "usage"), _resp("the dispute", obj, 401, 403, 404), params=DISPUTE_ID)},
         "/api/v1/disputes/{dispute_id}/answer": {"post": _op(
-            "The owners' answer (open → answered; 403 owners_only, 409 wrong_state)", "read",
+            "The owners' answer (open → answered; 403 owners_only, 409 wrong_state)",
+            ("publish", "read"),
             _resp("the dispute", obj, 400, 401, 403, 404, 409), params=DISPUTE_ID,
             body={"type": "object", "required": ["answer"], "properties": {"answer": REASON}})},
         "/api/v1/disputes/{dispute_id}/resolve": {"post": _op(

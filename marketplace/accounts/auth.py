@@ -5,7 +5,7 @@ import time
 from dataclasses import dataclass
 from datetime import timedelta
 from functools import wraps
-from typing import Callable
+from typing import Callable, Iterable
 
 import sqlalchemy as sa
 from flask import g, request
@@ -103,8 +103,36 @@ def _authenticate() -> Principal | None:
     return principal
 
 
-def require(scope: str) -> Callable:
-    """Decorator: the request needs a valid token holding ``scope``."""
+#: Scopes that carry others. An ``admin`` token reads whatever its user may already see
+#: (statements of any jurisdiction, disputes, its own usage events…); it never publishes,
+#: installs, invokes or reports usage on its own: those need their scope.
+IMPLIED_SCOPES: dict[str, frozenset[str]] = {"admin": frozenset({"read"})}
+
+
+def satisfying(scopes: Iterable[str]) -> frozenset[str]:
+    """Every scope a token may hold to pass a check accepting any one of ``scopes``."""
+    accepted = frozenset(scopes)
+    return accepted | {held for held, implied in IMPLIED_SCOPES.items() if implied & accepted}
+
+
+def scope_words(scopes: Iterable[str]) -> str:
+    """``'read' or 'publish'``: the accepted scopes as a refusal names them."""
+    return " or ".join(f"'{scope}'" for scope in scopes)
+
+
+def require(*scopes: str) -> Callable:
+    """Decorator: the request needs a valid token holding one of ``scopes`` (or a scope
+    implying one of them, see ``IMPLIED_SCOPES``).
+
+    The first scope is the one a refusal suggests issuing; the view carries
+    ``required_scope`` (that first scope) and ``accepted_scopes`` (all of them) for the
+    authorization matrix and the OpenAPI document.
+    """
+    if not scopes or not all(isinstance(s, str) and s for s in scopes):
+        raise TypeError("require() needs at least one scope name")
+    allowed = satisfying(scopes)
+    refusal = f"the token lacks scope {scope_words(scopes)}; issue one with --scopes {scopes[0]}"
+
     def decorate(view: Callable) -> Callable:
         @wraps(view)
         def wrapped(*args, **kwargs):
@@ -112,11 +140,11 @@ def require(scope: str) -> Callable:
             if principal is None:
                 raise Unauthorized("unauthorized",
                                    "this endpoint needs an API token: 'Authorization: Bearer gm_…'")
-            if scope not in principal.scopes:
-                raise Forbidden("missing_scope",
-                                f"the token lacks scope '{scope}'; issue one with --scopes {scope}")
+            if allowed.isdisjoint(principal.scopes):
+                raise Forbidden("missing_scope", refusal)
             return view(*args, **kwargs)
-        wrapped.required_scope = scope  # read by the authorization-matrix test
+        wrapped.required_scope = scopes[0]      # read by the authorization-matrix test
+        wrapped.accepted_scopes = tuple(scopes)
         return wrapped
     return decorate
 

@@ -12,7 +12,6 @@ from marketplace.catalog.bundle import BundleError, problem
 from marketplace.catalog.models import ModuleVersion
 from marketplace.catalog.slots import SLOTS
 from marketplace.catalog.store import store_for
-from marketplace.errors import Forbidden, Unauthorized
 
 bp = Blueprint("catalog_api", __name__, url_prefix="/api/v1")
 
@@ -84,22 +83,14 @@ def review(name: str, version: str):
 
 
 @bp.post("/modules/<name>/<version>/yank")
+@require("publish", "admin")
 def yank(name: str, version: str):
     """Yank a version with a reason (its publisher jurisdiction or an admin)."""
-    principal = load_principal()
-    if principal is None:
-        raise Unauthorized("unauthorized",
-                           "this endpoint needs an API token: 'Authorization: Bearer gm_…'")
-    if not principal.scopes & {"publish", "admin"}:
-        raise Forbidden("missing_scope", "yanking needs a token with scope 'publish' or 'admin'")
     body = json_body(("reason",))
     session = db.session()
     item = service.yank(session, name, version, text_field(body, "reason"), _user())
     session.commit()
     return jsonify(version_json(item))
-
-
-yank.required_scope = "publish"  # or admin: see the check inside
 
 
 @bp.get("/modules/<name>/<version>/bundle")

@@ -81,7 +81,7 @@ def propose(name: str):
 
 
 @bp.get("/proposals")
-@require("read")
+@require("read", "publish")
 def listing():
     """The caller's pending decisions (``state=open``, the default) or proposals it is party to."""
     session = db.session()
@@ -94,7 +94,7 @@ def listing():
 
 
 @bp.get("/proposals/<int:proposal_id>")
-@require("read")
+@require("read", "publish")
 def show(proposal_id: int):
     """One proposal, for its parties and administrators."""
     session = db.session()

@@ -27,7 +27,7 @@ def report_usage():
 
 
 @bp.get("/usage/events/<event_id>")
-@require("read")
+@require("read", "usage", "invoke")
 def usage_event(event_id: str):
     """One of the caller's usage events with its sub-call tree (a composite's steps, DESIGN §14).
 
@@ -41,7 +41,7 @@ def usage_event(event_id: str):
 
 
 @bp.get("/usage")
-@require("read")
+@require("read", "usage")
 def usage_series():
     """Usage by day or month per module, operation and adopter; ``format=csv`` for a file."""
     args = request.args

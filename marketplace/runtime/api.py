@@ -86,7 +86,7 @@ def _plan(module: str, version: str | None, choose: dict[str, str]) -> dict:
 
 
 @bp.get("/installations/plan")
-@require("read")
+@require("read", "install")
 def installation_plan():
     """The dry run of an install: ``?module=&version=&choose=INTERFACE:MODULE`` (repeatable)."""
     args = request.args
@@ -102,7 +102,7 @@ def installation_plan():
 
 
 @bp.get("/installations")
-@require("read")
+@require("read", "install")
 def list_installations():
     """The caller's jurisdiction's installations (``?state=all`` includes ended ones)."""
     items = service.list_installations(db.session(), g.principal.jurisdiction_code,
@@ -111,7 +111,7 @@ def list_installations():
 
 
 @bp.get("/installations/<int:installation_id>")
-@require("read")
+@require("read", "install")
 def get_installation(installation_id: int):
     """One installation of the caller's jurisdiction."""
     item = service.get_installation(db.session(), g.principal.jurisdiction_code, installation_id)
@@ -162,7 +162,7 @@ def delete_installation(installation_id: int):
 
 
 @bp.get("/installations/<int:installation_id>/health")
-@require("read")
+@require("read", "install")
 def installation_health(installation_id: int):
     """The module's own health answer (``module_health``): metered and under the quota."""
     code = g.principal.jurisdiction_code

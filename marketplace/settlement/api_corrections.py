@@ -57,7 +57,7 @@ def list_adjustments():
 
 
 @bp.post("/disputes")
-@require("usage")
+@require("usage", "read")
 def open_dispute():
     """Open a dispute: JSON ``{"period","module","reason","evidence_ids"}`` or a CSV of records.
 
@@ -112,7 +112,7 @@ def _fields(body: dict) -> dict:
 
 
 @bp.get("/disputes")
-@require("read")
+@require("read", "publish", "usage")
 def list_disputes():
     """The disputes the caller is a party to (admins: all); ``?state=open|answered|resolved``."""
     state = request.args.get("state")
@@ -124,7 +124,7 @@ def list_disputes():
 
 
 @bp.get("/disputes/<int:dispute_id>")
-@require("read")
+@require("read", "publish", "usage")
 def show_dispute(dispute_id: int):
     """One dispute (404 unless the caller is a party)."""
     session = db.session()
@@ -132,7 +132,7 @@ def show_dispute(dispute_id: int):
 
 
 @bp.post("/disputes/<int:dispute_id>/answer")
-@require("read")
+@require("publish", "read")
 def answer_dispute(dispute_id: int):
     """The owners' answer: ``{"answer": "…"}`` (open → answered)."""
     body = json_body(("answer",))

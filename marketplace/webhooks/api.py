@@ -28,7 +28,7 @@ def put_webhook():
 
 
 @bp.get("")
-@require("read")
+@require("read", "install")
 def get_webhook():
     """The endpoint (without its secret)."""
     return jsonify(service.endpoint_json(service.endpoint(db.session(),
@@ -46,7 +46,7 @@ def delete_webhook():
 
 
 @bp.get("/deliveries")
-@require("read")
+@require("read", "install")
 def list_deliveries():
     """The newest 50 deliveries with every attempt: state, status codes, next attempt."""
     return jsonify({"items": service.deliveries(db.session(), g.principal.jurisdiction_code)})

@@ -49,11 +49,15 @@ class World:
         """Bearer headers of a caller (empty for anonymous)."""
         return {"Authorization": f"Bearer {self.tokens[who]}"} if who in self.tokens else {}
 
-    def lacking(self, scope: str | None) -> dict:
-        """Headers of an admin's token holding every scope except ``scope``."""
-        key = f"lacking:{scope}"
+    def lacking(self, accepted: tuple[str, ...]) -> dict:
+        """Headers of an admin's token holding every scope except those that pass a check
+        accepting any one of ``accepted`` (the scopes implying them included)."""
+        from marketplace.accounts.auth import satisfying
+
+        key = f"lacking:{' '.join(accepted)}"
         if key not in self.tokens:
-            scopes = [s for s in SCOPES if s != scope] if scope else ["read"]
+            passing = satisfying(accepted)
+            scopes = [s for s in SCOPES if s not in passing] if accepted else ["read"]
             self.tokens[key] = self.factory.token(self.emails["admin"], " ".join(scopes))
         return {"Authorization": f"Bearer {self.tokens[key]}"}
 
