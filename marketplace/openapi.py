@@ -412,9 +412,11 @@ def spec() -> dict:
                     _query("format", {"enum": ["json", "csv"]})])},
         "/api/v1/statements/{period}": {"get": _op(
             "The caller's statement (admin: ?jurisdiction=): `state` `final` once the period is "
-            "settled, else a `draft` computed from usage so far by the same pricing (404 "
-            "`period_not_started` for a period that has not begun, `no_statement` when the "
-            "jurisdiction has no lines in it)", "read",
+            "settled, else a `draft` computed from usage so far by the same pricing. A "
+            "registered jurisdiction with no lines in the period gets an empty statement "
+            "(`charges`/`earnings` [], totals 0.00; `provider` null when final). 404 "
+            "`period_not_started` for a period that has not begun, `unknown_jurisdiction` "
+            "for an unregistered ?jurisdiction=", "read",
             _resp("statement", obj, 400, 401, 403, 404),
             params=[_path("period", PERIOD), _query("jurisdiction", {"type": "string"}),
                     _query("format", {"enum": ["json", "csv"]})])},
@@ -473,17 +475,22 @@ def _corrections(obj: dict) -> dict:
                        params=[_query("period", PERIOD)])},
         "/api/v1/disputes": {
             "post": _op("Open a dispute of a closed period's usage of a module, with evidence ids "
-                        "(JSON), a CSV of records (multipart field `records`, or a text/csv body "
-                        "with ?period=&module=&reason=; header id[,occurred_at,units], at most "
-                        "100,000 rows and 4 MiB). Answers the reconciliation with the platform's "
-                        "billable events, per day with the day's digest. 404 not_installed; 409 "
+                        "(JSON; an empty list says none of the platform's calls were made), a "
+                        "CSV of records (multipart: one file, field `records` or any other name; "
+                        "400 invalid_evidence for none or two; or a text/csv body with "
+                        "?period=&module=&reason=; a header naming `id` and optionally "
+                        "`occurred_at`, `units`, other columns ignored, e.g. "
+                        "id,module,operation,units,occurred_at; at most 100,000 rows and 4 MiB). "
+                        "Answers the reconciliation with the platform's billable events, per day "
+                        "with the day's digest and `sealed` (false: computed now by the sealing "
+                        "rule, equal to what sealing writes). 404 not_installed; 409 "
                         "not_settled, dispute_window_closed (MARKETPLACE_DISPUTE_DAYS after the "
                         "close), dispute_exists; 413 too_large; 415 another content type",
                         ("usage", "read"), {**_resp("the dispute", obj, 400, 401, 403, 404, 409, 413, 415)},
                         body={"type": "object", "required": ["period", "module", "reason",
                                                              "evidence_ids"],
                               "properties": {**fields, "evidence_ids": {
-                                  "type": "array", "minItems": 1, "maxItems": 100_000,
+                                  "type": "array", "minItems": 0, "maxItems": 100_000,
                                   "items": {"type": "string", "minLength": 1, "maxLength": 100}}}},
                         created=True),
             "get": _op("The disputes the caller is a party to (admins: all)",

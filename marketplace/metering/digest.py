@@ -128,6 +128,31 @@ def seal_days(session: Session, up_to_day: date, installation_ids: Iterable[int]
     return sealed
 
 
+def day_digests(session: Session, installation_id: int,
+                days: tuple[date, date]) -> dict[date, tuple[str, bool]]:
+    """``{day: (digest, sealed)}`` of an installation's days with events in [first, last].
+
+    A sealed day gives its stored digest (``sealed`` true). A day after the last
+    sealed one gives the digest sealing would write for it now (``sealed`` false):
+    the chain continued from the last sealed digest over the events as they stand,
+    the very rule of :func:`seal_days`. It stays equal to what sealing writes as
+    long as no event is added to those days first (a closed period takes none).
+    """
+    found = {row.day: (row.digest, True) for row in session.execute(
+        sa.select(_DIGESTS.c.day, _DIGESTS.c.digest).where(
+            _DIGESTS.c.installation_id == installation_id,
+            _DIGESTS.c.day >= days[0], _DIGESTS.c.day <= days[1]))}
+    last_day, previous = _last_sealed(session, installation_id)
+    if last_day is not None and last_day >= days[1]:
+        return found
+    start = last_day + timedelta(days=1) if last_day else date.min
+    for day, events in _day_events(session, installation_id, (start, days[1])):
+        previous = day_digest(previous, events)
+        if day >= days[0]:
+            found[day] = (previous, False)
+    return found
+
+
 def chain_head(session: Session, installation_id: int, period: str) -> str:
     """The digest of the installation's last sealed day up to the end of ``period`` (genesis if none)."""
     last_day = (period_bounds(period)[1] - timedelta(seconds=1))

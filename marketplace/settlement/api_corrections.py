@@ -61,8 +61,9 @@ def list_adjustments():
 def open_dispute():
     """Open a dispute: JSON ``{"period","module","reason","evidence_ids"}`` or a CSV of records.
 
-    The CSV comes as ``multipart/form-data`` (fields period, module, reason; file
-    ``records``) or as ``text/csv`` with ``?period=&module=&reason=``.
+    The CSV comes as ``multipart/form-data`` (fields period, module, reason; one file,
+    by custom ``records``, under any field name) or as ``text/csv`` with
+    ``?period=&module=&reason=``. ``evidence_ids`` may be empty (no calls made).
     """
     fields, records = _dispute_request()
     session = db.session()
@@ -84,12 +85,7 @@ def _dispute_request() -> tuple[dict, list]:
             raise MarketplaceError("too_large", "a records CSV holds at most "
                                    f"{evidence.MAX_CSV_BYTES:,} bytes; split it", status=413)
         form = only_fields(dict(request.form), ("period", "module", "reason"), "form")
-        only_fields(dict(request.files), ("records",), "files")
-        upload = request.files.get("records")
-        if upload is None:
-            raise MarketplaceError("invalid_evidence", "attach your records as the file field "
-                                                       "'records' (CSV: id[,occurred_at,units])")
-        return _fields(form), evidence.from_csv(upload.read(evidence.MAX_CSV_BYTES + 1))
+        return _fields(form), evidence.from_csv(_one_upload().read(evidence.MAX_CSV_BYTES + 1))
     if kind == "text/csv":
         args = only_fields(dict(request.args), ("period", "module", "reason"), "query")
         if (request.content_length or 0) > evidence.MAX_CSV_BYTES:
@@ -98,6 +94,19 @@ def _dispute_request() -> tuple[dict, list]:
         return _fields(args), evidence.from_csv(request.stream.read(evidence.MAX_CSV_BYTES + 1))
     raise MarketplaceError("invalid_json", "send JSON, multipart/form-data with a 'records' CSV, "
                                            "or text/csv", status=415)
+
+
+def _one_upload():
+    """The one file of a multipart request, whatever its field name (``records`` by custom)."""
+    uploads = list(request.files.items(multi=True))
+    if len(uploads) != 1:
+        names = ", ".join(sorted({name[:40] for name, _ in uploads}))
+        raise MarketplaceError("invalid_evidence", (
+            "attach your records as one CSV file (any field name, e.g. 'records'; header "
+            "id[,occurred_at,units], other columns ignored)") if not uploads else (
+            f"attach one CSV file of records, not {len(uploads)} (file fields: {names}); "
+            "put all your records in one file"))
+    return uploads[0][1]
 
 
 def _fields(body: dict) -> dict:

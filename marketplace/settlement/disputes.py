@@ -31,7 +31,7 @@ from marketplace.accounts.models import User
 from marketplace.catalog.models import Module
 from marketplace.clock import as_utc, now
 from marketplace.errors import Conflict, Forbidden, MarketplaceError, NotFound
-from marketplace.metering.models import UsageDigest, UsageEvent
+from marketplace.metering.models import UsageEvent
 from marketplace.settlement.correction_models import Adjustment, Dispute
 from marketplace.settlement.evidence import Record
 from marketplace.settlement.models import Charge, Period
@@ -117,8 +117,10 @@ def reconcile(session: Session, installation_ids: Iterable[int], period: str,
     ``matched``: ids on both sides; ``only_platform``/``only_adopter``: on one
     side only; ``duplicates``: records repeating an id already listed. Per day
     (the platform zone): platform events, the adopter's records dated that day
-    (its own ``occurred_at``, else the platform's day of a matched id) and the
-    day's sealed digest (None until the day is sealed).
+    (its own ``occurred_at``, else the platform's day of a matched id), the day's
+    digest (:mod:`marketplace.metering.digest`: the sealed one, or while the day is
+    not sealed yet the one sealing would write, computed from the events now; None
+    on a day the installation has no events) and ``sealed`` saying which.
     """
     ids = sorted(set(installation_ids))
     e = UsageEvent.__table__.c
@@ -139,8 +141,7 @@ def reconcile(session: Session, installation_ids: Iterable[int], period: str,
             undated += 1
             continue
         days.setdefault(day, {"platform": 0, "adopter": 0})["adopter"] += 1
-    digests = dict(session.execute(sa.select(UsageDigest.day, UsageDigest.digest).where(
-        UsageDigest.installation_id == ids[-1], UsageDigest.day.in_(list(days)))).all()) if days else {}
+    digests = _digests(session, ids, list(days))
     units_differ = sorted(i for i in matched if theirs[i].units is not None
                           and theirs[i].units != platform[i][1])
     return {
@@ -152,12 +153,27 @@ def reconcile(session: Session, installation_ids: Iterable[int], period: str,
         "undated": undated,
         "platform_units": sum(u for _, u in platform.values()),
         "days": [{"day": day.isoformat(), "platform": c["platform"], "adopter": c["adopter"],
-                  "digest": digests.get(day)} for day, c in sorted(days.items())],
+                  "digest": digests.get(day, (None, False))[0],
+                  "sealed": digests.get(day, (None, False))[1]} for day, c in sorted(days.items())],
         "samples": {"only_platform": sorted(set(platform) - set(theirs))[:SAMPLE],
                     "only_adopter": sorted(set(theirs) - set(platform))[:SAMPLE],
                     "duplicates": sorted(i for i, n in counts.items() if n > 1)[:SAMPLE],
                     "units_differ": units_differ[:SAMPLE]},
     }
+
+
+def _digests(session: Session, ids: list[int], days: list) -> dict[Any, tuple[str, bool]]:
+    """``{day: (digest, sealed)}``: the day's digest of the installation whose events it holds
+    (the newest when several), sealed or computed now by metering's own chain rule."""
+    from marketplace.metering.digest import day_digests
+
+    if not days:
+        return {}
+    span = (min(days), max(days))
+    found: dict[Any, tuple[str, bool]] = {}
+    for installation_id in ids:          # ascending: a later installation's digest wins a shared day
+        found.update(day_digests(session, installation_id, span))
+    return found
 
 
 def answer(session: Session, actor: User | None, dispute_id: int, code: str | None,

@@ -23,7 +23,9 @@ from marketplace.clock import now, period_bounds
 from marketplace.errors import Conflict, NotFound
 from marketplace.settlement.models import Period
 from marketplace.settlement.records import insert_ignoring_conflicts
-from marketplace.settlement.statements import check_period, statement_csv_of, statement_json
+from marketplace.settlement.rules import HOME_CURRENCY
+from marketplace.settlement.statements import (check_period, empty_statement, has_statement,
+                                               statement_csv_of, statement_json)
 
 MAX_GRACE_DAYS = 366
 
@@ -59,11 +61,24 @@ def check_started(period: str) -> None:
 
 
 def statement(session: Session, period: str, code: str, fee_bps: int = 0) -> dict[str, Any]:
-    """The statement of ``code`` for ``period``: ``final`` when settled, else a ``draft`` from usage so far."""
+    """The statement of ``code`` for ``period``: ``final`` when settled, else a ``draft`` from usage so far.
+
+    A registered jurisdiction with no lines in a started period has an empty
+    statement (no lines, totals zero) in that state; an unknown one is 404
+    ``unknown_jurisdiction``.
+    """
+    from marketplace.accounts.service import get_jurisdiction
+
     check_period(period)
     if is_settled(session, period):
-        return {**statement_json(session, period, code), "state": "final"}
+        if has_statement(session, period, code):
+            return {**statement_json(session, period, code), "state": "final"}
+        get_jurisdiction(session, code)
+        totals = session.scalar(sa.select(Period.totals).where(Period.period == period)) or {}
+        return {**empty_statement(period, code, totals.get("currency") or HOME_CURRENCY),
+                "state": "final"}
     check_started(period)
+    get_jurisdiction(session, code)
     return draft(session, period, code, fee_bps)
 
 
@@ -81,8 +96,9 @@ def draft(session: Session, period: str, code: str, fee_bps: int = 0) -> dict[st
     try:
         scratch.execute(insert_ignoring_conflicts(scratch, Period.__table__).values(
             period=period, state="open", closed_by="", totals={}))
-        write_period(scratch, period, fee_bps, "draft")
-        body = statement_json(scratch, period, code)
+        totals = write_period(scratch, period, fee_bps, "draft")
+        body = (statement_json(scratch, period, code) if has_statement(scratch, period, code)
+                else empty_statement(period, code, totals.get("currency") or HOME_CURRENCY))
     finally:
         scratch.rollback()
         scratch.close()
@@ -98,6 +114,7 @@ def month_to_date(session: Session, code: str, fee_bps: int = 0) -> dict[str, An
 
     period = period_of(now())
     try:
-        return statement(session, period, code, fee_bps)
+        body = statement(session, period, code, fee_bps)
     except NotFound:
         return None
+    return body if body["charges"] or body["earnings"] else None

@@ -1,11 +1,17 @@
 """An adopter's evidence for a dispute: a list of event ids, or a CSV of its own records, parsed strictly.
 
 CSV: UTF-8, a header row naming ``id`` and optionally ``occurred_at`` and
-``units`` (no other column), then one record per row, at most
-:data:`MAX_RECORDS` rows and :data:`MAX_CSV_BYTES` bytes. An id is text of 1 to
-100 characters without NUL (as usage events' ids); ``occurred_at`` is ISO-8601
-with an offset (the clock's one parser), ``units`` a whole number 0 … 10⁹.
-Any other shape is a 400 ``invalid_evidence`` naming the line.
+``units``, then one record per row, at most :data:`MAX_RECORDS` rows and
+:data:`MAX_CSV_BYTES` bytes. Other columns are ignored, so an adopter's usage log
+in the shape of the usage report (``id,module,operation,units,occurred_at``) is
+taken as it is. An id is text of 1 to 100 characters without NUL (as usage
+events' ids); ``occurred_at`` is ISO-8601 with an offset (the clock's one
+parser), ``units`` a whole number 0 … 10⁹. Any other shape is a 400
+``invalid_evidence`` naming the line.
+
+No records at all (``evidence_ids: []``, or a CSV of only its header) is evidence
+too: the adopter made none of the platform's calls, so the reconciliation lists
+every one of them as ``only_platform``.
 """
 from __future__ import annotations
 
@@ -46,9 +52,9 @@ def _event_id(value: Any, where: str) -> str:
 
 
 def from_ids(values: Any) -> list[Record]:
-    """``evidence_ids`` of a JSON body: a list of 1 … MAX_RECORDS event ids."""
-    if not isinstance(values, list) or not 0 < len(values) <= MAX_RECORDS:
-        raise _bad(f"evidence_ids must be a list of 1 to {MAX_RECORDS:,} event ids "
+    """``evidence_ids`` of a JSON body: a list of 0 … MAX_RECORDS event ids (empty: none made)."""
+    if not isinstance(values, list) or len(values) > MAX_RECORDS:
+        raise _bad(f"evidence_ids must be a list of at most {MAX_RECORDS:,} event ids "
                    "(or upload a CSV of your records)")
     return [Record(_event_id(v, f"evidence_ids[{i}]")) for i, v in enumerate(values)]
 
@@ -71,15 +77,13 @@ def from_csv(data: bytes) -> list[Record]:
         raise _bad(f"the records CSV is malformed at line {reader.line_num}: {exc}") from None
     if not rows:
         raise _bad("the records CSV is empty; its first row names the columns: id[,occurred_at,units]")
-    header = [h.strip() for h in rows[0]]
-    if "id" not in header or any(h not in COLUMNS for h in header) or len(set(header)) != len(header):
-        raise _bad(f"line 1: columns must be id and optionally occurred_at, units (each once); "
-                   f"got {', '.join(h[:20] for h in header[:5])}")
-    records = [_record(dict(zip(header, row)), len(header), len(row), n)
-               for n, row in enumerate(rows[1:], start=2) if row]
-    if not records:
-        raise _bad("the records CSV lists no records below its header")
-    return records
+    header = [h.strip().lower() for h in rows[0]]
+    if "id" not in header or any(header.count(name) > 1 for name in COLUMNS):
+        raise _bad(f"line 1: the header names an id column and optionally occurred_at, units "
+                   f"(each once; other columns are ignored); got "
+                   f"{', '.join(h[:20] for h in header[:8])}")
+    return [_record(dict(zip(header, row)), len(header), len(row), n)
+            for n, row in enumerate(rows[1:], start=2) if row]
 
 
 def _bounded(reader: Any):

@@ -108,6 +108,22 @@ def statement_json(session: Session, period: str, code: str) -> dict[str, Any]:
     return body
 
 
+def has_statement(session: Session, period: str, code: str) -> bool:
+    """Whether ``code`` has a statement row (lines as adopter or owner) in ``period``."""
+    return session.scalar(sa.select(Statement.id).where(
+        Statement.period == period, Statement.jurisdiction_code == code)) is not None
+
+
+def empty_statement(period: str, code: str, currency: str) -> dict[str, Any]:
+    """The statement of a jurisdiction with no lines in ``period``: the shape of
+    :func:`statement_json`, no lines, every total zero, and no ``provider`` (null:
+    nothing was handed to one)."""
+    zero = format_amount(0, currency)
+    return {"jurisdiction": code, "period": period, "currency": currency, "charges": [],
+            "earnings": [], "total_charges": zero, "total_earnings": zero, "net": zero,
+            "total_fees": zero, "provider": None}
+
+
 def _adjusts(line: Any, earning: bool = False) -> dict[str, str]:
     """``{"adjusts_period": …}`` of an adjustment line (DESIGN §15), else nothing; an
     earnings line says its kind too (charges carry ``kind`` always)."""

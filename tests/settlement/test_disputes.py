@@ -85,18 +85,18 @@ def test_reconciliation_of_a_crafted_mix(app, client, world):
     assert rec["samples"]["only_adopter"] == ["x1", "z1", "z2"]
     assert rec["samples"]["duplicates"] == ["a6"] and rec["undated"] == 3
     assert rec["days"] == [
-        {"day": "2026-10-05", "platform": 5, "adopter": 5,
+        {"day": "2026-10-05", "platform": 5, "adopter": 5, "sealed": True,
          "digest": digest_of(app, world["installation"], date(2026, 10, 5))},
-        {"day": "2026-10-06", "platform": 3, "adopter": 1,
+        {"day": "2026-10-06", "platform": 3, "adopter": 1, "sealed": True,
          "digest": digest_of(app, world["installation"], date(2026, 10, 6))},
     ]
     assert all(len(day["digest"]) == 64 for day in rec["days"])
 
 
-def test_sealed_days_carry_their_digest_and_unsealed_ones_null(app, market, client, factory,
-                                                               runner):
+def test_sealed_days_carry_their_digest_and_a_day_without_events_null(app, market, client,
+                                                                      factory, runner):
     """The nightly `usage seal` seals October's days; a dispute shows each one's digest, and
-    a day not sealed yet (November, still open) shows null."""
+    a day of the adopter's records with no events of the installation (November) shows null."""
     installation = market.install(market.module("meter", "440000", PER_UNIT), "440300")
     events(app, installation, PLATFORM)
     sealed = runner.invoke(["usage", "seal", "--up-to", "2026-10-31"])
@@ -108,11 +108,41 @@ def test_sealed_days_carry_their_digest_and_unsealed_ones_null(app, market, clie
                          data=csv.encode(), content_type="text/csv",
                          headers=factory.headers("adopter", "440300", "read,usage"))
     assert answer.status_code == 201, answer.get_json()
-    days = {d["day"]: d["digest"] for d in answer.get_json()["reconciliation"]["days"]}
+    found = answer.get_json()["reconciliation"]["days"]
+    days = {d["day"]: d["digest"] for d in found}
     assert days == {"2026-10-05": digest_of(app, installation, date(2026, 10, 5)),
                     "2026-10-06": digest_of(app, installation, date(2026, 10, 6)),
-                    "2026-11-01": None}                    # not sealed: November is open
+                    "2026-11-01": None}                    # no events that day
     assert all(len(days[d]) == 64 for d in ("2026-10-05", "2026-10-06"))
+    assert [d["sealed"] for d in found] == [True, True, False]
+
+
+def test_an_unsealed_day_shows_the_digest_sealing_later_writes(app, market, client, factory):
+    """Settling seals nothing: the dispute computes each day's digest by metering's chain
+    rule, says ``sealed: false``, and sealing the days afterwards writes exactly those."""
+    from marketplace.metering.digest import seal_days
+
+    installation = market.install(market.module("meter", "440000", PER_UNIT), "440300")
+    events(app, installation, PLATFORM + [("s1", "2026-09-30T09:00:00+08:00", "ok")])
+    with app.app_context():                       # September sealed, October not
+        session = db.session()
+        seal_days(session, date(2026, 9, 30))
+        session.commit()
+    assert client.post("/api/v1/settlements", headers=admin(factory),
+                       json={"period": "2026-10"}).status_code == 200
+    answer = open_json(client, factory.headers("adopter", "440300", "read,usage"))
+    assert answer.status_code == 201, answer.get_json()
+    found = answer.get_json()["reconciliation"]["days"]
+    assert [(d["day"], d["sealed"]) for d in found] == [("2026-10-05", False), ("2026-10-06", False)]
+    assert digest_of(app, installation, date(2026, 10, 5)) is None
+    with app.app_context():
+        session = db.session()
+        seal_days(session, date(2026, 10, 31))
+        session.commit()
+    assert [d["digest"] for d in found] == [digest_of(app, installation, date(2026, 10, 5)),
+                                           digest_of(app, installation, date(2026, 10, 6))]
+    shown = client.get(f"/api/v1/disputes/{answer.get_json()['id']}", headers=admin(factory))
+    assert shown.get_json()["reconciliation"]["days"] == found
 
 
 def test_a_csv_of_records_dates_and_weighs_the_adopters_side(app, client, world):
@@ -139,7 +169,8 @@ def test_a_csv_of_records_dates_and_weighs_the_adopters_side(app, client, world)
     ("id,units\na1,1.5\n", "line 2"),
     ("id,occurred_at\na1,2026-10-05\n", "line 2"),
     ("id,units\na1\n", "line 2"),
-    ("id\n", "no records"),
+    ("id,units,id\na1,1,a1\n", "each once"),
+    ("", "empty"),
     ("id\n" + "x" * 101 + "\n", "1 to 100"),
 ])
 def test_a_malformed_csv_is_refused_and_names_the_line(client, world, csv, words):
@@ -147,6 +178,51 @@ def test_a_malformed_csv_is_refused_and_names_the_line(client, world, csv, words
                          headers={**world["adopter"], "Content-Type": "text/csv"}, data=csv.encode())
     assert answer.status_code == 400, answer.get_json()
     assert answer.get_json()["error"] == "invalid_evidence" and words in answer.get_json()["message"]
+
+
+def test_a_usage_report_shaped_csv_under_any_file_field_is_taken(client, world):
+    """The CSV's other columns are ignored and the one file may have any field name."""
+    csv = ("id,module,operation,units,occurred_at\n"
+           "a1,meter,op,1,2026-10-05T10:00:00+08:00\n"
+           "z1,meter,op,3,2026-10-07T10:00:00+08:00\n")
+    answer = client.post("/api/v1/disputes", headers=world["adopter"], data={
+        "period": "2026-10", "module": "meter", "reason": "our log",
+        "file": (io.BytesIO(csv.encode()), "usage.csv")}, content_type="multipart/form-data")
+    assert answer.status_code == 201, answer.get_json()
+    rec = answer.get_json()["reconciliation"]
+    assert (rec["matched"], rec["only_platform"], rec["only_adopter"]) == (1, 7, 1)
+    assert [(d["day"], d["adopter"]) for d in rec["days"]] == [
+        ("2026-10-05", 1), ("2026-10-06", 0), ("2026-10-07", 1)]
+
+
+@pytest.mark.parametrize("files, words", [
+    ({}, "one CSV file"),
+    ({"records": b"id\na1\n", "more": b"id\na2\n"}, "not 2"),
+])
+def test_a_multipart_dispute_needs_exactly_one_file(client, world, files, words):
+    data = {"period": "2026-10", "module": "meter", "reason": "our log",
+            **{name: (io.BytesIO(body), f"{name}.csv") for name, body in files.items()}}
+    answer = client.post("/api/v1/disputes", headers=world["adopter"], data=data,
+                         content_type="multipart/form-data")
+    assert answer.status_code == 400, answer.get_json()
+    assert answer.get_json()["error"] == "invalid_evidence" and words in answer.get_json()["message"]
+    assert client.get("/api/v1/disputes", headers=world["adopter"]).get_json()["items"] == []
+
+
+@pytest.mark.parametrize("how", ["json", "csv"])
+def test_no_evidence_says_every_billable_event_is_only_the_platforms(client, world, how):
+    """``evidence_ids: []`` (or a CSV of only its header): "we made none of these calls"."""
+    if how == "json":
+        answer = open_json(client, world["adopter"], ids=[])
+    else:
+        answer = client.post("/api/v1/disputes?period=2026-10&module=meter&reason=none",
+                             headers={**world["adopter"], "Content-Type": "text/csv"},
+                             data=b"id,occurred_at\n")
+    assert answer.status_code == 201, answer.get_json()
+    rec = answer.get_json()["reconciliation"]
+    assert (rec["matched"], rec["only_platform"], rec["only_adopter"]) == (0, 8, 0)
+    assert [(d["day"], d["platform"], d["adopter"]) for d in rec["days"]] == [
+        ("2026-10-05", 5, 0), ("2026-10-06", 3, 0)]
 
 
 def test_only_the_parties_see_a_dispute(client, world):
@@ -241,7 +317,7 @@ def test_the_owners_time_to_answer_is_configured(app, client, world):
 def test_deadlines_and_refusals(app, client, world):
     assert open_json(client, world["adopter"], extra_field=1).get_json()["error"] == "unknown_field"
     assert open_json(client, world["adopter"], ids="a1").get_json()["error"] == "invalid_evidence"
-    assert open_json(client, world["adopter"], ids=[]).get_json()["error"] == "invalid_evidence"
+    assert open_json(client, world["adopter"], ids=[""]).get_json()["error"] == "invalid_evidence"
     unknown = client.post("/api/v1/disputes", headers=world["adopter"], json={
         "period": "2026-10", "module": "other", "reason": "x", "evidence_ids": ["a"]})
     assert unknown.status_code == 404 and unknown.get_json()["error"] == "not_installed"

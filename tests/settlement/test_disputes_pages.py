@@ -72,3 +72,39 @@ def test_owner_answers_and_operator_resolves_with_an_adjustment(app, factory, wo
     assert "-¥0.10" in overview and "rounding" in overview and "待入账" in overview
     english = operator.get("/admin/corrections?lang=en")
     assert "Adjustments and disputes" in english.get_data(as_text=True)
+
+
+def test_a_dispute_page_shows_an_unsealed_days_computed_digest(app, factory, market, client):
+    """Settled without sealing: the page shows each day's digest and says it is not sealed
+    yet; the console form with neither file nor ids opens a dispute on no evidence."""
+    from tests.settlement.test_disputes import PER_UNIT, PLATFORM, admin, events
+
+    installation = market.install(market.module("meter", "440000", PER_UNIT), "440300")
+    events(app, installation, PLATFORM)
+    assert client.post("/api/v1/settlements", headers=admin(factory),
+                       json={"period": "2026-10"}).status_code == 200
+    city = logged_in(app, factory, "adopter", "440300")
+    token = csrf_of(city.get("/adopter/bill").get_data(as_text=True))
+    opened = city.post("/adopter/disputes", data={
+        "csrf_token": token, "period": "2026-10", "module": "meter", "reason": "none of ours",
+        "ids": ""}, content_type="multipart/form-data")
+    assert opened.status_code == 302 and "/disputes/1" in opened.headers["Location"]
+    body = client.get("/api/v1/disputes/1", headers=admin(factory)).get_json()
+    days = body["reconciliation"]["days"]
+    assert [(d["platform"], d["adopter"], d["sealed"]) for d in days] == [(5, 0, False), (3, 0, False)]
+    html = city.get("/disputes/1").get_data(as_text=True)
+    assert all(d["digest"] in html for d in days)
+    assert html.count("未封存：按当日现有事件计算") == 2
+    assert "not sealed yet: computed" in city.get("/disputes/1?lang=en").get_data(as_text=True)
+
+
+def test_statement_pages_of_a_jurisdiction_without_lines(app, factory, market, world):
+    """A settled period in which 320000 had nothing: its pages answer, none of them 500."""
+    quiet = logged_in(app, factory, "adopter", "320000")
+    bill = quiet.get("/adopter/bill")
+    assert bill.status_code == 200 and "本月还没有账单行" in bill.get_data(as_text=True)
+    page = quiet.get("/adopter/statements?period=2026-10")
+    assert page.status_code == 200 and "2026-10 没有账单" in page.get_data(as_text=True)
+    assert quiet.get("/adopter/statements/2026-10.csv").status_code == 404
+    publisher = logged_in(app, factory, "publisher", "320000")
+    assert publisher.get("/publisher/earnings?period=2026-10").status_code == 200

@@ -91,3 +91,42 @@ def test_cli_prints_a_draft(app, market, runner):
     early = runner.invoke(args=["statement", "2027-01", "--jurisdiction", "440300"])
     assert early.exit_code == 1 and early.output.startswith("error:")
     assert len(early.output.strip().splitlines()) == 1
+
+
+def _is_empty(body: dict, state: str) -> bool:
+    """An empty statement: no lines, every total zero, in ``state``."""
+    return (body["state"] == state and body["charges"] == [] and body["earnings"] == []
+            and body["currency"] == "CNY"
+            and all(body[k] == "0.00" for k in ("total_charges", "total_earnings", "total_fees",
+                                                "net")))
+
+
+def test_a_jurisdiction_without_lines_has_an_empty_statement(app, market, client, factory):
+    """A registered jurisdiction with nothing in a started period: 200, an empty statement
+    in the period's state (draft, then final), as JSON and CSV; an unknown one stays 404
+    (this replaces the former 404 ``no_statement``)."""
+    ex.build(market)
+    headers = admin(factory)
+    draft = statement(client, headers, "110000")
+    assert draft.status_code == 200 and _is_empty(draft.get_json(), "draft"), draft.get_json()
+    assert "provider" not in draft.get_json()
+    own = client.get(f"/api/v1/statements/{ex.PERIOD}", headers=factory.headers("adopter", "320000"))
+    assert own.status_code == 200 and _is_empty(own.get_json(), "draft")
+    assert own.get_json()["jurisdiction"] == "320000"
+    earlier = statement(client, headers, "440300", period="2025-12")   # before it installed
+    assert earlier.status_code == 200 and _is_empty(earlier.get_json(), "draft")
+    unknown = statement(client, headers, "999999")
+    assert unknown.status_code == 404 and unknown.get_json()["error"] == "unknown_jurisdiction"
+    assert client.post("/api/v1/settlements", headers=headers,
+                       json={"period": ex.PERIOD}).status_code == 200
+    final = statement(client, headers, "110000").get_json()
+    assert _is_empty(final, "final") and final["provider"] is None
+    normal = statement(client, headers, "440300").get_json()
+    assert set(final) == set(normal) - {"usage_chain_head"}
+    csv = statement(client, headers, "110000", fmt="&format=csv")
+    assert csv.status_code == 200 and csv.headers["Statement-State"] == "final"
+    assert csv.get_data(as_text=True).splitlines()[1:] == [
+        f"{name},,,,,,0.00,," for name in ("total_charges", "total_earnings", "total_fees", "net")]
+    assert statement(client, headers, "999999").status_code == 404
+    assert statement(client, headers, "110000", period="2027-01").get_json()["error"] == \
+        "period_not_started"
