@@ -34,8 +34,11 @@ def test_cli_errors_are_one_line(app, market, runner):
     assert len(early.output.strip().splitlines()) == 1
     bad = runner.invoke(["settle", "2026-1"])
     assert bad.exit_code == 1 and "is not a month like 2026-10" in bad.output
-    missing = runner.invoke(["statement", "2026-09", "--jurisdiction", "440300"])
-    assert missing.exit_code == 1 and "no statement for 440300 in 2026-09" in missing.output
+    empty = runner.invoke(["statement", "2026-09", "--jurisdiction", "440300"])
+    assert empty.exit_code == 0 and json.loads(empty.output)["charges"] == []   # no lines: empty
+    missing = runner.invoke(["statement", "2026-09", "--jurisdiction", "999999"])
+    assert missing.exit_code == 1 and "jurisdiction 999999 is not registered" in missing.output
+    assert len(missing.output.strip().splitlines()) == 1
 
 
 def test_ledger_pay_is_audited_and_refused_while_stripe_settles(app, market, runner):
