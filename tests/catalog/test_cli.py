@@ -110,8 +110,16 @@ def test_list_of_unknown_module_fails_cleanly(runner):
 
 @pytest.fixture
 def remote_app(app, monkeypatch):
-    """Route the CLI's `requests` calls to the test app, as a remote marketplace would answer."""
+    """Route the CLI's `requests` calls to the test app, as a remote marketplace would answer.
+
+    The remote server's request log is its own (it shares this process only in the
+    test), so it is kept out of the CLI's stderr.
+    """
+    import logging
+
     import requests
+
+    monkeypatch.setattr(logging.getLogger("marketplace.requests"), "disabled", True)
 
     client = app.test_client()
     seen = []
