@@ -83,3 +83,27 @@ def flow_folder(tmp: Path, name: str = "toy-flow", version: str = "1.0.0", terms
 def step(target: str, operation: str, payload=None) -> dict:
     """One step of toy-flow's input."""
     return {"target": target, "operation": operation, "payload": payload}
+
+
+OUTER_REQUIRES = '''
+[[requires]]
+module = "toy-flow"
+operations = ["run"]
+'''
+OUTER_CODE = '''
+from marketplace.sdk import hookimpl
+
+
+@hookimpl
+def run(payload, context):
+    inner = context.call("toy-flow", "run", payload)
+    return {"text": "outer", "inner": inner}
+'''
+
+
+def publish_nested(catalog, echo_terms: dict) -> None:
+    """toy-echo (``echo_terms``) ← toy-flow ← toy-outer, all published: a composite of a composite."""
+    catalog.toy("toy-echo", terms=echo_terms, implements="gov.toy")
+    catalog.publish_folder(flow_folder(catalog.tmp))
+    catalog.publish_folder(flow_folder(catalog.tmp, "toy-outer", requires=OUTER_REQUIRES,
+                                       code=OUTER_CODE))

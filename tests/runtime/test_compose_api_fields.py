@@ -6,24 +6,8 @@ from __future__ import annotations
 import jsonschema
 import pytest
 
-from tests.runtime.composites import flow_folder, step
+from tests.runtime.composites import publish_nested, step
 from tests.runtime.conftest import PAY
-
-OUTER_REQUIRES = '''
-[[requires]]
-module = "toy-flow"
-operations = ["run"]
-'''
-OUTER_CODE = '''
-from marketplace.sdk import hookimpl
-
-
-@hookimpl
-def run(payload, context):
-    inner = context.call("toy-flow", "run", payload)
-    return {"text": "outer", "inner": inner}
-'''
-
 
 def conforms(app, path: str, body) -> None:
     """``body`` validates against the 200 schema of GET ``path`` in /api/v1/openapi.json."""
@@ -39,10 +23,7 @@ def conforms(app, path: str, body) -> None:
 @pytest.fixture
 def installed(catalog, shenzhen):
     """toy-echo (¥0.01 a unit) ← toy-flow ← toy-outer, all installed for Shenzhen."""
-    catalog.toy("toy-echo", terms=PAY, implements="gov.toy")
-    catalog.publish_folder(flow_folder(catalog.tmp))
-    catalog.publish_folder(flow_folder(catalog.tmp, "toy-outer", requires=OUTER_REQUIRES,
-                                       code=OUTER_CODE))
+    publish_nested(catalog, PAY)
     assert shenzhen.install("toy-outer", install_dependencies=True).status_code == 201
     listed = shenzhen.client.get("/api/v1/installations", headers=shenzhen.headers).json
     items = listed["items"] if isinstance(listed, dict) else listed
