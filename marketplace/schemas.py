@@ -9,20 +9,26 @@ the operation); every validator is built by :func:`validator` on a registry
 that holds just them and retrieves nothing. Regular expressions run on RE2 —
 ``pattern``, ``patternProperties`` and the property names
 ``additionalProperties`` / ``unevaluatedProperties`` test against them — so
-matching is linear in the input whatever the pattern.
+matching is linear in the input whatever the pattern. The formats in
+:data:`ASSERTED_FORMATS` are asserted (a value that breaks one is invalid); any
+other ``format`` stays an annotation.
 """
 from __future__ import annotations
 
 import contextvars
+import datetime
 import functools
+import ipaddress
 import itertools
+import re
 import types
 from typing import Any, Callable, Iterator, Mapping
 from urllib.parse import unquote
 
 import jsonschema_rs
 import re2
-from jsonschema import Draft202012Validator, ValidationError, _keywords, _utils, validators
+from jsonschema import (Draft202012Validator, FormatChecker, ValidationError, _keywords,
+                        _utils, validators)
 from referencing import Registry, Resource
 from referencing.exceptions import Unresolvable
 from referencing.jsonschema import DRAFT202012
@@ -118,6 +124,99 @@ def _budgeted(keyword: Callable) -> Callable:
     return counted
 
 
+# --- formats: asserted by the platform, strictly (whole ASCII strings, real calendar) ----
+# 2020-12 makes "format" an annotation unless the validator asserts it; a module that
+# declares "date" relies on getting one, so these are checked like "type". The checks
+# are the platform's own (stdlib only): RFC 3339 date/time with real month lengths and
+# leap seconds only at 23:59:60 UTC, RFC 5321 mailboxes, RFC 4122 text UUIDs, dotted
+# IPv4 without leading zeros, IPv6 without a zone. re's "$" would accept a trailing
+# newline and "\d" other scripts' digits: fullmatch on ASCII classes instead.
+
+_DATE = re.compile(r"([0-9]{4})-([0-9]{2})-([0-9]{2})")
+_TIME = re.compile(r"([0-9]{2}):([0-9]{2}):([0-9]{2})(?:\.[0-9]+)?"
+                   r"(?:[Zz]|([+-])([0-9]{2}):([0-9]{2}))")
+_ATOM = r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+"
+_LABEL = r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?"
+_MAILBOX = re.compile(rf'(?P<local>{_ATOM}(?:\.{_ATOM})*|"(?:[\x20\x21\x23-\x5b\x5d-\x7e]|'
+                      rf'\\[\x20-\x7e])*")@(?:(?P<host>{_LABEL}(?:\.{_LABEL})*)|'
+                      r"\[(?P<literal>[^\[\]]+)\])")
+_UUID = re.compile(r"[0-9A-Fa-f]{8}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{4}-[0-9A-Fa-f]{12}")
+
+
+def _is_date(value: str) -> bool:
+    """RFC 3339 full-date ``YYYY-MM-DD`` of a day that exists (years 0001-9999)."""
+    found = _DATE.fullmatch(value)
+    try:
+        return bool(found) and bool(datetime.date(*map(int, found.groups())))  # type: ignore
+    except ValueError:              # month 13, 30 February, year 0
+        return False
+
+
+def _is_time(value: str) -> bool:
+    """RFC 3339 full-time ``HH:MM:SS[.frac](Z|±HH:MM)``; second 60 only at 23:59 UTC."""
+    found = _TIME.fullmatch(value)
+    if not found:
+        return False
+    hour, minute, second = (int(found.group(i)) for i in (1, 2, 3))
+    sign, off_h, off_m = found.group(4), int(found.group(5) or 0), int(found.group(6) or 0)
+    if hour > 23 or minute > 59 or second > 60 or off_h > 23 or off_m > 59:
+        return False
+    if second == 60:                # a leap second: the last second of a UTC day
+        shift = (off_h * 60 + off_m) * (-1 if sign == "-" else 1)
+        return (hour * 60 + minute - shift) % (24 * 60) == 23 * 60 + 59
+    return True
+
+
+def _is_date_time(value: str) -> bool:
+    """RFC 3339 date-time: full-date ``T`` full-time (``t`` too)."""
+    return len(value) > 11 and value[10] in "Tt" and _is_date(value[:10]) and \
+        _is_time(value[11:])
+
+
+def _is_email(value: str) -> bool:
+    """An RFC 5321 mailbox: dot-atom or quoted local part @ host name or [address literal]."""
+    found = len(value) <= 254 and _MAILBOX.fullmatch(value)
+    if not found or len(found.group("local")) > 64:
+        return False
+    literal = found.group("literal")
+    if literal is None:
+        return all(len(label) <= 63 for label in found.group("host").split("."))
+    return _is_ipv6(literal[5:]) if literal.startswith("IPv6:") else _is_ipv4(literal)
+
+
+def _is_ipv4(value: str) -> bool:
+    """Dotted-quad IPv4 (no leading zeros)."""
+    try:
+        return bool(ipaddress.IPv4Address(value))
+    except ValueError:
+        return False
+
+
+def _is_ipv6(value: str) -> bool:
+    """RFC 4291 IPv6 text (embedded IPv4 allowed), without a zone id."""
+    try:
+        return not ipaddress.IPv6Address(value).scope_id
+    except ValueError:
+        return False
+
+
+_FORMAT_CHECKS: dict[str, Callable[[str], bool]] = {
+    "date": _is_date, "date-time": _is_date_time, "time": _is_time, "email": _is_email,
+    "uuid": lambda value: bool(_UUID.fullmatch(value)), "ipv4": _is_ipv4, "ipv6": _is_ipv6}
+ASSERTED_FORMATS = tuple(_FORMAT_CHECKS)
+
+
+def _format_checker() -> FormatChecker:
+    """The one checker every module validator shares: only these formats, strings only."""
+    checker = FormatChecker(formats=())
+    for name, check in _FORMAT_CHECKS.items():
+        checker.checks(name)(lambda value, check=check: not isinstance(value, str) or check(value))
+    return checker
+
+
+FORMATS = _format_checker()
+
+
 ModuleValidator = validators.extend(Draft202012Validator, {
     **_keyword_table(), "$ref": _budgeted(_keywords.ref),
     "$dynamicRef": _budgeted(_keywords.dynamicRef)})
@@ -140,13 +239,13 @@ def validator(schema: Any, linked: Linked | None = None) -> ModuleValidator:
     Nothing is ever retrieved: a ref outside ``linked`` fails (``Unresolvable``).
     """
     if not linked:
-        return ModuleValidator(schema, registry=EMPTY)
+        return ModuleValidator(schema, registry=EMPTY, format_checker=FORMATS)
     base = linked["base"]
     registry = EMPTY.with_resources(
         [(base, DRAFT202012.create_resource(schema))] +
         [(uri, DRAFT202012.create_resource(c)) for uri, c in linked["resources"].items()])
     # the root is reached by its bundle name, so its relative refs resolve as at publish
-    return ModuleValidator({"$ref": base}, registry=registry)
+    return ModuleValidator({"$ref": base}, registry=registry, format_checker=FORMATS)
 
 
 def errors(check: Any, value: Any) -> list[ValidationError]:

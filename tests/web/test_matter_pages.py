@@ -333,3 +333,17 @@ def test_a_form_sent_twice_runs_the_matter_once(client, matter, app):
     assert fresh != key
     third = client.post(f"/adopter/installations/{iid}/run", data={**data, "run_key": fresh})
     assert third.status_code == 200 and len(_events(app)) == 10
+
+
+def test_a_date_that_does_not_exist_is_a_field_error_and_runs_no_step(client, matter, app):
+    """format "date" is asserted (marketplace/schemas.py): 30 February never reaches a step."""
+    login(client, matter["people"]["adopter"])
+    iid = matter["ids"][COMPOSITE]
+    token = csrf_of(client.get(f"/adopter/installations/{iid}/run").get_data(as_text=True))
+    response = client.post(f"/adopter/installations/{iid}/run",
+                           data={**GOOD, "moved_on": "2026-02-30", "csrf_token": token})
+    assert response.status_code == 400
+    html = response.get_data(as_text=True)
+    block = re.search(r'id="field-f-moved_on">(.*?)</div>', html, re.S).group(1)
+    assert "格式不符合要求" in block
+    assert 'id="result"' not in html and _events(app) == []
