@@ -347,3 +347,21 @@ def test_a_date_that_does_not_exist_is_a_field_error_and_runs_no_step(client, ma
     block = re.search(r'id="field-f-moved_on">(.*?)</div>', html, re.S).group(1)
     assert "格式不符合要求" in block
     assert 'id="result"' not in html and _events(app) == []
+
+
+def test_the_api_refuses_the_matter_with_a_date_that_does_not_exist_before_any_step(
+        client, matter, app, factory):
+    """hostile3 F3: 跨省迁居一件事 with moved_on 2026-02-30 is 422 at moved_on, no step runs."""
+    import tomllib
+
+    manifest = tomllib.loads((REPO / "modules" / COMPOSITE / "manifest.toml").read_text("utf-8"))
+    payload = {**manifest["operations"][0]["examples"][0]["input"], "moved_on": "2026-02-30"}
+    token = factory.token(matter["people"]["adopter"], "invoke")
+    operation = manifest["operations"][0]["name"]
+    reply = client.post(f"/api/v1/invoke/{COMPOSITE}/{operation}", json=payload,
+                        headers={"Authorization": f"Bearer {token}"})
+    assert reply.status_code == 422, reply.get_json()
+    assert reply.get_json()["error"] == "invalid_input"
+    assert [d["where"] for d in reply.get_json()["details"]] == ["moved_on"]
+    assert [(iid, status, units) for iid, _, status, units, _ in _events(app)] == \
+        [(matter["ids"][COMPOSITE], "rejected", 0)]
