@@ -139,6 +139,14 @@ USAGE_EVENT_NODE = {
         "price": {"type": ["string", "null"]},
         "steps": {"type": "array", "items": EVENT_NODE}}}
 
+#: 409 of GET /api/v1/usage/events/{event_id}: the id names events of several installations
+AMBIGUOUS_EVENT = {"description": "ambiguous_event: add ?installation= with one of these",
+                   "content": {"application/json": {"schema": {
+                       "allOf": [ERROR, {"type": "object", "required": ["installations"],
+                                         "properties": {"installations": {
+                                             "type": "array", "minItems": 2,
+                                             "items": {"type": "integer"}}}}]}}}}
+
 CARD_OWNERS = {"type": "array", "items": {
     "type": "object", "required": ["code", "name", "share_bps"],
     "properties": {"code": {"type": "string"}, "name": {"type": "string"},
@@ -223,7 +231,11 @@ def spec() -> dict:
                    "properties": {"id": {"type": "string"}, "module": NAME,
                                   "operation": {"type": "string"},
                                   "units": {"type": "integer", "minimum": 0},
-                                  "occurred_at": {"type": "string", "format": "date-time"}}}
+                                  "occurred_at": {"type": "string", "format": "date-time"},
+                                  "status": {"enum": ["ok", "error", "rejected"]},
+                                  "duration_ms": {"type": "integer", "minimum": 0}},
+                   # any other field refuses the event (rejected, reason invalid, field named)
+                   "additionalProperties": False}
     paths = {
         "/api/v1/me": {"get": _op("The caller", "read", _resp("user and jurisdiction", obj, 401, 403))},
         "/api/v1/jurisdictions": {"get": _op("Registered jurisdictions", None, _resp("list", obj))},
@@ -373,9 +385,15 @@ def spec() -> dict:
             " each with id (= event_id), installation, parent_event (the composite call's event;"
             " null for a direct call), status, units, terms kind and price (null where a call has"
             " no price of its own: cost share). Another jurisdiction's event is a 404 like a"
-            " missing one",
-            ("read", "usage", "invoke"), _resp("the event", EVENT_NODE, 401, 403, 404),
-            params=[_path("event_id", {"type": "string", "minLength": 1, "maxLength": 200})])},
+            " missing one. Event ids are unique per installation: `installation` (one of the"
+            " caller's; another's is the same 404) says whose event it is; an id held by events"
+            " of two or more of the caller's installations without it is 409 `ambiguous_event`"
+            " with `installations` (their ids). 422 `invalid_query`: `installation` is not an id",
+            ("read", "usage", "invoke"), {**_resp("the event", EVENT_NODE, 401, 403, 404, 422),
+                                          "409": AMBIGUOUS_EVENT},
+            params=[_path("event_id", {"type": "string", "minLength": 1, "maxLength": 200}),
+                    _query("installation", {"type": "integer", "minimum": 1,
+                                            "maximum": 2**63 - 1})])},
         "/api/v1/usage": {
             "post": _op("Report self-hosted usage (≤ 1,000 events)", "usage",
                         _resp("accepted/duplicates/rejected", obj, 400, 401, 403, 413),

@@ -1,11 +1,13 @@
 """JSON API of metering: reported usage in, usage series out (DESIGN §7)."""
 from __future__ import annotations
 
+import re
+
 from flask import Blueprint, Response, g, jsonify, request
 
 from marketplace import db
 from marketplace.accounts.auth import require
-from marketplace.errors import MarketplaceError, NotFound
+from marketplace.errors import Invalid, MarketplaceError, NotFound
 from marketplace.metering import series, service, step_costs
 from marketplace.web.api import answer_format, json_value, only_fields
 
@@ -31,13 +33,35 @@ def report_usage():
 def usage_event(event_id: str):
     """One of the caller's usage events with its sub-call tree (a composite's steps, DESIGN §14).
 
-    Another jurisdiction's event answers 404 exactly like a missing one.
+    Another jurisdiction's event answers 404 exactly like a missing one. Event ids are
+    unique per installation: ``?installation=ID`` (one of the caller's) says whose event it
+    is; an id held in two or more of the caller's installations without it is a 409
+    ``ambiguous_event`` listing them.
     """
-    found = step_costs.event_tree(db.session(), g.principal.jurisdiction_code, event_id)
+    installation = _installation_arg(request.args.getlist("installation"))
+    found = step_costs.event_tree(db.session(), g.principal.jurisdiction_code, event_id,
+                                  installation)
     if found is None:
+        where = "" if installation is None else f" in installation {installation}"
         raise NotFound("unknown_event", f"no usage event {event_id[:100]!r} of "
-                       f"{g.principal.jurisdiction_code}")
+                       f"{g.principal.jurisdiction_code}{where}")
     return jsonify(found)
+
+
+_ROW_ID = re.compile(r"[1-9][0-9]{0,18}", re.ASCII)
+MAX_ROW_ID = 2**63 - 1                                 # every database compares it
+
+
+def _installation_arg(given: list[str]) -> int | None:
+    """``?installation=``: an installation id (a positive whole number), or None if absent;
+    given twice or empty, it is refused, never silently ignored."""
+    if not given:
+        return None
+    raw = given[0]
+    if len(given) > 1 or not _ROW_ID.fullmatch(raw) or int(raw) > MAX_ROW_ID:
+        raise Invalid("invalid_query", "installation must be an installation id, a whole "
+                      f"number from 1 to {MAX_ROW_ID}, given once, e.g. ?installation=15")
+    return int(raw)
 
 
 @bp.get("/usage")

@@ -34,6 +34,10 @@ FUTURE_SLACK = timedelta(minutes=5)
 PAST_LIMIT = timedelta(days=3653)    # DESIGN §12: occurred_at within 10 years of the clock
 REJECTION_REASONS = ("not_installed", "unknown_operation", "invalid_units", "period_closed",
                      "in_future", "invalid")
+#: The fields a reported event may carry (README "Metering"); any other refuses the event.
+EVENT_FIELDS = frozenset(("id", "module", "operation", "occurred_at", "units", "status",
+                          "duration_ms"))
+_FIELDS_SAID = "id, module, operation, occurred_at, units, status, duration_ms"
 
 
 
@@ -147,7 +151,8 @@ def closed_periods(session: Session | Connection) -> set[str]:
 class _Validator:
     """Checks reported events against pre-loaded lookups and turns them into rows.
 
-    Rules, first failing one wins: ``invalid`` (not an object; ``id`` not a string of
+    Rules, first failing one wins: ``invalid`` (not an object; a field other than
+    :data:`EVENT_FIELDS`, named in the rejection; ``id`` not a string of
     1–100 characters without NUL or lone surrogates; ``module``/``operation`` not strings of
     at most 100 characters; ``occurred_at`` not ISO-8601 with an offset, or more than 10
     years before the platform clock; ``status`` other than ok/error/rejected;
@@ -176,6 +181,8 @@ class _Validator:
         """The row to insert for ``event``, or why it is refused (naming the field)."""
         if not isinstance(event, dict):
             return Refusal("invalid", None, "an event is a JSON object")
+        if not EVENT_FIELDS.issuperset(event):   # no set built for a well-formed event
+            return _unknown_fields(event)
         event_id, module, operation = event.get("id"), event.get("module"), event.get("operation")
         for name, value, limit in (("id", event_id, MAX_EVENT_ID), ("module", module, MAX_NAME),
                                    ("operation", operation, MAX_NAME)):
@@ -218,6 +225,23 @@ class _Validator:
             occurred, day = occurred.replace(tzinfo=None).isoformat(" ", "microseconds"), day.isoformat()
         return (agreement.id, event_id, operation, weight if units is None else units, status,
                 occurred, period, day, duration, self.source, self.received)  # writer.COLUMNS order
+
+
+def _unknown_fields(event: dict) -> Refusal:
+    """The refusal of an event carrying fields a usage event does not have: the first one
+    is the rejection's ``field``, up to five are named in its message."""
+    unknown = [key for key in event if key not in EVENT_FIELDS]
+    shown = [_field_name(key) for key in unknown[:5]]
+    named = ", ".join(shown) + (f" and {len(unknown) - 5:,} more" if len(unknown) > 5 else "")
+    return Refusal("invalid", shown[0], f"unknown field{'s' if len(unknown) > 1 else ''} "
+                   f"{named}: a usage event carries only {_FIELDS_SAID}")
+
+
+def _field_name(key: str) -> str:
+    """A field name as a rejection can show it: at most 100 characters, lone surrogates
+    written as ``\\udxxx`` escapes (the answer is UTF-8)."""
+    key = key if len(key) <= MAX_NAME else key[:MAX_NAME - 1] + "…"
+    return key if _encodable(key) else key.encode("utf-8", "backslashreplace").decode("utf-8")
 
 
 def _count(value: Any, limit: int) -> bool:

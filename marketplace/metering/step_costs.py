@@ -14,6 +14,7 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
 from marketplace.catalog.models import Module, ModuleVersion
+from marketplace.errors import Conflict
 from marketplace.metering.models import UsageEvent
 from marketplace.money import format_amount
 from marketplace.runtime.models import Installation
@@ -54,15 +55,27 @@ def _row(session: Session, event: UsageEvent) -> dict[str, Any]:
             "minor": _cost(session, event, terms), "occurred_at": event.occurred_at}
 
 
-def call_tree(session: Session, code: str, event_id: str) -> dict[str, Any] | None:
-    """The jurisdiction's call ``event_id`` with its sub-calls in order; None if not theirs."""
+def call_tree(session: Session, code: str, event_id: str,
+              installation: int | None = None) -> dict[str, Any] | None:
+    """The jurisdiction's call ``event_id`` with its sub-calls in order; None if not theirs.
+
+    Event ids are unique per installation only: ``installation`` picks the one meant.
+    Without it, a gateway call is preferred over a reported event of the same id (see
+    :func:`event_installations` for telling the caller instead). Only gateway calls have
+    sub-calls: a reported event that reuses a composite call's id shows no steps.
+    """
     mine = sa.select(Installation.id).where(Installation.jurisdiction_code == code)
-    root = session.scalar(sa.select(UsageEvent).where(
-        UsageEvent.event_id == event_id, UsageEvent.installation_id.in_(mine)))
+    query = sa.select(UsageEvent).where(UsageEvent.event_id == event_id,
+                                        UsageEvent.installation_id.in_(mine))
+    if installation is not None:
+        query = query.where(UsageEvent.installation_id == installation)
+    root = session.scalars(query.order_by(sa.case((UsageEvent.source == "gateway", 0), else_=1),
+                                          UsageEvent.installation_id).limit(1)).first()
     if root is None:
         return None
-    children = session.scalars(sa.select(UsageEvent).where(
-        UsageEvent.parent_event == event_id, UsageEvent.installation_id.in_(mine))
+    children = [] if root.source != "gateway" else session.scalars(
+        sa.select(UsageEvent).where(
+            UsageEvent.parent_event == event_id, UsageEvent.installation_id.in_(mine))
         .order_by(UsageEvent.occurred_at, UsageEvent.id).limit(MAX_STEPS))
     steps = [_row(session, child) for child in children]
     out = _row(session, root)
@@ -77,8 +90,28 @@ MAX_EVENT_ID = 200                      # longer ids match no event (reported id
 MAX_NESTING = 5                         # composites inside composites (publish allows 4)
 
 
-def event_tree(session: Session, code: str, event_id: str) -> dict[str, Any] | None:
+def event_installations(session: Session, code: str, event_id: str,
+                        installation: int | None = None) -> list[int]:
+    """The jurisdiction's installations holding an event ``event_id`` (ascending; only
+    ``installation``, if given and theirs). Ids are unique per installation only, so a
+    reported event may share its id with a gateway call of another installation."""
+    if not event_id or len(event_id) > MAX_EVENT_ID:
+        return []
+    query = (sa.select(UsageEvent.installation_id)
+             .join(Installation, Installation.id == UsageEvent.installation_id)
+             .where(UsageEvent.event_id == event_id, Installation.jurisdiction_code == code))
+    if installation is not None:
+        query = query.where(UsageEvent.installation_id == installation)
+    return list(session.scalars(query.order_by(UsageEvent.installation_id)))
+
+
+def event_tree(session: Session, code: str, event_id: str,
+               installation: int | None = None) -> dict[str, Any] | None:
     """JSON of the jurisdiction's event ``event_id`` and its sub-calls, nested; None if not theirs.
+
+    ``installation`` (one of the jurisdiction's) says whose event ``event_id`` is; without it,
+    an id held by events of two or more of its installations is a 409 ``ambiguous_event``
+    listing them, never a silent pick.
 
     Each node: the event (``id`` = ``event_id``, ``installation``, ``parent_event`` —
     the composite call's event id, null for a call made directly — module, operation,
@@ -86,9 +119,15 @@ def event_tree(session: Session, code: str, event_id: str) -> dict[str, Any] | N
     string, null where a call has no price of its own: a cost-share pool is split at
     settlement), and ``steps``.
     """
-    if not event_id or len(event_id) > MAX_EVENT_ID:
+    found = event_installations(session, code, event_id, installation)
+    if not found:
         return None
-    tree = call_tree(session, code, event_id)
+    if len(found) > 1:
+        raise Conflict("ambiguous_event",
+                       f"usage event id {event_id[:100]!r} names events of {len(found)} of your "
+                       f"installations ({', '.join(map(str, found))}): add ?installation= with "
+                       "the one you mean", installations=found)
+    tree = call_tree(session, code, event_id, found[0])
     return None if tree is None else _node(session, code, tree, 1)
 
 
@@ -96,7 +135,8 @@ def _node(session: Session, code: str, node: dict[str, Any], depth: int) -> dict
     minor = node["minor"]
     steps = []
     for step in node["steps"]:
-        sub = call_tree(session, code, step["event_id"]) if depth < MAX_NESTING else None
+        sub = (call_tree(session, code, step["event_id"], step["installation"])
+               if depth < MAX_NESTING else None)
         steps.append(_node(session, code, sub if sub is not None else {**step, "steps": []},
                            depth + 1))
     return {"id": node["event_id"], "event_id": node["event_id"],

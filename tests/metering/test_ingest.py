@@ -208,3 +208,42 @@ def test_nul_in_an_event_id_rejects_that_event_only(client, app, adopter):
     status, body = post(client, adopter, [event("bad\x00id"), event("good")])
     assert status == 200 and body["accepted"] == 1
     assert brief(body["rejected"]) == [{"index": 0, "id": "bad\x00id", "reason": "invalid"}]
+
+
+def test_an_event_with_a_field_it_does_not_have_is_rejected_on_its_own(client, app, adopter):
+    """README: JSON bodies may not carry fields a route does not list, inside events too."""
+    status, body = post(client, adopter, [
+        event("parented", parent_event="01a2371979a07cb79e96276b8a752844"),
+        event("good", status="ok", duration_ms=5),
+        event("foo", foo=1, bar=None),
+        event("every-known-field", units=2, status="error", duration_ms=0)])
+    assert status == 200
+    assert (body["accepted"], body["duplicates"]) == (2, 0)
+    first, second = body["rejected"]
+    assert {k: first[k] for k in ("index", "id", "reason", "field")} == {
+        "index": 0, "id": "parented", "reason": "invalid", "field": "parent_event"}
+    assert {k: second[k] for k in ("index", "id", "reason", "field")} == {
+        "index": 2, "id": "foo", "reason": "invalid", "field": "foo"}
+    assert "parent_event" in first["message"] and "duration_ms" in first["message"]
+    assert "foo, bar" in second["message"]
+    rows = stored(app)
+    assert [r["event_id"] for r in rows] == ["good", "every-known-field"]
+    assert all(r["parent_event"] is None for r in rows)
+
+
+def test_an_unknown_field_is_named_safely_whatever_its_name(client, app, adopter):
+    """A long, NUL-bearing or lone-surrogate field name refuses its event with a readable,
+    UTF-8 answer (never a 500)."""
+    raw = ('{"events":[{"id":"a","module":"enterprise-registration","operation":"submit_application",'
+           '"occurred_at":"2026-10-05T08:00:00+08:00","\\ud800x":1,"' + "k" * 5000 + '":2,'
+           '"n\\u0000ul":3}, {"id":"b","module":"enterprise-registration",'
+           '"operation":"submit_application","occurred_at":"2026-10-05T08:00:00+08:00"}]}')
+    response = client.post("/api/v1/usage", data=raw.encode(), headers={
+        **adopter, "Content-Type": "application/json"})
+    assert response.status_code == 200
+    body = response.get_json()
+    assert body["accepted"] == 1
+    [rejection] = body["rejected"]
+    assert (rejection["index"], rejection["reason"], rejection["field"]) == (0, "invalid", "\\ud800x")
+    assert len(rejection["message"]) < 600 and "kkk…" in rejection["message"]
+    assert [r["event_id"] for r in stored(app)] == ["b"]
