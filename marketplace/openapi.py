@@ -337,8 +337,10 @@ def spec() -> dict:
             _resp("health", obj, 401, 403, 404, 409, 429, 502, 504),
             params=[_path("installation_id", ID)])},
         "/api/v1/ledger/balances": {"get": _op(
-            "Ledger balances (admin: all or ?jurisdiction=; others their own)", "read",
-            _resp("balances", obj, 401, 403, 404),
+            "Ledger balances (admin: all or ?jurisdiction=; others their own). 400 "
+            "`empty_field`/`duplicate_field` for an empty or repeated query parameter, "
+            "`unknown_field` for one not listed", "read",
+            _resp("balances", obj, 400, 401, 403, 404),
             params=[_query("jurisdiction", {"type": "string"})])},
         "/api/v1/ledger/payments": {"post": _op(
             "Record a payment in the built-in ledger; answers the jurisdiction's balance, with "
@@ -434,7 +436,9 @@ def spec() -> dict:
             "registered jurisdiction with no lines in the period gets an empty statement "
             "(`charges`/`earnings` [], totals 0.00; `provider` null when final). 404 "
             "`period_not_started` for a period that has not begun, `unknown_jurisdiction` "
-            "for an unregistered ?jurisdiction=", "read",
+            "for an unregistered ?jurisdiction=; 400 `empty_field` for an empty "
+            "?jurisdiction=, `duplicate_field` for a repeated parameter, `unknown_field` for one "
+            "not listed, `invalid_format` for a format but json or csv", "read",
             _resp("statement", obj, 400, 401, 403, 404),
             params=[_path("period", PERIOD), _query("jurisdiction", {"type": "string"}),
                     _query("format", {"enum": ["json", "csv"]})])},
@@ -503,7 +507,11 @@ def _corrections(obj: dict) -> dict:
                         "with the day's digest and `sealed` (false: computed now by the sealing "
                         "rule, equal to what sealing writes). 404 not_installed; 409 "
                         "not_settled, dispute_window_closed (MARKETPLACE_DISPUTE_DAYS after the "
-                        "close), dispute_exists; 413 too_large; 415 another content type",
+                        "close), dispute_exists; 413 too_large; 415 another content type. "
+                        "400 invalid_body for a multipart body that cannot be read, "
+                        "duplicate_field for a form field or query parameter given twice, "
+                        "missing_field for period, module or reason missing from the form "
+                        "(multipart) or the query string (text/csv)",
                         ("usage", "read"), {**_resp("the dispute", obj, 400, 401, 403, 404, 409, 413, 415)},
                         body={"type": "object", "required": ["period", "module", "reason",
                                                              "evidence_ids"],
@@ -516,10 +524,14 @@ def _corrections(obj: dict) -> dict:
                        _resp("list", obj, 400, 401, 403),
                        params=[_query("state", {"enum": ["open", "answered", "resolved"]})])},
         "/api/v1/disputes/{dispute_id}": {"get": _op(
-            "A dispute (404 unless the caller is its adopter, an owner of its module or an admin)",
-            ("read", "publish", "usage"), _resp("the dispute", obj, 401, 403, 404), params=DISPUTE_ID)},
+            "A dispute (404 unless the caller is its adopter, an owner of its module or an "
+            "admin); `answered_by` is the answering owner's jurisdiction. 400 for any query "
+            "parameter (`invalid_format` for a format but json)",
+            ("read", "publish", "usage"), _resp("the dispute", obj, 400, 401, 403, 404),
+            params=DISPUTE_ID)},
         "/api/v1/disputes/{dispute_id}/answer": {"post": _op(
-            "The owners' answer (open → answered; 403 owners_only, 409 wrong_state)",
+            "The owners' answer (open → answered; 403 owners_only for anyone but an owner's "
+            "user, an administrator included; 409 wrong_state)",
             ("publish", "read"),
             _resp("the dispute", obj, 400, 401, 403, 404, 409), params=DISPUTE_ID,
             body={"type": "object", "required": ["answer"], "properties": {"answer": REASON}})},

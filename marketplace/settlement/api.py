@@ -5,7 +5,7 @@ from flask import Blueprint, Response, current_app, g, jsonify, request
 
 from marketplace import db
 from marketplace.accounts.models import Jurisdiction, User
-from marketplace.web.api import answer_format, json_body
+from marketplace.web.api import answer_format, json_body, query_args
 from marketplace.accounts.auth import require, require_admin
 from marketplace.errors import Forbidden, MarketplaceError, NotFound
 from marketplace.money import parse_money
@@ -34,6 +34,7 @@ def settle():
 def settlement(period: str):
     """The result of a settled period: totals and every statement's provider state."""
     require_admin(g.principal)
+    query_args()
     return jsonify(service.settlement_json(db.session(), period))
 
 
@@ -46,7 +47,7 @@ def statement(period: str):
     """
     from marketplace.settlement import drafts
 
-    code = _jurisdiction_param()
+    code = _jurisdiction_param(query_args(("jurisdiction", "format")))
     session = db.session()
     fee_bps = int(current_app.config.get("PLATFORM_FEE_BPS") or 0)
     if answer_format() == "csv":
@@ -57,9 +58,10 @@ def statement(period: str):
     return jsonify(drafts.statement(session, period, code, fee_bps))
 
 
-def _jurisdiction_param() -> str:
-    """The jurisdiction asked about: the caller's own unless an admin names another."""
-    asked = request.args.get("jurisdiction") or g.principal.jurisdiction_code
+def _jurisdiction_param(args: dict) -> str:
+    """The jurisdiction asked about (``args`` from :func:`query_args`, so given at most once and
+    not empty): the caller's own unless an admin names another."""
+    asked = args.get("jurisdiction") or g.principal.jurisdiction_code
     if asked != g.principal.jurisdiction_code and not g.principal.is_admin:
         raise Forbidden("admin_only", "only an administrator may read another jurisdiction's "
                                       "statement or balance")
@@ -95,9 +97,10 @@ def balances():
     """Ledger balances: all jurisdictions for an admin (or ``?jurisdiction=``), else the caller's own."""
     ledger = get_ledger(current_app.config)
     p = g.principal
-    if p.is_admin and not request.args.get("jurisdiction"):
+    args = query_args(("jurisdiction",))
+    if p.is_admin and "jurisdiction" not in args:
         return jsonify({"items": ledger.balances(db.session())})
-    return jsonify({"items": ledger.balances(db.session(), _jurisdiction_param())})
+    return jsonify({"items": ledger.balances(db.session(), _jurisdiction_param(args))})
 
 
 @bp.post("/webhooks/stripe")

@@ -7,9 +7,10 @@ from marketplace import db
 from marketplace.accounts.auth import require, require_admin
 from marketplace.accounts.models import User
 from marketplace.errors import MarketplaceError
+from marketplace.jsonio import shown
 from marketplace.settlement import adjustments, disputes, evidence
 from marketplace.settlement.correction_models import DISPUTE_STATES
-from marketplace.web.api import json_body, only_fields, text_field
+from marketplace.web.api import json_body, query_args, text_field
 
 bp = Blueprint("corrections_api", __name__, url_prefix="/api/v1")
 
@@ -52,7 +53,7 @@ def create_adjustment():
 def list_adjustments():
     """Adjustments, newest first (``?period=`` the adjusted period)."""
     require_admin(g.principal)
-    items = adjustments.list_adjustments(db.session(), request.args.get("period"))
+    items = adjustments.list_adjustments(db.session(), query_args(("period",)).get("period"))
     return jsonify({"items": [adjustments.adjustment_json(a) for a in items]})
 
 
@@ -74,6 +75,17 @@ def open_dispute():
     return jsonify(disputes.dispute_json(session, item)), 201
 
 
+FIELDS = ("period", "module", "reason")
+#: Where a dispute's fields go, by request body, for the messages that say what to send.
+WHERE = {
+    "multipart/form-data": "multipart/form-data takes text fields period, module, reason and one "
+                           "CSV file part (curl -F period=2026-10 -F module=NAME -F reason=TEXT "
+                           "-F records=@records.csv)",
+    "text/csv": "a text/csv body of records takes period, module and reason in the query string "
+                "(POST /api/v1/disputes?period=2026-10&module=NAME&reason=TEXT)",
+}
+
+
 def _dispute_request() -> tuple[dict, list]:
     """(period, module, reason) and the evidence records of an open-dispute request."""
     kind = request.mimetype
@@ -82,18 +94,43 @@ def _dispute_request() -> tuple[dict, list]:
         return _fields(body), evidence.from_ids(body.get("evidence_ids"))
     if kind == "multipart/form-data":
         if (request.content_length or 0) > evidence.MAX_CSV_BYTES + 64 * 1024:
-            raise MarketplaceError("too_large", "a records CSV holds at most "
-                                   f"{evidence.MAX_CSV_BYTES:,} bytes; split it", status=413)
-        form = only_fields(dict(request.form), ("period", "module", "reason"), "form")
-        return _fields(form), evidence.from_csv(_one_upload().read(evidence.MAX_CSV_BYTES + 1))
+            raise evidence.too_large()
+        return _fields(_form_fields(), kind), evidence.from_csv(
+            _one_upload().read(evidence.MAX_CSV_BYTES + 1))
     if kind == "text/csv":
-        args = only_fields(dict(request.args), ("period", "module", "reason"), "query")
+        args = query_args(FIELDS)
         if (request.content_length or 0) > evidence.MAX_CSV_BYTES:
-            raise MarketplaceError("too_large", "a records CSV holds at most "
-                                   f"{evidence.MAX_CSV_BYTES:,} bytes; split it", status=413)
-        return _fields(args), evidence.from_csv(request.stream.read(evidence.MAX_CSV_BYTES + 1))
+            raise evidence.too_large()
+        return _fields(args, kind), evidence.from_csv(
+            request.stream.read(evidence.MAX_CSV_BYTES + 1))
     raise MarketplaceError("invalid_json", "send JSON, multipart/form-data with a 'records' CSV, "
                                            "or text/csv", status=415)
+
+
+def _form_fields() -> dict:
+    """The text fields of a multipart request, each once, or a 400 that says what to send:
+    a body that could not be read as multipart, a field given twice, the records sent as a
+    text field instead of a file part, or a field the route does not take."""
+    if "boundary" not in request.mimetype_params or not (request.form or request.files):
+        raise MarketplaceError("invalid_body", "the multipart/form-data body could not be read "
+                               "(no boundary, or no parts); " + WHERE["multipart/form-data"],
+                               details=[{"where": "body", "message": "unreadable multipart"}])
+    fields = {}
+    for key, values in request.form.lists():
+        if key not in FIELDS:
+            hint = (f"field {shown(key, 40)} is a text field: attach the records as a file part "
+                    f"(-F {key[:40]}=@records.csv, not -F {key[:40]}=<records.csv); "
+                    if key == "records" or not request.files else "")
+            raise MarketplaceError("unknown_field", f"form: field {shown(key, 80)} is not accepted "
+                                   f"here; {hint}send only the text fields period, module, reason "
+                                   "and one CSV file part",
+                                   details=[{"where": f"form.{key[:80]}", "message": "unknown field"}])
+        if len(values) > 1:
+            raise MarketplaceError("duplicate_field", f"form: field {shown(key, 80)} is given "
+                                   f"{len(values)} times; give it once",
+                                   details=[{"where": f"form.{key[:80]}", "message": "repeated"}])
+        fields[key] = values[0]
+    return fields
 
 
 def _one_upload():
@@ -109,8 +146,15 @@ def _one_upload():
     return uploads[0][1]
 
 
-def _fields(body: dict) -> dict:
-    """period, module and reason of a dispute, type- and length-checked."""
+def _fields(body: dict, kind: str = "application/json") -> dict:
+    """period, module and reason of a dispute, type- and length-checked; a field missing from
+    a CSV request is a 400 ``missing_field`` saying where the fields go for that body."""
+    missing = [name for name in FIELDS if name not in body]
+    if missing and kind in WHERE:
+        raise MarketplaceError("missing_field", f"{', '.join(missing)} missing: {WHERE[kind]}",
+                               details=[{"where": f"{'form' if kind != 'text/csv' else 'query'}"
+                                                  f".{name}", "message": "missing"}
+                                        for name in missing])
     module = body.get("module")
     if not isinstance(module, str) or not 0 < len(module) <= 64:
         raise MarketplaceError("invalid_module", "module must be a module name (1 to 64 characters)")
@@ -124,7 +168,7 @@ def _fields(body: dict) -> dict:
 @require("read", "publish", "usage")
 def list_disputes():
     """The disputes the caller is a party to (admins: all); ``?state=open|answered|resolved``."""
-    state = request.args.get("state")
+    state = query_args(("state",)).get("state")
     if state is not None and state not in DISPUTE_STATES:
         raise MarketplaceError("invalid_state", f"state must be one of {', '.join(DISPUTE_STATES)}")
     session = db.session()
@@ -136,6 +180,7 @@ def list_disputes():
 @require("read", "publish", "usage")
 def show_dispute(dispute_id: int):
     """One dispute (404 unless the caller is a party)."""
+    query_args()
     session = db.session()
     return jsonify(disputes.dispute_json(session, disputes.get(session, dispute_id, _party())))
 
@@ -143,10 +188,15 @@ def show_dispute(dispute_id: int):
 @bp.post("/disputes/<int:dispute_id>/answer")
 @require("publish", "read")
 def answer_dispute(dispute_id: int):
-    """The owners' answer: ``{"answer": "…"}`` (open → answered)."""
+    """The owners' answer: ``{"answer": "…"}`` (open → answered).
+
+    Only an owner's user answers: an administrator sees every dispute but is no owner
+    (403 ``owners_only`` unless its own jurisdiction owns the module), DESIGN §15.
+    """
     body = json_body(("answer",))
     session = db.session()
-    item = disputes.answer(session, _actor(), dispute_id, _party(), text_field(body, "answer"))
+    item = disputes.answer(session, _actor(), dispute_id, g.principal.jurisdiction_code,
+                           text_field(body, "answer"), sees_all=g.principal.is_admin)
     session.commit()
     return jsonify(disputes.dispute_json(session, item))
 

@@ -177,16 +177,23 @@ def _digests(session: Session, ids: list[int], days: list) -> dict[Any, tuple[st
 
 
 def answer(session: Session, actor: User | None, dispute_id: int, code: str | None,
-           text: str) -> Dispute:
-    """The owners' answer (``open → answered``); caller commits."""
-    item = get(session, dispute_id, code)
+           text: str, sees_all: bool = False) -> Dispute:
+    """The owners' answer (``open → answered``) by jurisdiction ``code``; caller commits.
+
+    Only an owner answers (403 ``owners_only``): the adopter, and an administrator who sees
+    every dispute (``sees_all``) but whose jurisdiction is no owner, too. ``code`` None is
+    the server's CLI recording an answer the owners gave. ``answered_by`` keeps the
+    answering jurisdiction (``cli`` for the CLI); the audit entry names the user.
+    """
+    item = get(session, dispute_id, None if sees_all else code)
     if code is not None and code not in owners(session, item):
-        raise Forbidden("owners_only", "only the owners of the disputed module answer a dispute")
+        raise Forbidden("owners_only", "only the owners of the disputed module answer a dispute"
+                        + ("; an administrator resolves it" if sees_all else ""))
     if not text.strip():
         raise MarketplaceError("answer_required", "write the answer (answer)")
     _move(session, item, "open", "answered")
-    item.answer, item.answered_by, item.answered_at = text, actor.email if actor else "cli", now()
-    _audit(session, actor, "dispute.answer", item, answer=text)
+    item.answer, item.answered_by, item.answered_at = text, code or "cli", now()
+    _audit(session, actor, "dispute.answer", item, answer=text, answered_by=code or "cli")
     return item
 
 
@@ -269,6 +276,7 @@ def dispute_json(session: Session, item: Dispute) -> dict[str, Any]:
             "opened_at": item.opened_at.isoformat(), "reconciliation": item.reconciliation,
             "answer": item.answer or None,
             "answered_at": item.answered_at.isoformat() if item.answered_at else None,
+            "answered_by": item.answered_by or None,
             "decision": item.decision or None,
             "resolved_at": item.resolved_at.isoformat() if item.resolved_at else None,
             "adjustment": None if adjustment is None else {

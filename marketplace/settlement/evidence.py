@@ -40,6 +40,17 @@ class Record:
     units: int | None = None
 
 
+#: What to do with records over the limits: a dispute is one module and period, one file.
+KEEP_ONLY = ("a dispute is of one module in one period, with one file: keep only the records of "
+             "the disputed module and period (and only the id column if need be)")
+
+
+def too_large() -> MarketplaceError:
+    """The 413 of a records CSV over MAX_CSV_BYTES, saying the limits and what to keep."""
+    return MarketplaceError("too_large", f"a records CSV holds at most {MAX_CSV_BYTES:,} bytes and "
+                                         f"{MAX_RECORDS:,} rows; {KEEP_ONLY}", status=413)
+
+
 def _bad(message: str) -> MarketplaceError:
     return MarketplaceError("invalid_evidence", message)
 
@@ -62,8 +73,7 @@ def from_ids(values: Any) -> list[Record]:
 def from_csv(data: bytes) -> list[Record]:
     """Records of a CSV upload (see the module docstring), or a 400/413 that names the problem."""
     if len(data) > MAX_CSV_BYTES:
-        raise MarketplaceError("too_large", f"a records CSV holds at most {MAX_CSV_BYTES:,} bytes "
-                                            f"and {MAX_RECORDS:,} rows; split it", status=413)
+        raise too_large()
     try:
         text = data.decode("utf-8-sig")
     except UnicodeDecodeError:
@@ -90,7 +100,7 @@ def _bounded(reader: Any):
     """The reader's rows, refusing more than MAX_RECORDS (+ header)."""
     for count, row in enumerate(reader):
         if count > MAX_RECORDS:
-            raise _bad(f"the records CSV holds more than {MAX_RECORDS:,} rows; split it")
+            raise _bad(f"the records CSV holds more than {MAX_RECORDS:,} rows; {KEEP_ONLY}")
         yield row
 
 

@@ -68,10 +68,12 @@ def init_app(app: Flask) -> None:
         if not _is_api():
             return render_template("error.html", status=exc.code, reason=_reason(exc),
                                    message=exc.description, details=None), exc.code
+        from marketplace.web.api import too_large_message
+
         messages = {
             404: "no such API route; see /api/v1/openapi.json",
             405: f"method {request.method} is not allowed here",
-            413: "the request body is too large (bundles: at most 10 MiB)",
+            413: too_large_message(int(request.max_content_length or 0), "a request body"),
             400: "the request could not be read; send valid JSON with Content-Type: application/json",
         }
         reason = {413: "too_large", 400: "bad_request"}.get(exc.code, _reason(exc))

@@ -31,9 +31,25 @@ def json_value(surrogates: bool = False) -> Any:
     return jsonio.loads(raw, surrogates=surrogates)
 
 
+#: What to send instead when a route's body is too large, by endpoint; other routes: "send less".
+TOO_LARGE_ADVICE = {
+    "metering_api.report_usage": "a usage batch holds at most 1,000 events; send more batches",
+    "corrections_api.open_dispute": (
+        "evidence_ids hold at most 100,000 event ids of the disputed module and period; for more "
+        "ids upload them as a records CSV (multipart file part or text/csv body, at most "
+        "4,194,304 bytes)"),
+    "catalog_api.publish": "a bundle zip holds at most 10 MiB",
+}
+
+
+def too_large_message(limit: int, what: str = "a JSON request body") -> str:
+    """The 413 text of this request's route: its own limit and what to send instead."""
+    advice = TOO_LARGE_ADVICE.get(request.endpoint or "", "send less")
+    return f"{what} holds at most {limit:,} bytes here; {advice}"
+
+
 def _too_large() -> MarketplaceError:
-    return MarketplaceError("too_large", f"a JSON request body holds at most {MAX_JSON_BYTES:,} "
-                            "bytes; send less (usage: at most 1,000 events a batch)", status=413)
+    return MarketplaceError("too_large", too_large_message(MAX_JSON_BYTES), status=413)
 
 
 def json_body(allowed: Iterable[str]) -> dict:
@@ -93,3 +109,34 @@ def answer_format(allowed: tuple[str, ...] = ("json", "csv")) -> str:
                                f"use one of: {', '.join(allowed)}",
                                details=[{"where": "query.format", "message": "unknown format"}])
     return asked
+
+
+def query_args(allowed: Iterable[str] = ()) -> dict[str, str]:
+    """The query parameters of the request, or a located 400: each one of ``allowed``, given
+    once and not empty (a misspelt, repeated or empty parameter must not be silently ignored
+    or answer something else than was asked). ``format`` where ``allowed`` lacks it is a 400
+    ``invalid_format`` unless it is ``json``; ``lang`` (the UI's language switch) is passed over.
+    """
+    allowed = frozenset(allowed)
+    args = {}
+    for key, values in request.args.lists():
+        if key == "lang" or (key == "format" and "format" not in allowed):
+            if key == "format":
+                answer_format(("json",))
+            continue
+        if key not in allowed:
+            known = (f"use only {', '.join(sorted(allowed))}" if allowed else
+                     "this route takes no query parameters")
+            raise MarketplaceError("unknown_field", f"query: parameter {shown(key, 80)} is not "
+                                   f"accepted here; {known}",
+                                   details=[{"where": f"query.{key[:80]}", "message": "unknown"}])
+        if len(values) > 1:
+            raise MarketplaceError("duplicate_field", f"query: parameter {shown(key, 80)} is given "
+                                   f"{len(values)} times; give it once",
+                                   details=[{"where": f"query.{key[:80]}", "message": "repeated"}])
+        if values[0] == "":
+            raise MarketplaceError("empty_field", f"query: parameter {shown(key, 80)} is empty; "
+                                   "give a value or leave the parameter out",
+                                   details=[{"where": f"query.{key[:80]}", "message": "empty"}])
+        args[key] = values[0]
+    return args
