@@ -269,8 +269,9 @@ class SandboxPool:
         sandbox of another version, killed and replaced (never two versions in a process).
 
         A sub-call finding every busy sandbox held by a call waiting on a sub-call
-        (composites filling the pool) gets one sandbox more, ended when it is released:
-        nested calls always progress, never wait for each other until their deadline.
+        (composites filling the pool) gets one sandbox more, kept while calls still wait
+        on sub-calls and ended after: nested calls always progress, never wait for each
+        other until their deadline.
         """
         nested = getattr(self._local, "depth", 0) > 0
         with self._ready:
@@ -304,13 +305,23 @@ class SandboxPool:
         return box
 
     def _release(self, box: Sandbox) -> None:
+        """Back to the idle ones; beyond the pool's size only while calls still wait on sub-calls.
+
+        Under composite load every busy sandbox may be held by a call waiting on its
+        steps, so the steps run on extras: kept warm while any call is parked (killing
+        each one would cold-start a sandbox per step), and ended once none waits.
+        """
         with self._ready:
-            if self._live <= self.size:
+            if self._live <= self.size or self._parked:
                 self._idle.append(box)
                 self._ready.notify()
                 return
-            self._live -= 1                     # an extra: the pool shrinks back to its size
-        box.kill()
+            ended = [box]                       # an extra: the pool shrinks back to its size,
+            while self._idle and self._live - len(ended) > self.size:
+                ended.append(self._idle.popleft())     # idle extras too, the coldest first
+            self._live -= len(ended)
+        for old in ended:
+            old.kill()
 
     def call(self, target: Any, hook: str, payload: Any, context: dict, timeout: float,
              lifecycle: bool = False, subcall: SubCall | None = None) -> Any:

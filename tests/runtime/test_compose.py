@@ -298,6 +298,38 @@ def test_composites_filling_the_sandbox_pool_still_get_their_steps_run(
     assert time.monotonic() - started < 4.5
 
 
+def test_steps_on_extra_sandboxes_stay_warm_while_composites_wait_then_the_pool_shrinks(
+        app, catalog, shenzhen, hangzhou, monkeypatch):
+    """Both sandboxes held by composites waiting on their steps: the extras the steps run on
+    are kept while a composite waits (not one cold start per step), and ended after."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from marketplace.runtime import loader, sandbox
+
+    app.config.update(SANDBOX_PROCESSES=2, INVOKE_TIMEOUT=10.0)
+    catalog.toy("toy-echo", implements="gov.toy")
+    catalog.publish_folder(flow_folder(catalog.tmp))
+    for city in (shenzhen, hangzhou):
+        assert city.install("toy-flow", install_dependencies=True).status_code == 201
+    echo = step("toy-echo", "echo", {"text": "x"})
+    body = {"steps": [{"sleep": 0.3}] + [echo, {"sleep": 0.1}] * 6}
+    started = []
+    original = sandbox.sandbox_event
+    monkeypatch.setattr(sandbox, "sandbox_event",
+                        lambda event: (started.append(event) if event == "start" else None,
+                                       original(event)))
+    with ThreadPoolExecutor(2) as pool:
+        replies = list(pool.map(lambda city: app.test_client().post(
+            "/api/v1/invoke/toy-flow/run", json=body, headers=city.headers), (shenzhen, hangzhou)))
+    assert [r.status_code for r in replies] == [200, 200], [r.get_json() for r in replies]
+    # two flow sandboxes (the pool's own, maybe restarted for the version) + at most two extras,
+    # where killing each extra on release started one per step: 12 steps
+    assert len(started) <= 4, started
+    with app.app_context():
+        live = loader.sandbox_pool()
+    assert (live._live, len(live._idle), live._parked) == (2, 2, 0)
+
+
 def test_steps_run_on_the_composite_calls_connection_so_a_full_pool_never_deadlocks(
         app, flow, shenzhen, sandbox_mode):
     """As a plain call (tests/runtime/test_group_commit.py): each thread holds one connection
