@@ -88,6 +88,7 @@ def call_tree(session: Session, code: str, event_id: str,
 
 MAX_EVENT_ID = 200                      # longer ids match no event (reported ids are ≤ 100)
 MAX_NESTING = 5                         # composites inside composites (publish allows 4)
+MAX_ROW_ID = 2**31 - 1                  # installation ids are 32-bit: a larger one names none
 
 
 def event_installations(session: Session, code: str, event_id: str,
@@ -95,7 +96,7 @@ def event_installations(session: Session, code: str, event_id: str,
     """The jurisdiction's installations holding an event ``event_id`` (ascending; only
     ``installation``, if given and theirs). Ids are unique per installation only, so a
     reported event may share its id with a gateway call of another installation."""
-    if not event_id or len(event_id) > MAX_EVENT_ID:
+    if not event_id or len(event_id) > MAX_EVENT_ID or (installation or 0) > MAX_ROW_ID:
         return []
     query = (sa.select(UsageEvent.installation_id)
              .join(Installation, Installation.id == UsageEvent.installation_id)
