@@ -270,13 +270,18 @@ def check_module(source: bytes | Bundle | str | os.PathLike[str], manifest: Mani
                              subcalls=subcalls)
 
 
+def check_folder_prefix() -> str:
+    """The name prefix of this process's check folders in the temp folder (the pid tells whose)."""
+    return f"govcheck-{os.getpid()}-"
+
+
 def _check_module(source: bytes | Bundle | str | os.PathLike[str], manifest: Manifest | None,
                   *, timeout: float, memory_mb: int,
                   subcalls: dict[str, Any] | None = None) -> CheckReport:
     """:func:`check_module` once it holds a slot."""
     started = time.monotonic()
     report = CheckReport()
-    tmp = Path(tempfile.mkdtemp(prefix="govcheck-"))
+    tmp = Path(tempfile.mkdtemp(prefix=check_folder_prefix()))
     try:
         if isinstance(source, (bytes, bytearray)):
             source = read_bundle(bytes(source))

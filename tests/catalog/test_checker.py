@@ -139,12 +139,14 @@ atexit.register(_forge)
 def test_deeply_nested_leftovers_are_cleaned_up(tmp_path):
     import tempfile
 
-    jobs = Path(tempfile.gettempdir())
-    before = set(jobs.glob("govcheck-*"))
+    from marketplace.catalog.checker import check_folder_prefix
+
+    jobs, mine = Path(tempfile.gettempdir()), check_folder_prefix() + "*"
+    before = set(jobs.glob(mine))
     init = ("import os\nfor _ in range(1500):\n    os.mkdir('d')\n    os.chdir('d')\n"
             + GOOD_INIT)
     assert check(tmp_path, init).ok
-    assert set(jobs.glob("govcheck-*")) == before
+    assert set(jobs.glob(mine)) == before
 
 
 def test_undeclared_hookimpl(tmp_path):

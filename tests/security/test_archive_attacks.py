@@ -91,7 +91,10 @@ def _files_under(root: Path) -> list[Path]:
 
 
 def _check_dirs() -> set[str]:
-    return {p.name for p in TMP.glob("govcheck-*")}
+    """This process's check folders (another process's checks, e.g. a parallel run, are theirs)."""
+    from marketplace.catalog.checker import check_folder_prefix
+
+    return {p.name for p in TMP.glob(check_folder_prefix() + "*")}
 
 
 @pytest.mark.parametrize("attack", list(ATTACKS))
