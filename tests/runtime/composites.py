@@ -46,17 +46,30 @@ operations = ["echo"]
 '''
 
 
-def flow_manifest(name: str, version: str, terms: str, requires: str) -> str:
-    """manifest.toml of a toy composite."""
-    return f'''[module]
+def module_folder(tmp: Path, name: str, version: str, body: str, code: str,
+                  title: str = "玩具一件事", summary: str = "Toy composite for tests.") -> Path:
+    """Write a toy module folder (package named after the module) whose manifest is the
+    ``[module]`` table then ``body`` (operations, terms, requires); return it."""
+    folder = tmp / "src" / f"{name}-{version}"
+    pkg = folder / name.replace("-", "_")
+    pkg.mkdir(parents=True, exist_ok=True)
+    (folder / "manifest.toml").write_text(f'''[module]
 name = "{name}"
 version = "{version}"
-title = "玩具一件事"
-summary = "Toy composite for tests."
+title = "{title}"
+summary = "{summary}"
 category = "public_service"
 entry = "{name.replace('-', '_')}"
 source_license = "MIT"
+{body}''', encoding="utf-8")
+    (pkg / "__init__.py").write_text(textwrap.dedent(code), encoding="utf-8")
+    return folder
 
+
+def flow_folder(tmp: Path, name: str = "toy-flow", version: str = "1.0.0", terms: str = FREE,
+                requires: str = DEFAULT_REQUIRES, code: str = FLOW_CODE) -> Path:
+    """Write a toy composite module folder and return it."""
+    return module_folder(tmp, name, version, f'''
 [[operations]]
 name = "run"
 units = 1
@@ -65,19 +78,7 @@ output = {TEXT_OUT}
 
 [terms]
 {terms}
-{requires}'''
-
-
-def flow_folder(tmp: Path, name: str = "toy-flow", version: str = "1.0.0", terms: str = FREE,
-                requires: str = DEFAULT_REQUIRES, code: str = FLOW_CODE) -> Path:
-    """Write a toy composite module folder and return it."""
-    folder = tmp / "src" / f"{name}-{version}"
-    pkg = folder / name.replace("-", "_")
-    pkg.mkdir(parents=True, exist_ok=True)
-    (folder / "manifest.toml").write_text(flow_manifest(name, version, terms, requires),
-                                          encoding="utf-8")
-    (pkg / "__init__.py").write_text(textwrap.dedent(code), encoding="utf-8")
-    return folder
+{requires}''', code)
 
 
 def step(target: str, operation: str, payload=None) -> dict:

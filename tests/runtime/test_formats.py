@@ -2,11 +2,10 @@
 refused before any module code runs (422, nothing billed); an output breaking one is a 502."""
 from __future__ import annotations
 
-import textwrap
 
 import pytest
 
-from tests.runtime.composites import DEFAULT_REQUIRES, flow_folder, step
+from tests.runtime.composites import DEFAULT_REQUIRES, flow_folder, module_folder, step
 from tests.runtime.conftest import PAY, TEXT_OUT, usage_rows
 
 DATED_CODE = '''
@@ -37,17 +36,7 @@ DATED_OUT = ('{ type = "object", required = ["text", "on"], properties = { text 
 
 def dated_folder(tmp):
     """A paid toy module whose operations declare format "date" (and one unknown format)."""
-    folder = tmp / "src" / "toy-dated-1.0.0"
-    (folder / "toy_dated").mkdir(parents=True, exist_ok=True)
-    (folder / "manifest.toml").write_text(f'''[module]
-name = "toy-dated"
-version = "1.0.0"
-title = "玩具日期"
-summary = "Toy module with dated input."
-category = "public_service"
-entry = "toy_dated"
-source_license = "MIT"
-
+    return module_folder(tmp, "toy-dated", "1.0.0", f'''
 [[operations]]
 name = "file"
 units = 1
@@ -62,9 +51,7 @@ output = {DATED_OUT}
 
 [terms]
 {PAY}
-''', encoding="utf-8")
-    (folder / "toy_dated" / "__init__.py").write_text(textwrap.dedent(DATED_CODE), "utf-8")
-    return folder
+''', DATED_CODE, title="玩具日期", summary="Toy module with dated input.")
 
 
 @pytest.fixture
