@@ -35,9 +35,9 @@ PAST_LIMIT = timedelta(days=3653)    # DESIGN §12: occurred_at within 10 years 
 REJECTION_REASONS = ("not_installed", "unknown_operation", "invalid_units", "period_closed",
                      "in_future", "invalid")
 #: The fields a reported event may carry (README "Metering"); any other refuses the event.
-EVENT_FIELDS = frozenset(("id", "module", "operation", "occurred_at", "units", "status",
-                          "duration_ms"))
-_FIELDS_SAID = "id, module, operation, occurred_at, units, status, duration_ms"
+EVENT_FIELD_NAMES = ("id", "module", "operation", "occurred_at", "units", "status", "duration_ms")
+EVENT_FIELDS = frozenset(EVENT_FIELD_NAMES)
+_FIELDS_SAID = ", ".join(EVENT_FIELD_NAMES)
 
 
 
