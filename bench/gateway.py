@@ -10,16 +10,24 @@ committed before the answer (the quota call granted before the module runs).
 Target (DESIGN §11): gateway throughput ≥ 60 % of the echo route.
 
     python bench/gateway.py [--seconds 3] [--rounds 6] [--connections 8] [--db sqlite|postgresql]
-                            [--without write] [--without sandbox]
+                            [--without write] [--without sandbox] [--against REV]
 
 ``--without`` is a diagnostic, not the product: the served app drops the commit of
 the usage write (``write``: the call is answered and nothing is stored) or calls the
 module in the request thread instead of a sandbox process (``sandbox``: no time
 limit, no isolation), to show what each guarantee costs against the target.
+
+``--against REV`` measures a before/after: a second server runs the code of git
+revision ``REV`` (a temporary worktree of this repository, prepared by *its own*
+``bench/gateway.py``, on its own database), and the rounds interleave all four
+loads (echo and gateway of this checkout and of ``REV``, the order of the two
+sides swapped every round), so machine noise falls on both sides alike. It prints
+each side's ratio and how much this checkout's ratio is above or below ``REV``'s.
 """
 from __future__ import annotations
 
 import argparse
+import contextlib
 import http.client
 import json
 import os
@@ -245,7 +253,12 @@ def main() -> None:
     parser.add_argument("--db", choices=["sqlite", "postgresql"], default="sqlite")
     parser.add_argument("--without", action="append", choices=["write", "sandbox"], default=[],
                         help="diagnostic: serve the gateway without this guarantee")
+    parser.add_argument("--against", metavar="REV",
+                        help="before/after: interleave rounds with a server of git revision REV")
     args = parser.parse_args()
+    if args.against:
+        compare(args)
+        return
     from tests.support.services import postgres_cluster
 
     workdir = Path(tempfile.mkdtemp(prefix="gm-bench-gateway-"))
@@ -268,6 +281,107 @@ def main() -> None:
           f"{min(ratios):.2f}–{max(ratios):.2f}; target ≥ 0.60: "
           f"{'met' if ratio >= 0.6 else 'NOT met'})")
 
+
+SIDE = """
+import json, os, sys
+from pathlib import Path
+import bench.gateway as bg
+workdir = Path(sys.argv[1])
+bg.bench_environment(sys.argv[2], workdir)
+token, _ = bg.prepare(workdir)
+server, port = bg.start_server(workdir, 2, "bench.gateway:bench_app")
+(workdir / "served.json").write_text(json.dumps({"port": port, "token": token}))
+try:
+    sys.stdin.read()                     # until the comparing process closes it (or ends)
+finally:
+    server.terminate()
+    server.wait(30)
+"""
+
+
+def _side(root: Path, url: str, workdir: Path) -> tuple[subprocess.Popen, dict]:
+    """A served marketplace of the code in ``root``, set up by that code's own bench helpers."""
+    path = [str(root)]
+    if (root / "plugins").is_dir():      # the platform plugins' package name, as installed
+        shim = workdir / "shim"
+        shim.mkdir(parents=True, exist_ok=True)
+        (shim / "govmarket_plugins").symlink_to(root / "plugins")
+        path.append(str(shim))
+    workdir.mkdir(parents=True, exist_ok=True)
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(path), "BENCH_WITHOUT": ""}
+    side = subprocess.Popen([sys.executable, "-c", SIDE, str(workdir), url], cwd=str(root),
+                            env=env, stdin=subprocess.PIPE, text=True)
+    served = workdir / "served.json"
+    while not served.exists():
+        if side.poll() is not None:
+            raise SystemExit(f"error: the server of {root} did not start (exit {side.returncode})")
+        time.sleep(0.2)
+    return side, json.loads(served.read_text())
+
+
+def compare(args: argparse.Namespace) -> None:
+    """``--against REV``: both revisions served at once, rounds interleaved (see the module doc)."""
+    from tests.support.services import postgres_cluster
+
+    if args.without:
+        raise SystemExit("error: --against compares the products; leave out --without")
+    rev = subprocess.run(["git", "-C", str(ROOT), "rev-parse", "--short", args.against],
+                         capture_output=True, text=True)
+    if rev.returncode:
+        raise SystemExit(f"error: {args.against!r} is not a revision of this repository")
+    base = Path(tempfile.mkdtemp(prefix="gm-bench-against-"))
+    tree = base / "tree"
+    subprocess.run(["git", "-C", str(ROOT), "worktree", "add", "--detach", str(tree),
+                    rev.stdout.strip()], check=True, capture_output=True)
+    sides: list[subprocess.Popen] = []
+    names = {"this": "this checkout", "rev": rev.stdout.strip()}
+    measure = wrk_round if shutil.which("wrk") else python_round
+    results: dict[str, dict[str, list[dict]]] = {n: {"echo": [], "gateway": []} for n in names}
+    routes = {"echo": "/bench/echo", "gateway": "/api/v1/invoke/bench-echo/echo"}
+    try:
+        with contextlib.ExitStack() as stack:
+            urls = {}
+            if args.db == "postgresql":
+                cluster = stack.enter_context(postgres_cluster())
+                urls = {n: cluster.create_database(f"bench_{n}") for n in names}
+            else:
+                urls = {n: f"sqlite:///{base / n / 'bench.db'}" for n in names}
+            served = {}
+            for name, root in (("this", ROOT), ("rev", tree)):
+                side, served[name] = _side(root, urls[name], base / name)
+                sides.append(side)
+            for name in names:                               # warm up both
+                for path in routes.values():
+                    measure(served[name]["port"], path, served[name]["token"], 1, args.connections)
+            for round_no in range(args.rounds):
+                order = ["this", "rev"] if round_no % 2 == 0 else ["rev", "this"]
+                for name in order:
+                    for load, path in routes.items():
+                        results[name][load].append(measure(served[name]["port"], path,
+                                                           served[name]["token"], args.seconds,
+                                                           args.connections))
+    finally:
+        for side in sides:
+            side.stdin.close()
+            side.wait(60)
+        subprocess.run(["git", "-C", str(ROOT), "worktree", "remove", "--force", str(tree)],
+                       capture_output=True)
+        shutil.rmtree(base, ignore_errors=True)
+    print(f"gateway before/after ({args.db}, gunicorn 2 workers gthread x4 each, "
+          f"{args.connections} connections, load: {measure.__name__.split('_')[0]}, {args.rounds} interleaved rounds "
+          f"x 4 loads x {args.seconds:g} s)")
+    ratio = {}
+    for name, label in names.items():
+        print(f"  {label}:")
+        print_rounds(results[name], 8)
+        side = results[name]
+        runs = [g["rps"] / e["rps"] for e, g in zip(side["echo"], side["gateway"])]
+        ratio[name] = statistics.median(runs)
+        print(f"    ratio gateway/echo: {ratio[name]:.2f} (median of {len(runs)} rounds; "
+              f"{min(runs):.2f}–{max(runs):.2f})")
+    change = ratio["this"] / ratio["rev"] - 1
+    print(f"  this checkout's ratio vs {names['rev']}'s: {change:+.0%} "
+          f"({'within' if change >= -0.10 else 'BEYOND'} the 10 % a change may cost)")
 
 
 def print_rounds(results: dict, width: int) -> None:

@@ -59,21 +59,27 @@ _TOKEN_QUERY = (
 )
 
 
-def load_principal() -> Principal | None:
+def load_principal(generation: Callable[[], int | None] | None = None) -> Principal | None:
     """Authenticate the bearer token of the current request (None when absent).
 
-    Raises Unauthorized for a malformed, unknown or revoked token.
+    Raises Unauthorized for a malformed, unknown or revoked token. ``generation``
+    reads the current route generation some cheaper way than the request's session
+    (the gateway's kept connection); None from it falls back to the session.
     """
     if "marketplace.principal" in request.environ:   # per request, even when g is shared
         g.principal = request.environ["marketplace.principal"]
         return g.principal
-    principal = _authenticate()
+    principal = _authenticate(generation)
     request.environ["marketplace.principal"] = g.principal = principal
     return principal
 
 
-def _authenticate() -> Principal | None:
-    """Resolve the Authorization header to a Principal (None when absent)."""
+def _authenticate(generation: Callable[[], int | None] | None = None) -> Principal | None:
+    """Resolve the Authorization header to a Principal (None when absent).
+
+    A remembered token counts only while the route generation it was read at is
+    still the current one (one primary-key read: ``generation``, else the session's).
+    """
     header = request.headers.get("Authorization", "")
     if not header:
         return None
@@ -83,11 +89,14 @@ def _authenticate() -> Principal | None:
         raise Unauthorized("invalid_token",
                            "send the API token as 'Authorization: Bearer gm_…'")
     digest = token_digest(secret)
-    session = db.session()
     cached = _token_cache.get(digest)
-    if cached is not None and cached[0] > time.monotonic() and cached[1] is not None and \
-            session.execute(_GENERATION).scalar() == cached[1]:
-        return cached[2]
+    if cached is not None and cached[0] > time.monotonic() and cached[1] is not None:
+        current = generation() if generation is not None else None
+        if current is None:
+            current = db.session().execute(_GENERATION).scalar()
+        if current == cached[1]:
+            return cached[2]
+    session = db.session()
     row = session.execute(_TOKEN_QUERY, {"digest": digest}).first()
     if row is None or row[2] is not None or not row[8]:
         raise Unauthorized("invalid_token", "the API token is unknown, revoked or its user disabled")
@@ -120,9 +129,12 @@ def scope_words(scopes: Iterable[str]) -> str:
     return " or ".join(f"'{scope}'" for scope in scopes)
 
 
-def require(*scopes: str) -> Callable:
+def require(*scopes: str, generation: Callable[[], int | None] | None = None) -> Callable:
     """Decorator: the request needs a valid token holding one of ``scopes`` (or a scope
     implying one of them, see ``IMPLIED_SCOPES``).
+
+    ``generation``: how the view's hot path reads the route generation (see
+    :func:`load_principal`).
 
     The first scope is the one a refusal suggests issuing; the view carries
     ``required_scope`` (that first scope) and ``accepted_scopes`` (all of them) for the
@@ -136,7 +148,7 @@ def require(*scopes: str) -> Callable:
     def decorate(view: Callable) -> Callable:
         @wraps(view)
         def wrapped(*args, **kwargs):
-            principal = load_principal()
+            principal = load_principal(generation)
             if principal is None:
                 raise Unauthorized("unauthorized",
                                    "this endpoint needs an API token: 'Authorization: Bearer gm_…'")

@@ -68,15 +68,30 @@ def _store():
     return store
 
 
+def _generation() -> int | None:
+    """The route generation, read on this thread's kept connection (None if it is dead).
+
+    Confirms a remembered token (:mod:`marketplace.accounts.auth`) without checking a
+    session connection out of the pool for it: the call runs on this connection next.
+    """
+    routes = _routes()
+    connection = routes.connection()
+    try:
+        return routes.sql.generation.first(connection.cursor(), {})[0]
+    except routes.disconnected:
+        routes.discard(connection)
+        return None
+
+
 @bp.post("/<module>/<operation>")
-@require("invoke")
+@require("invoke", generation=_generation)
 def invoke(module: str, operation: str):
     """Call ``operation`` of the caller's installation of ``module``."""
     return _invoke(operation, module=module)
 
 
 @bp.post("/interface/<interface>/<operation>")
-@require("invoke")
+@require("invoke", generation=_generation)
 def invoke_interface(interface: str, operation: str):
     """Call ``operation`` on whichever installed module implements ``interface``."""
     return _invoke(operation, interface=interface)

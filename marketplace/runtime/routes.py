@@ -29,7 +29,7 @@ from marketplace.errors import Conflict, NotFound
 from marketplace.rawsql import RawStatement
 from marketplace.runtime import loader
 from marketplace.runtime.commits import GroupCommit
-from marketplace.runtime.invocation import (CHECK, GIVE_BACK, Check, lookup_query,
+from marketplace.runtime.invocation import (CHECK, GENERATION, GIVE_BACK, Check, lookup_query,
                                             OPERATION_NAMES, OPERATION_SCHEMAS, quota_reserve, validators_for)
 from marketplace.runtime.models import IdempotentReply
 
@@ -72,6 +72,7 @@ class HotStatements:
         self.by_module = RawStatement(lookup_query(False), dialect)
         self.by_interface = RawStatement(lookup_query(True), dialect)
         self.check = RawStatement(CHECK, dialect)
+        self.generation = RawStatement(sa.select(GENERATION), dialect)
         self.reserve = RawStatement(quota_reserve(dialect.name), dialect)
         self.give_back = RawStatement(GIVE_BACK, dialect)
         self.operation_schemas = RawStatement(OPERATION_SCHEMAS, dialect)
