@@ -151,19 +151,27 @@ def prepare(workdir: Path, scopes: str = "invoke") -> tuple[str, int]:
 
 
 def start_server(workdir: Path, workers: int, factory: str = "") -> tuple[subprocess.Popen, int]:
-    """gunicorn via ``marketplace.server.serve`` on a free port (``factory``: "module:function")."""
+    """gunicorn via ``marketplace.server.serve`` on a free port (``factory``: "module:function").
+
+    Its standard error (the request log: one JSON line per request) goes to
+    ``server-PORT.log`` in ``workdir``, as a deployment's would go to a file or the
+    journal, not to the terminal running the benchmark.
+    """
     from tests.support.services import free_port, wait_port
 
     port = free_port()
     load = "from %s import %s as factory" % tuple(factory.split(":")) if factory else "factory = None"
     code = ("import sys; sys.path.insert(0, %r); %s; from marketplace.server import serve; "
             "serve('127.0.0.1', %d, %d, factory=factory)" % (str(ROOT), load, port, workers))
-    server = subprocess.Popen([sys.executable, "-c", code], cwd=str(workdir),
-                              env={**os.environ, "PYTHONPATH": str(ROOT)})
+    log = workdir / f"server-{port}.log"
+    with open(log, "ab") as stderr:
+        server = subprocess.Popen([sys.executable, "-c", code], cwd=str(workdir), stderr=stderr,
+                                  env={**os.environ, "PYTHONPATH": str(ROOT)})
     try:
         wait_port(port)
     except BaseException:
         server.terminate()
+        sys.stderr.write(log.read_text(encoding="utf-8", errors="replace")[-4000:])
         raise
     return server, port
 
