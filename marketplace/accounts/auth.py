@@ -59,26 +59,54 @@ _TOKEN_QUERY = (
 )
 
 
-def load_principal(generation: Callable[[], int | None] | None = None) -> Principal | None:
+#: The request environ key of a remembered token's generation still to be confirmed (see
+#: :func:`require`'s ``deferred``).
+UNCONFIRMED = "marketplace.token_generation"
+
+
+def load_principal(deferred: bool = False) -> Principal | None:
     """Authenticate the bearer token of the current request (None when absent).
 
-    Raises Unauthorized for a malformed, unknown or revoked token. ``generation``
-    reads the current route generation some cheaper way than the request's session
-    (the gateway's kept connection); None from it falls back to the session.
+    Raises Unauthorized for a malformed, unknown or revoked token. ``deferred``: a
+    remembered token is returned without reading the route generation; the view
+    confirms it with :func:`confirm_token` before it answers.
     """
     if "marketplace.principal" in request.environ:   # per request, even when g is shared
         g.principal = request.environ["marketplace.principal"]
         return g.principal
-    principal = _authenticate(generation)
+    principal = _authenticate(deferred)
     request.environ["marketplace.principal"] = g.principal = principal
     return principal
 
 
-def _authenticate(generation: Callable[[], int | None] | None = None) -> Principal | None:
+def confirm_token(current: int) -> Principal | None:
+    """Confirm a deferred remembered token against ``current``, the route generation the
+    view has just read; None when it holds (or nothing was deferred).
+
+    When the generation has moved, the token is authenticated again in full and the
+    fresh principal returned (Unauthorized if it was revoked or its user disabled
+    meanwhile): the view starts over with it.
+    """
+    remembered = request.environ.pop(UNCONFIRMED, None)
+    if remembered is None or remembered == current:
+        return None
+    request.environ.pop("marketplace.principal", None)
+    principal = _authenticate(False, fresh=True)
+    request.environ["marketplace.principal"] = g.principal = principal
+    return principal
+
+
+def unconfirmed() -> bool:
+    """Whether this request's remembered token still waits for :func:`confirm_token`."""
+    return UNCONFIRMED in request.environ
+
+
+def _authenticate(deferred: bool = False, fresh: bool = False) -> Principal | None:
     """Resolve the Authorization header to a Principal (None when absent).
 
     A remembered token counts only while the route generation it was read at is
-    still the current one (one primary-key read: ``generation``, else the session's).
+    still the current one: one primary-key read here, or (``deferred``) the read
+    the view makes anyway (:func:`confirm_token`). ``fresh``: never the remembered one.
     """
     header = request.headers.get("Authorization", "")
     if not header:
@@ -89,16 +117,17 @@ def _authenticate(generation: Callable[[], int | None] | None = None) -> Princip
         raise Unauthorized("invalid_token",
                            "send the API token as 'Authorization: Bearer gm_…'")
     digest = token_digest(secret)
-    cached = _token_cache.get(digest)
+    cached = None if fresh else _token_cache.get(digest)
     if cached is not None and cached[0] > time.monotonic() and cached[1] is not None:
-        current = generation() if generation is not None else None
-        if current is None:
-            current = db.session().execute(_GENERATION).scalar()
-        if current == cached[1]:
+        if deferred:
+            request.environ[UNCONFIRMED] = cached[1]
+            return cached[2]
+        if db.session().execute(_GENERATION).scalar() == cached[1]:
             return cached[2]
     session = db.session()
     row = session.execute(_TOKEN_QUERY, {"digest": digest}).first()
     if row is None or row[2] is not None or not row[8]:
+        _token_cache.pop(digest, None)
         raise Unauthorized("invalid_token", "the API token is unknown, revoked or its user disabled")
     stamp = now()
     if row[3] is None or stamp - row[3] > LAST_USED_RESOLUTION:
@@ -129,12 +158,14 @@ def scope_words(scopes: Iterable[str]) -> str:
     return " or ".join(f"'{scope}'" for scope in scopes)
 
 
-def require(*scopes: str, generation: Callable[[], int | None] | None = None) -> Callable:
+def require(*scopes: str, deferred: bool = False) -> Callable:
     """Decorator: the request needs a valid token holding one of ``scopes`` (or a scope
     implying one of them, see ``IMPLIED_SCOPES``).
 
-    ``generation``: how the view's hot path reads the route generation (see
-    :func:`load_principal`).
+    ``deferred`` (the gateway): a remembered token is confirmed by the view itself,
+    from the route generation its first read returns anyway, before it answers
+    anything (:func:`confirm_token`; a changed principal is checked by
+    :func:`check_scopes` again).
 
     The first scope is the one a refusal suggests issuing; the view carries
     ``required_scope`` (that first scope) and ``accepted_scopes`` (all of them) for the
@@ -148,17 +179,23 @@ def require(*scopes: str, generation: Callable[[], int | None] | None = None) ->
     def decorate(view: Callable) -> Callable:
         @wraps(view)
         def wrapped(*args, **kwargs):
-            principal = load_principal(generation)
-            if principal is None:
-                raise Unauthorized("unauthorized",
-                                   "this endpoint needs an API token: 'Authorization: Bearer gm_…'")
-            if allowed.isdisjoint(principal.scopes):
-                raise Forbidden("missing_scope", refusal)
+            check_scopes(load_principal(deferred), allowed, refusal)
             return view(*args, **kwargs)
         wrapped.required_scope = scopes[0]      # read by the authorization-matrix test
         wrapped.accepted_scopes = tuple(scopes)
+        wrapped.allowed_scopes, wrapped.scope_refusal = allowed, refusal
         return wrapped
     return decorate
+
+
+def check_scopes(principal: Principal | None, allowed: frozenset[str], refusal: str) -> Principal:
+    """``principal``, if it is one and holds a scope of ``allowed``; else 401 or 403."""
+    if principal is None:
+        raise Unauthorized("unauthorized",
+                           "this endpoint needs an API token: 'Authorization: Bearer gm_…'")
+    if allowed.isdisjoint(principal.scopes):
+        raise Forbidden("missing_scope", refusal)
+    return principal
 
 
 def require_admin(principal: Principal) -> None:

@@ -18,10 +18,13 @@ from __future__ import annotations
 import json
 import logging
 import time
+from typing import Any, Callable
 
 from flask import Blueprint, Response, current_app, g, request
+from werkzeug.exceptions import HTTPException
 
 from marketplace import db, jsonio
+from marketplace.accounts import auth
 from marketplace.accounts.auth import require
 from marketplace.catalog.store import store_for
 from marketplace.clock import now
@@ -68,30 +71,15 @@ def _store():
     return store
 
 
-def _generation() -> int | None:
-    """The route generation, read on this thread's kept connection (None if it is dead).
-
-    Confirms a remembered token (:mod:`marketplace.accounts.auth`) without checking a
-    session connection out of the pool for it: the call runs on this connection next.
-    """
-    routes = _routes()
-    connection = routes.connection()
-    try:
-        return routes.sql.generation.first(connection.cursor(), {})[0]
-    except routes.disconnected:
-        routes.discard(connection)
-        return None
-
-
 @bp.post("/<module>/<operation>")
-@require("invoke", generation=_generation)
+@require("invoke", deferred=True)
 def invoke(module: str, operation: str):
     """Call ``operation`` of the caller's installation of ``module``."""
     return _invoke(operation, module=module)
 
 
 @bp.post("/interface/<interface>/<operation>")
-@require("invoke", generation=_generation)
+@require("invoke", deferred=True)
 def invoke_interface(interface: str, operation: str):
     """Call ``operation`` on whichever installed module implements ``interface``."""
     return _invoke(operation, interface=interface)
@@ -131,11 +119,59 @@ def _unavailable() -> MarketplaceError:
                             "the call; retry it (with an Idempotency-Key to be safe)", status=503)
 
 
+class _Restart(Exception):
+    """The caller's remembered token was found stale: start the call over as ``principal``."""
+
+    def __init__(self, principal) -> None:
+        super().__init__("the token was authenticated again")
+        self.principal = principal
+
+
+def _confirming(routes: RouteCache, cursor: Any) -> Callable[[int | None], None]:
+    """``confirm(generation)``: a deferred token (``require(deferred=True)``) holds at the
+    route generation the call has just read (None: read it now), or :class:`_Restart`.
+
+    The gateway's first read returns the generation anyway, so a remembered token
+    costs the call no read of its own; a revoked one is refused (401) before
+    anything is answered, metered or replayed.
+    """
+    def confirm(generation: int | None) -> None:
+        if not auth.unconfirmed():
+            return
+        if generation is None:
+            generation = routes.sql.generation.first(cursor, {})[0]
+        fresh = auth.confirm_token(generation)
+        if fresh is not None:
+            raise _Restart(auth.check_scopes(fresh, invoke.allowed_scopes, invoke.scope_refusal))
+    return confirm
+
+
+def _confirm_now() -> None:
+    """Confirm a deferred token with a read of its own (for answers given before the call reads)."""
+    if not auth.unconfirmed():
+        return
+    routes = _routes()
+    connection = routes.connection()
+    try:
+        _confirming(routes, connection.cursor())(None)
+    except routes.disconnected as exc:
+        routes.discard(connection)
+        raise _unavailable() from exc
+    except _Restart:                # still a valid token: the answer stands
+        pass
+    finally:
+        routes.release(connection)
+
+
 def _invoke(operation: str, module: str | None = None, interface: str | None = None) -> Response:
-    raw = request.get_data(cache=False)           # read once: a retry must see it too
-    payload = jsonio.loads(raw, "body") if raw else None
-    return invoke_as(g.principal, raw, payload, operation, module=module, interface=interface,
-                     key=request.headers.get("Idempotency-Key"))
+    try:
+        raw = request.get_data(cache=False)           # read once: a retry must see it too
+        payload = jsonio.loads(raw, "body") if raw else None
+        return invoke_as(g.principal, raw, payload, operation, module=module,
+                         interface=interface, key=request.headers.get("Idempotency-Key"))
+    except (MarketplaceError, HTTPException):
+        _confirm_now()              # no refusal leaves before the caller's token is confirmed
+        raise
 
 
 def invoke_as(principal, raw: bytes, payload, operation: str, module: str | None = None,
@@ -144,11 +180,22 @@ def invoke_as(principal, raw: bytes, payload, operation: str, module: str | None
 
     Under the tenant's share of threads, on this thread's kept connection (the
     request's session is given back first), retried once on a connection found
-    dead before the module ran; ``key`` is the call's ``Idempotency-Key``.
+    dead before the module ran; ``key`` is the call's ``Idempotency-Key``. A
+    remembered token found stale by the call's first read starts it over as the
+    principal authenticated afresh.
     """
+    try:
+        return _invoke_as(principal, raw, payload, operation, module, interface, key)
+    except _Restart as restart:
+        return _invoke_as(restart.principal, raw, payload, operation, module, interface, key)
+
+
+def _invoke_as(principal, raw: bytes, payload, operation: str, module: str | None,
+               interface: str | None, key: str | None) -> Response:
     code = principal.jurisdiction_code
     slots = tenant_slots()
     if not slots.enter(code):
+        _confirm_now()
         return too_many_concurrent_calls(code, slots.busy(code))
     try:
         routes = _routes()
@@ -183,7 +230,9 @@ def _invoke_on(routes: RouteCache, connection, principal, raw: bytes, payload, o
     keys = None
     try:
         cursor = connection.cursor()
+        confirm = _confirming(routes, cursor)
         if key is not None:
+            confirm(None)                           # before a stored answer is replayed
             target = f"{'interface/' + interface if interface else module}/{operation}"
             keys = idempotency.Keys(routes.sql, cursor, lambda work: routes.commits.now(
                 connection, work), code, idempotency.check_key(key),
@@ -192,7 +241,7 @@ def _invoke_on(routes: RouteCache, connection, principal, raw: bytes, payload, o
             if state == "replay":
                 return answer
         route, minute, calls = routes.resolve(cursor, code, interface or module, operation,
-                                              interface is not None)
+                                              interface is not None, confirm)
     except routes.disconnected as exc:
         if may_retry:
             raise _Reconnect() from exc

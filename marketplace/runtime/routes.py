@@ -34,6 +34,7 @@ from marketplace.runtime.invocation import (CHECK, GENERATION, GIVE_BACK, Check,
 from marketplace.runtime.models import IdempotentReply
 
 MAX_ROUTES = 10_000
+_GENERATION_AT = [c.key for c in lookup_query(False).selected_columns].index("generation")
 _REPLY = IdempotentReply.__table__
 
 
@@ -216,17 +217,24 @@ class RouteCache:
         except Exception:  # noqa: BLE001 - returning is best effort
             pass
 
-    def resolve(self, cursor: Any, code: str, name: str, operation: str,
-                by_interface: bool) -> tuple[Route, int | None, int | None]:
-        """(route, counter minute, counter calls) of a call; NotFound when there is no route."""
+    def resolve(self, cursor: Any, code: str, name: str, operation: str, by_interface: bool,
+                confirm: Callable[[int | None], None] = lambda generation: None,
+                ) -> tuple[Route, int | None, int | None]:
+        """(route, counter minute, counter calls) of a call; NotFound when there is no route.
+
+        ``confirm(generation)`` is called with the route generation read, before any
+        outcome (None: there was no row to read it from), to confirm the caller's token.
+        """
         key = (code, by_interface, name, operation)
         route = self._routes.get(key)
         if route is not None and route.generation is not None:
             generation, minute, calls = self.sql.check.first(cursor, {"iid": route.id})
+            confirm(generation)
             if generation == route.generation:
                 return route, minute, calls
         lookup = self.sql.by_interface if by_interface else self.sql.by_module
         rows = lookup.all(cursor, {"code": code, "name": name, "op": operation})
+        confirm(rows[0][_GENERATION_AT] if rows else None)
         what = f"interface {name}" if by_interface else f"module {name}"
         if not rows:
             self._routes.pop(key, None)

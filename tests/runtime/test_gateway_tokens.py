@@ -51,3 +51,43 @@ def test_a_remembered_token_costs_the_gateway_no_pooled_connection(app, catalog,
     finally:
         sa.event.remove(pool, "checkout", checked_out)
     assert checkouts == []          # token, route and call all on the thread's kept connection
+
+
+def _revoke_invoke_token(app, runner) -> None:
+    with app.app_context():
+        token_id = db.session().scalar(sa.select(ApiToken.id).where(
+            ApiToken.scopes.contains("invoke")))
+    assert runner.invoke(["token", "revoke", str(token_id)]).exit_code == 0
+
+
+def test_a_revoked_token_gets_401_before_any_other_answer(app, catalog, shenzhen, runner):
+    """Replays, unknown modules, bad bodies and bad keys all wait for the token's confirmation."""
+    catalog.toy()
+    iid = shenzhen.install("toy-echo").json["id"]
+    first = shenzhen.invoke("toy-echo", "echo", {"text": "a"}, headers={"Idempotency-Key": "k1"})
+    assert first.status_code == 200
+    _revoke_invoke_token(app, runner)
+    attempts = [
+        shenzhen.invoke("toy-echo", "echo", {"text": "a"}, headers={"Idempotency-Key": "k1"}),
+        shenzhen.invoke("no-such-module", "echo", {"text": "a"}),
+        shenzhen.invoke("toy-echo", "no_such_operation", {"text": "a"}),
+        shenzhen.invoke("toy-echo", "echo", {"text": "a"}, headers={"Idempotency-Key": ""}),
+        shenzhen.client.post("/api/v1/invoke/toy-echo/echo", data=b"{not json",
+                             headers={**shenzhen.headers, "Content-Type": "application/json"}),
+        shenzhen.invoke("echo-interface", "echo", {"text": "a"}, interface=True),
+    ]
+    for reply in attempts:
+        assert (reply.status_code, reply.json["error"]) == (401, "invalid_token"), reply.json
+        assert "Idempotent-Replayed" not in reply.headers
+    assert len(usage_rows(app, iid)) == 1
+
+
+def test_an_unrelated_change_makes_the_gateway_check_the_token_again_and_the_call_goes_on(
+        app, catalog, shenzhen, factory):
+    catalog.toy()
+    iid = shenzhen.install("toy-echo").json["id"]
+    assert shenzhen.invoke("toy-echo", "echo", {"text": "a"}).status_code == 200
+    factory.user("adopter", "330100")              # bumps the generation: a stale memory
+    reply = shenzhen.invoke("toy-echo", "echo", {"text": "b"})
+    assert reply.status_code == 200 and reply.json["text"] == "b"
+    assert [e.status for e in usage_rows(app, iid)] == ["ok", "ok"]      # once, not twice
