@@ -234,7 +234,7 @@ def serve_and_measure(url: str, workdir: Path, args: argparse.Namespace) -> tupl
     server, port = start_server(workdir, 2, "bench.gateway:bench_app")
     measure = wrk_round if shutil.which("wrk") else python_round
     routes = {"echo": "/bench/echo", "gateway": "/api/v1/invoke/bench-echo/echo"}
-    results: dict[str, list[dict]] = {name: [] for name in routes}
+    results: dict = {name: [] for name in routes}
     try:
         for path in routes.values():                   # warm up: load module, caches, pools
             measure(port, path, token, 1, args.connections)
@@ -244,6 +244,7 @@ def serve_and_measure(url: str, workdir: Path, args: argparse.Namespace) -> tupl
     finally:
         server.terminate()
         server.wait(30)
+    results["refused"] = refusals(workdir)
     return measure.__name__.split("_")[0], results
 
 
@@ -282,7 +283,10 @@ def main() -> None:
           f"connections, load: {load}, {args.rounds} alternating rounds x {args.seconds:g} s)")
     if args.without:
         print(f"  DIAGNOSTIC, not the product: gateway served without {' and '.join(args.without)}")
+    refused = results.pop("refused")
     print_rounds(results, 8)
+    if refused:
+        print(f"  non-200 answers, by status: {refused}")
     ratios = [g["rps"] / e["rps"] for e, g in zip(results["echo"], results["gateway"])]
     ratio = statistics.median(ratios)
     print(f"  ratio gateway/echo: {ratio:.2f} (median of {len(ratios)} rounds; "
@@ -372,6 +376,7 @@ def compare(args: argparse.Namespace) -> None:
         for side in sides:
             side.stdin.close()
             side.wait(60)
+        refused = refusals(base / "this")
         subprocess.run(["git", "-C", str(ROOT), "worktree", "remove", "--force", str(tree)],
                        capture_output=True)
         shutil.rmtree(base, ignore_errors=True)
@@ -387,9 +392,25 @@ def compare(args: argparse.Namespace) -> None:
         ratio[name] = statistics.median(runs)
         print(f"    ratio gateway/echo: {ratio[name]:.2f} (median of {len(runs)} rounds; "
               f"{min(runs):.2f}–{max(runs):.2f})")
+    if refused:
+        print(f"  this checkout's non-200 answers, by status: {refused}")
     change = ratio["this"] / ratio["rev"] - 1
     print(f"  this checkout's ratio vs {names['rev']}'s: {change:+.0%} "
           f"({'within' if change >= -0.10 else 'BEYOND'} the 10 % a change may cost)")
+
+
+def refusals(workdir: Path) -> str:
+    """What the non-200 answers in the request logs under ``workdir`` were: "429 ×3, 503 ×1"."""
+    found: dict[str, int] = {}
+    for log in workdir.rglob("server-*.log"):
+        for line in log.read_text(encoding="utf-8", errors="replace").splitlines():
+            try:
+                status = json.loads(line).get("status")
+            except (ValueError, AttributeError):
+                continue
+            if isinstance(status, int) and status != 200:
+                found[str(status)] = found.get(str(status), 0) + 1
+    return ", ".join(f"{status} ×{n}" for status, n in sorted(found.items()))
 
 
 def print_rounds(results: dict, width: int) -> None:
