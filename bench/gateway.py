@@ -343,8 +343,11 @@ def compare(args: argparse.Namespace) -> None:
         raise SystemExit(f"error: {args.against!r} is not a revision of this repository")
     base = Path(tempfile.mkdtemp(prefix="gm-bench-against-"))
     tree = base / "tree"
-    subprocess.run(["git", "-C", str(ROOT), "worktree", "add", "--detach", str(tree),
-                    rev.stdout.strip()], check=True, capture_output=True)
+    added = subprocess.run(["git", "-C", str(ROOT), "worktree", "add", "--detach", str(tree),
+                            rev.stdout.strip()], capture_output=True, text=True)
+    if added.returncode:
+        shutil.rmtree(base, ignore_errors=True)
+        raise SystemExit(f"error: cannot check out {args.against}: {added.stderr.strip()}")
     sides: list[subprocess.Popen] = []
     names = {"this": "this checkout", "rev": rev.stdout.strip()}
     measure = wrk_round if shutil.which("wrk") else python_round
