@@ -248,6 +248,9 @@ def validator(schema: Any, linked: Linked | None = None) -> ModuleValidator:
     return ModuleValidator({"$ref": base}, registry=registry, format_checker=FORMATS)
 
 
+MAX_MESSAGE = 300      # characters of one error message (they quote the value checked)
+
+
 def errors(check: Any, value: Any) -> list[ValidationError]:
     """Validation errors of ``value`` (``check`` from :func:`validator`), by place; [] if valid.
 
@@ -259,7 +262,13 @@ def errors(check: Any, value: Any) -> list[ValidationError]:
     try:
         if check.is_valid(value):
             return []
-        return sorted(check.iter_errors(value), key=lambda e: list(map(str, e.absolute_path)))
+        found = sorted(check.iter_errors(value), key=lambda e: list(map(str, e.absolute_path)))
+        for error in found:         # "'…3 MiB of the caller's text…' is too long": not echoed
+            if len(error.message) > MAX_MESSAGE:   # keep both ends: the verdict is at the end
+                head = MAX_MESSAGE // 2
+                error.message = (error.message[:head] + " … "
+                                 + error.message[-(MAX_MESSAGE - head - 3):])
+        return found
     except TooCostly:
         return [ValidationError(f"checking this value needs more than {MAX_REFS:,} $ref "
                                 "expansions of the schema")]

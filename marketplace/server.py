@@ -51,6 +51,15 @@ _CLIENT_FAULTS = {
 _handling = threading.local()       # the exception gunicorn is answering, per request thread
 
 
+def client_fault(exc: BaseException) -> tuple[str, str]:
+    """(machine reason, what to fix) for a request gunicorn could not read: its parse
+    errors, raised at once or while the app reads the body (a chunked body's framing)."""
+    if type(exc).__name__ == "NoMoreData":
+        return ("incomplete_body", "the request body ended before its announced length: send "
+                "the whole body, with a Content-Length that matches it")
+    return _CLIENT_FAULTS.get(type(exc).__name__, _SERVER_ERRORS[400])
+
+
 def write_json_error(sock, status_int: int, reason: str, mesg: str) -> None:
     """gunicorn's ``util.write_error`` answering ``{"error", "message"}`` JSON instead of HTML,
     worded by what was wrong, with the app's own boundary headers (web.headers)."""

@@ -179,7 +179,11 @@ def require(*scopes: str, deferred: bool = False) -> Callable:
     def decorate(view: Callable) -> Callable:
         @wraps(view)
         def wrapped(*args, **kwargs):
-            check_scopes(load_principal(deferred), allowed, refusal)
+            principal = load_principal(deferred)
+            if principal is not None and allowed.isdisjoint(principal.scopes) and unconfirmed():
+                # a 403 tells the token is known: confirm a remembered one first (401 if revoked)
+                principal = confirm_token(db.session().execute(_GENERATION).scalar()) or principal
+            check_scopes(principal, allowed, refusal)
             return view(*args, **kwargs)
         wrapped.required_scope = scopes[0]      # read by the authorization-matrix test
         wrapped.accepted_scopes = tuple(scopes)

@@ -263,4 +263,13 @@ def main(hookspecs_path: str, memory_mb: str) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main(*sys.argv[1:3]))
+    try:
+        sys.exit(main(*sys.argv[1:3]))
+    except FileNotFoundError as exc:
+        if exc.filename is None:    # os.getcwd(): the host removed its folder, it is exiting
+            sys.exit(0)
+        sys.stderr.write(f"module sandbox {os.getpid()} ended: {type(exc).__name__}: {exc}\n")
+        sys.exit(1)
+    except Exception as exc:  # noqa: BLE001 - one line on the host's stderr, never a traceback
+        sys.stderr.write(f"module sandbox {os.getpid()} ended: {type(exc).__name__}: {exc}\n")
+        sys.exit(1)

@@ -21,7 +21,6 @@ import time
 from typing import Any, Callable
 
 from flask import Blueprint, Response, current_app, g, request
-from werkzeug.exceptions import HTTPException
 
 from marketplace import db, jsonio
 from marketplace.accounts import auth
@@ -169,7 +168,7 @@ def _invoke(operation: str, module: str | None = None, interface: str | None = N
         payload = jsonio.loads(raw, "body") if raw else None
         return invoke_as(g.principal, raw, payload, operation, module=module,
                          interface=interface, key=request.headers.get("Idempotency-Key"))
-    except (MarketplaceError, HTTPException):
+    except Exception:
         _confirm_now()              # no refusal leaves before the caller's token is confirmed
         raise
 

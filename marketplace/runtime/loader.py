@@ -262,6 +262,7 @@ def sandbox_pool() -> sandbox.SandboxPool:
                 confine.protect_platform_files(found.get("instance_path"),
                                                str(found.get("DATABASE_URL", "")))
                 pool = _sandboxes = sandbox.SandboxPool(_cache_root(), shape[1], shape[2])
+                atexit.register(pool.close)     # before the folder's removal (atexit: last first)
     return pool
 
 

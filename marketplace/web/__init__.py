@@ -5,6 +5,7 @@ import logging
 
 from flask import Flask, jsonify, render_template, request
 from flask_wtf.csrf import CSRFError, CSRFProtect
+from gunicorn.http.errors import NoMoreData, ParseException
 from werkzeug.exceptions import HTTPException, MethodNotAllowed
 from sqlalchemy.exc import DataError
 from werkzeug.routing import IntegerConverter
@@ -57,6 +58,19 @@ def init_app(app: Flask) -> None:
             return jsonify(exc.to_dict()), exc.status, headers
         return render_template("error.html", status=exc.status, reason=exc.reason,
                                message=exc.message, details=exc.details), exc.status, headers
+
+    @app.errorhandler(ParseException)
+    @app.errorhandler(NoMoreData)
+    def unreadable_body(exc: Exception):
+        # gunicorn raises these while a view reads a body it cannot frame (a malformed
+        # chunk, a body cut short): the client's fault, worded like gunicorn's own 400s
+        from marketplace.server import client_fault
+
+        reason, message = client_fault(exc)
+        if _is_api():
+            return jsonify({"error": reason, "message": message}), 400
+        return render_template("error.html", status=400, reason=reason, message=message,
+                               details=None), 400
 
     @app.errorhandler(CSRFError)
     def csrf_error(exc: CSRFError):

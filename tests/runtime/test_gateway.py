@@ -232,3 +232,12 @@ def test_tampered_bundle_is_refused_by_hash_check(app, catalog, shenzhen):
     reply = shenzhen.invoke("toy-tamper", "echo", {"text": "x"})
     assert (reply.status_code, reply.json["error"]) == (502, "module_error")
     assert "sha256" in reply.json["message"]
+
+
+def test_an_invalid_input_is_not_echoed_back_whole_in_the_details(app, installed, shenzhen):
+    big = ["界" * 200_000]                              # 600 kB of the caller's own text
+    reply = shenzhen.invoke("toy-echo", "echo", {"text": big})
+    assert (reply.status_code, reply.json["error"]) == (422, "invalid_input")
+    [detail] = reply.json["details"]
+    assert detail["where"] == "text" and "is not of type 'string'" in detail["message"]
+    assert len(detail["message"]) <= 300 and len(reply.data) < 2_000

@@ -91,3 +91,17 @@ def test_an_unrelated_change_makes_the_gateway_check_the_token_again_and_the_cal
     reply = shenzhen.invoke("toy-echo", "echo", {"text": "b"})
     assert reply.status_code == 200 and reply.json["text"] == "b"
     assert [e.status for e in usage_rows(app, iid)] == ["ok", "ok"]      # once, not twice
+
+
+def test_a_revoked_token_without_the_invoke_scope_gets_401_not_403(app, client, factory, runner):
+    email = factory.user("adopter", "440300")
+    headers = {"Authorization": f"Bearer {factory.token(email, 'read')}"}
+    assert client.get("/api/v1/me", headers=headers).status_code == 200        # remembered
+    refused = client.post("/api/v1/invoke/toy-echo/echo", json={}, headers=headers)
+    assert (refused.status_code, refused.json["error"]) == (403, "missing_scope")   # still valid
+    with app.app_context():
+        token_id = db.session().scalar(sa.select(ApiToken.id))
+    assert runner.invoke(["token", "revoke", str(token_id)]).exit_code == 0
+    for path in ("/api/v1/invoke/toy-echo/echo", "/api/v1/invoke/interface/any/echo"):
+        reply = client.post(path, json={}, headers=headers)
+        assert (reply.status_code, reply.json["error"]) == (401, "invalid_token"), path

@@ -11,7 +11,11 @@ import json
 import socket
 
 import pytest
+import requests
+import sqlalchemy as sa
 
+from marketplace import db
+from marketplace.accounts.models import ApiToken
 from marketplace.web.headers import API_CSP, COMMON
 
 pytestmark = pytest.mark.slow
@@ -62,3 +66,50 @@ def test_gunicorn_refusals_are_worded_by_the_fault_and_carry_the_boundary_header
         assert headers["Content-Security-Policy"] == API_CSP, name
         for header, value in COMMON.items():
             assert headers[header] == value, (name, header)
+
+
+# bodies gunicorn can only find broken while the app reads them → (error, a word of the advice)
+BROKEN_BODIES = {
+    "chunk without its CRLF": (b"Transfer-Encoding: chunked\r\n\r\n5\r\n{\"a\":1\r\n0\r\n\r\n",
+                               "invalid_chunked_body", "CRLF"),
+    "chunk size not hex": (b"Transfer-Encoding: chunked\r\n\r\nzz\r\n{}\r\n0\r\n\r\n",
+                           "invalid_chunked_body", "hexadecimal"),
+}
+
+
+def _send(url: str, path: str, token: str, framing: bytes) -> tuple[int, dict, dict]:
+    return _exchange(url, f"POST {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n"
+                     f"Authorization: Bearer {token}\r\nContent-Type: application/json\r\n"
+                     .encode() + framing)
+
+
+def test_a_body_broken_in_its_framing_is_a_located_400_on_every_json_route(app, live_server,
+                                                                          factory):
+    email = factory.user("adopter", "440300")
+    token = factory.token(email, "usage invoke install")
+    server = live_server(1)
+    for path in ("/api/v1/usage", "/api/v1/invoke/any-module/any_operation",
+                 "/api/v1/installations"):
+        for name, (framing, error, word) in BROKEN_BODIES.items():
+            code, headers, body = _send(server.url, path, token, framing)
+            assert (code, body["error"]) == (400, error), (path, name, body)
+            assert word in body["message"], (path, name, body)
+            assert headers["Content-Security-Policy"] == API_CSP
+    assert "Traceback" not in server.log.read_text()
+
+
+def test_a_revoked_token_remembered_by_the_worker_gets_401_even_for_a_broken_body(
+        app, live_server, factory, runner):
+    email = factory.user("adopter", "440300")
+    token = factory.token(email, "invoke")
+    server = live_server(1)
+    for _ in range(3):                              # remembered by the one worker
+        reply = requests.post(server.url + "/api/v1/invoke/any-module/echo", json={},
+                              headers={"Authorization": f"Bearer {token}"}, timeout=10)
+        assert reply.status_code == 404
+    with app.app_context():
+        token_id = db.session().scalar(sa.select(ApiToken.id))
+    assert runner.invoke(["token", "revoke", str(token_id)]).exit_code == 0
+    for framing, _, _ in BROKEN_BODIES.values():
+        code, _, body = _send(server.url, "/api/v1/invoke/any-module/echo", token, framing)
+        assert (code, body["error"]) == (401, "invalid_token"), body
