@@ -182,3 +182,22 @@ def test_health_checks_are_metered_and_count_against_the_quota(app, installed, s
     events = [(e.operation, e.status, e.units) for e in usage_rows(app, installed)]
     assert events == [("module_health", "ok", 0), ("echo", "ok", 2),
                       ("module_health", "rejected", 0), ("echo", "rejected", 0)]
+
+
+@pytest.mark.parametrize("path, raw, where", [
+    (path, raw, where) for path in ("/api/v1/usage", "/api/v1/installations")
+    for raw, where in [(b"[" * 100_000 + b"]" * 100_000, "nested deeper than 64"),
+                       (b'{"events": [], "module": NaN}', "NaN")]
+] + [("/api/v1/installations", b'{"module": "\\ud800"}', "lone UTF-16 surrogate")])
+def test_every_json_write_route_refuses_such_bodies_with_a_located_400(app, installed, shenzhen,
+                                                                      factory, path, raw, where):
+    """(A usage event holding a lone surrogate is refused alone, the batch kept: test_bounds.)"""
+    headers = {**shenzhen.headers, "Content-Type": "application/json"}
+    if path == "/api/v1/usage":
+        headers["Authorization"] = "Bearer " + factory.token(shenzhen.email, "usage")
+    reply = shenzhen.client.post(path, data=raw, headers=headers)
+    assert (reply.status_code, reply.json["error"]) == (400, "invalid_json"), reply.json
+    assert where in reply.json["message"]
+    assert usage_rows(app) == []
+    assert len(shenzhen.client.get("/api/v1/installations", headers=shenzhen.headers).json[
+        "items"]) == 1
