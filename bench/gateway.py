@@ -226,7 +226,8 @@ def python_round(port: int, path: str, token: str, seconds: float, connections: 
             "p99": cuts[98] * 1000, "bad": bad[0]}
 
 
-def serve_and_measure(url: str, workdir: Path, args: argparse.Namespace) -> tuple[str, dict]:
+def serve_and_measure(url: str, workdir: Path,
+                      args: argparse.Namespace) -> tuple[str, dict, str]:
     """Prepare the database at ``url``, serve it, run the alternating rounds."""
     bench_environment(url, workdir)
     token, _ = prepare(workdir)
@@ -234,7 +235,7 @@ def serve_and_measure(url: str, workdir: Path, args: argparse.Namespace) -> tupl
     server, port = start_server(workdir, 2, "bench.gateway:bench_app")
     measure = wrk_round if shutil.which("wrk") else python_round
     routes = {"echo": "/bench/echo", "gateway": "/api/v1/invoke/bench-echo/echo"}
-    results: dict = {name: [] for name in routes}
+    results: dict[str, list[dict]] = {name: [] for name in routes}
     try:
         for path in routes.values():                   # warm up: load module, caches, pools
             measure(port, path, token, 1, args.connections)
@@ -244,8 +245,7 @@ def serve_and_measure(url: str, workdir: Path, args: argparse.Namespace) -> tupl
     finally:
         server.terminate()
         server.wait(30)
-    results["refused"] = refusals(workdir)
-    return measure.__name__.split("_")[0], results
+    return measure.__name__.split("_")[0], results, refusals(workdir)
 
 
 def main() -> None:
@@ -274,16 +274,17 @@ def main() -> None:
     try:
         if args.db == "postgresql":
             with postgres_cluster() as cluster:
-                load, results = serve_and_measure(cluster.create_database("bench"), workdir, args)
+                load, results, refused = serve_and_measure(cluster.create_database("bench"),
+                                                           workdir, args)
         else:
-            load, results = serve_and_measure(f"sqlite:///{workdir / 'bench.db'}", workdir, args)
+            load, results, refused = serve_and_measure(f"sqlite:///{workdir / 'bench.db'}",
+                                                       workdir, args)
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
     print(f"gateway benchmark ({args.db}, gunicorn 2 workers gthread x4, {args.connections} "
           f"connections, load: {load}, {args.rounds} alternating rounds x {args.seconds:g} s)")
     if args.without:
         print(f"  DIAGNOSTIC, not the product: gateway served without {' and '.join(args.without)}")
-    refused = results.pop("refused")
     print_rounds(results, 8)
     if refused:
         print(f"  non-200 answers, by status: {refused}")

@@ -96,6 +96,11 @@ def confirm_token(current: int) -> Principal | None:
     return principal
 
 
+def _current_generation() -> int:
+    """The route generation, read through the request's session (paths off the gateway's)."""
+    return db.session().execute(_GENERATION).scalar()
+
+
 def unconfirmed() -> bool:
     """Whether this request's remembered token still waits for :func:`confirm_token`."""
     return UNCONFIRMED in request.environ
@@ -122,7 +127,7 @@ def _authenticate(deferred: bool = False, fresh: bool = False) -> Principal | No
         if deferred:
             request.environ[UNCONFIRMED] = cached[1]
             return cached[2]
-        if db.session().execute(_GENERATION).scalar() == cached[1]:
+        if _current_generation() == cached[1]:
             return cached[2]
     session = db.session()
     row = session.execute(_TOKEN_QUERY, {"digest": digest}).first()
@@ -182,7 +187,7 @@ def require(*scopes: str, deferred: bool = False) -> Callable:
             principal = load_principal(deferred)
             if principal is not None and allowed.isdisjoint(principal.scopes) and unconfirmed():
                 # a 403 tells the token is known: confirm a remembered one first (401 if revoked)
-                principal = confirm_token(db.session().execute(_GENERATION).scalar()) or principal
+                principal = confirm_token(_current_generation()) or principal
             check_scopes(principal, allowed, refusal)
             return view(*args, **kwargs)
         wrapped.required_scope = scopes[0]      # read by the authorization-matrix test

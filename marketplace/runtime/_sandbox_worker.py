@@ -265,11 +265,8 @@ def main(hookspecs_path: str, memory_mb: str) -> int:
 if __name__ == "__main__":
     try:
         sys.exit(main(*sys.argv[1:3]))
-    except FileNotFoundError as exc:
-        if exc.filename is None:    # os.getcwd(): the host removed its folder, it is exiting
-            sys.exit(0)
-        sys.stderr.write(f"module sandbox {os.getpid()} ended: {type(exc).__name__}: {exc}\n")
-        sys.exit(1)
     except Exception as exc:  # noqa: BLE001 - one line on the host's stderr, never a traceback
+        if isinstance(exc, FileNotFoundError) and exc.filename is None:
+            sys.exit(0)             # os.getcwd(): the host removed its folder, it is exiting
         sys.stderr.write(f"module sandbox {os.getpid()} ended: {type(exc).__name__}: {exc}\n")
         sys.exit(1)
